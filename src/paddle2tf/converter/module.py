@@ -1,0 +1,112 @@
+"""ONNX model -> tf.Module with one traced serving function -> SavedModel on disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+
+from paddle2tf.converter.graph import GraphRunner, WeightStore, check_supported, graph_opsets, sanitise_name
+
+SERVING_KEY = "serving_default"
+
+
+@dataclass
+class TensorInfo:
+    onnx_name: str
+    tf_name: str
+    dtype: str
+    shape: list[int | None]
+
+
+@dataclass
+class SignatureInfo:
+    inputs: list[TensorInfo] = field(default_factory=list)
+    outputs: list[TensorInfo] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"inputs": [vars(t) for t in self.inputs], "outputs": [vars(t) for t in self.outputs]}
+
+
+def _unique_names(names: list[str], prefix: str) -> list[str]:
+    seen: set[str] = set()
+    result = []
+    for name in names:
+        candidate = base = sanitise_name(name, prefix)
+        suffix = 1
+        while candidate in seen:
+            candidate = f"{base}_{suffix}"
+            suffix += 1
+        seen.add(candidate)
+        result.append(candidate)
+    return result
+
+
+def _value_info(value: onnx.ValueInfoProto) -> tuple[np.dtype, list[int | None]]:
+    tensor_type = value.type.tensor_type
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
+    shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
+    return dtype, shape
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """The graph inputs a caller must feed (initializers listed as inputs are constants, not feeds)."""
+    initializers = {init.name for init in model.graph.initializer}
+    return [vi for vi in model.graph.input if vi.name not in initializers]
+
+
+class ConvertedModule:
+    """Holds the tf.Module, its serving function and the ONNX↔TF name mapping."""
+
+    def __init__(self, model: onnx.ModelProto, extra_outputs: list[str] | None = None):
+        import tensorflow as tf
+
+        check_supported(model)
+        self.model = model
+        self.weights = WeightStore()
+        self._static: dict[str, np.ndarray] = {}
+        self.value_hook = None
+        inputs = graph_inputs(model)
+        outputs = [o.name for o in model.graph.output] + list(extra_outputs or [])
+        input_names = _unique_names([vi.name for vi in inputs], "input")
+        output_names = _unique_names(outputs, "output")
+        self.signature = SignatureInfo()
+        specs = []
+        for vi, tf_name in zip(inputs, input_names, strict=True):
+            dtype, shape = _value_info(vi)
+            specs.append(tf.TensorSpec(shape, tf.as_dtype(dtype), name=tf_name))
+            self.signature.inputs.append(TensorInfo(vi.name, tf_name, str(np.dtype(dtype)), shape))
+        self._output_names = list(zip(outputs, output_names, strict=True))
+        opsets = graph_opsets(model)
+
+        def serve(*args):
+            runner = GraphRunner(opsets, model.graph, self.weights, static=self._static,
+                                 value_hook=self.value_hook)
+            values = runner.run({vi.name: t for vi, t in zip(inputs, args, strict=True)},
+                                [name for name, _ in self._output_names])
+            return {tf_name: tf.identity(value, name=tf_name)
+                    for (_, tf_name), value in zip(self._output_names, values, strict=True)}
+
+        self.module = tf.Module()
+        self.function = tf.function(serve, input_signature=specs, autograph=False)
+        self.concrete = self.function.get_concrete_function()
+        self.module.weights = list(self.weights.variables.values())
+        for onnx_name, tf_name in self._output_names:
+            spec = self.concrete.structured_outputs[tf_name]
+            self.signature.outputs.append(TensorInfo(onnx_name, tf_name, spec.dtype.name,
+                                                     spec.shape.as_list() if spec.shape.rank is not None else []))
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run on numpy feeds keyed by ONNX input names; outputs keyed by ONNX output names."""
+        result = self.concrete(*[feeds[t.onnx_name] for t in self.signature.inputs])
+        return {onnx_name: result[tf_name].numpy() for onnx_name, tf_name in self._output_names}
+
+    def save(self, path: str) -> None:
+        import tensorflow as tf
+
+        tf.saved_model.save(self.module, path, signatures={SERVING_KEY: self.concrete})
+
+
+def convert_model(model: onnx.ModelProto) -> ConvertedModule:
+    return ConvertedModule(model)

@@ -1,0 +1,48 @@
+"""Identity, Constant, Shape: the ops that only move or describe tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import numpy_helper
+
+from paddle2tf.converter.registry import converter
+
+
+@converter("Identity", since=1)
+def identity(node, inputs, attrs, ctx):
+    import tensorflow as tf
+
+    return tf.identity(inputs[0])
+
+
+@converter("Constant", since=1)
+def constant(node, inputs, attrs, ctx):
+    for attr in node.attribute:
+        if attr.name == "value":
+            value = numpy_helper.to_array(attr.t)
+        elif attr.name == "sparse_value":
+            raise NotImplementedError("sparse Constant")
+        elif attr.name in ("value_float", "value_int"):
+            value = np.array(attrs[attr.name], dtype=np.float32 if attr.name == "value_float" else np.int64)
+        elif attr.name in ("value_floats", "value_ints"):
+            value = np.array(attrs[attr.name], dtype=np.float32 if attr.name == "value_floats" else np.int64)
+        elif attr.name in ("value_string", "value_strings"):
+            value = np.array(attrs[attr.name], dtype=object)
+        else:
+            continue
+        return ctx.constant(value)
+    raise ValueError(f"node '{node.name}': Constant without a value")
+
+
+@converter("Shape", since=1)
+def shape(node, inputs, attrs, ctx):
+    import tensorflow as tf
+
+    x = inputs[0]
+    rank = x.shape.rank
+    start = attrs.get("start", 0)
+    end = attrs.get("end", rank)
+    start, end = (max(0, min(rank, v + rank if v < 0 else v)) for v in (start, end))
+    if x.shape[start:end].is_fully_defined():
+        return tf.constant(np.array(x.shape[start:end].as_list(), dtype=np.int64))
+    return tf.shape(x, out_type=tf.int64)[start:end]

@@ -1,0 +1,6 @@
+import os
+import sys
+
+# Tests import the helper modules that live beside them.
+sys.path.insert(0, os.path.dirname(__file__))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,85 @@
+"""Build small ONNX graphs and compare the converter with ONNX Runtime (the independent reference)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+DEFAULT_RTOL = 1e-5
+DEFAULT_ATOL = 1e-5
+
+
+def make_model(nodes: Sequence[onnx.NodeProto], inputs: Mapping[str, np.ndarray | tuple],
+               outputs: Sequence[str] | Mapping[str, np.dtype], initializers: Mapping[str, np.ndarray] = (),
+               opset: int = 13, dynamic_inputs: bool = False) -> onnx.ModelProto:
+    """A model from nodes. ``inputs`` maps names to example arrays or (dtype, shape) tuples.
+
+    Output dtypes default to float32; pass a mapping to give others. ``dynamic_inputs`` declares every
+    input dimension as symbolic, so converters are also exercised without static shapes.
+    """
+    input_infos = []
+    for name, spec in inputs.items():
+        dtype, shape = (spec.dtype, spec.shape) if isinstance(spec, np.ndarray) else spec
+        dims = [f"{name}_d{i}" for i in range(len(shape))] if dynamic_inputs else list(shape)
+        input_infos.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)),
+                                                         dims))
+    if not isinstance(outputs, Mapping):
+        outputs = {name: np.float32 for name in outputs}
+    output_infos = [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), None)
+                    for name, dtype in outputs.items()]
+    inits = [numpy_helper.from_array(np.asarray(value), name) for name, value in dict(initializers).items()]
+    graph = helper.make_graph(list(nodes), "test_graph", input_infos, output_infos, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = min(model.ir_version, 8)  # onnxruntime accepts IR <= 10; keep it conservative
+    return model
+
+
+def run_ort(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, dict(feeds)), strict=True))
+
+
+def run_converted(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    from paddle2tf.converter.module import ConvertedModule
+
+    return ConvertedModule(model)(dict(feeds))
+
+
+def assert_matches_ort(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], rtol: float = DEFAULT_RTOL,
+                       atol: float = DEFAULT_ATOL) -> dict[str, np.ndarray]:
+    """Converted model vs ONNX Runtime: same dtypes, shapes and values within tolerance."""
+    expected = run_ort(model, feeds)
+    actual = run_converted(model, feeds)
+    assert set(actual) == set(expected)
+    for name, want in expected.items():
+        got = actual[name]
+        assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
+        assert got.dtype == want.dtype, f"{name}: dtype {got.dtype} != {want.dtype}"
+        if want.dtype.kind in "fc":
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=name)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=name)
+    return actual
+
+
+def check_op(op_type: str, inputs: Mapping[str, np.ndarray], attrs: Mapping | None = None,
+             outputs: Sequence[str] | Mapping[str, np.dtype] = ("y",), initializers: Mapping[str, np.ndarray] = (),
+             opset: int = 13, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
+             input_names: Sequence[str] | None = None, dynamic_inputs: bool = False) -> dict[str, np.ndarray]:
+    """One-node graph: feeds are ``inputs``; ``initializers`` become constant inputs (after the feeds,
+    unless ``input_names`` gives the node's input order, with "" for an absent optional input)."""
+    names = list(input_names) if input_names is not None else [*inputs, *dict(initializers)]
+    out_names = list(outputs) if not isinstance(outputs, Mapping) else list(outputs.keys())
+    node = helper.make_node(op_type, names, out_names, name=f"{op_type.lower()}_node", **dict(attrs or {}))
+    model = make_model([node], inputs, outputs, initializers, opset, dynamic_inputs)
+    return assert_matches_ort(model, inputs, rtol=rtol, atol=atol)
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)

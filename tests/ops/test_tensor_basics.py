@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+from onnx import helper
+from onnx_graphs import check_op, make_model, assert_matches_ort, rng
+
+
+def test_identity():
+    check_op("Identity", {"x": rng().standard_normal((2, 3)).astype(np.float32)})
+
+
+@pytest.mark.parametrize("start,end", [(None, None), (1, None), (-2, None), (0, -1), (-10, 10)])
+def test_shape_slices(start, end):
+    attrs = {k: v for k, v in {"start": start, "end": end}.items() if v is not None}
+    x = rng().standard_normal((2, 3, 4, 5)).astype(np.float32)
+    check_op("Shape", {"x": x}, attrs, outputs={"y": np.int64}, opset=15 if attrs else 13)
+
+
+def test_shape_of_dynamic_input():
+    x = rng().standard_normal((2, 3)).astype(np.float32)
+    check_op("Shape", {"x": x}, outputs={"y": np.int64}, dynamic_inputs=True)
+
+
+def test_constant_feeds_a_node():
+    value = np.arange(6, dtype=np.float32).reshape(2, 3)
+    nodes = [helper.make_node("Constant", [], ["c"], value=helper.make_tensor("c", 1, [2, 3], value.ravel())),
+             helper.make_node("Identity", ["c"], ["y"])]
+    x = np.zeros((1,), np.float32)
+    model = make_model(nodes + [helper.make_node("Identity", ["x"], ["z"])], {"x": x}, ["y", "z"])
+    got = assert_matches_ort(model, {"x": x})
+    np.testing.assert_array_equal(got["y"], value)
