@@ -60,9 +60,10 @@ class ConvertedModule:
     """Holds the tf.Module, its serving function and the ONNX↔TF name mapping."""
 
     def __init__(self, model: onnx.ModelProto, extra_outputs: list[str] | None = None):
+        check_supported(model)  # before importing TensorFlow: an unsupported model is rejected fast
+
         import tensorflow as tf
 
-        check_supported(model)
         self.model = model
         self.weights = WeightStore()
         self._static: dict[str, np.ndarray] = {}

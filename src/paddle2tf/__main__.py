@@ -1,0 +1,3 @@
+from paddle2tf.cli import main
+
+main()

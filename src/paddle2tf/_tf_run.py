@@ -1,0 +1,27 @@
+"""Run a SavedModel's serving signature on feeds, with plain TensorFlow only.
+
+Executed as a script in a fresh process (``python _tf_run.py SAVED_MODEL FEEDS.npz OUT.npz MAPPING.json``),
+it imports neither paddle2tf nor Paddle: the proof that the SavedModel stands on its own.
+MAPPING.json: {"inputs": {onnx_name: signature_name}, "outputs": {onnx_name: signature_name}}.
+"""
+
+import json
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+
+def main(saved_model: str, feeds_file: str, out_file: str, mapping_file: str) -> None:
+    with open(mapping_file) as handle:
+        mapping = json.load(handle)
+    serving = tf.saved_model.load(saved_model).signatures["serving_default"]
+    with np.load(feeds_file) as feeds:
+        kwargs = {tf_name: tf.constant(feeds[onnx_name]) for onnx_name, tf_name in mapping["inputs"].items()}
+    results = serving(**kwargs)
+    np.savez(out_file, **{f"out_{i}": results[tf_name].numpy()
+                          for i, tf_name in enumerate(mapping["outputs"].values())})
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])

@@ -1,0 +1,220 @@
+"""The Python API: ``convert`` (export → check → convert → verify) and ``verify_output``.
+
+The CLI is a thin layer over these two functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+from paddle2tf.check import load_checked
+from paddle2tf.converter.module import SignatureInfo, TensorInfo, graph_inputs
+from paddle2tf.errors import BadInputError
+from paddle2tf.export import DEFAULT_OPSET, PaddleModel, export_paddle
+from paddle2tf.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
+from paddle2tf.metrics import Tolerance
+from paddle2tf.report import ConversionReport, StageTiming
+from paddle2tf.sources import InputSpec, Source, check_specs_against_model, resolve_source
+from paddle2tf.verify import verify
+
+ONNX_FILE = "model.onnx"
+SAVED_MODEL_DIR = "saved_model"
+REPORT_FILE = "report.json"
+FEEDS_FILE = "verification_inputs.npz"
+LOG_FILE = "conversion.log"
+
+Progress = Callable[[str], None]
+
+
+def _stderr_progress(message: str) -> None:
+    print(f"paddle2tf: {message}", file=sys.stderr, flush=True)
+
+
+class _Stages:
+    """Times each stage and announces it."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.timings: list[StageTiming] = []
+
+    @contextmanager
+    def stage(self, name: str, detail: str = ""):
+        self.progress(f"{name}{' ' + detail if detail else ''} ...")
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        self.timings.append(StageTiming(name, round(seconds, 3)))
+        self.progress(f"{name} done in {seconds:.1f} s")
+
+
+def _model_input_specs(model) -> list[InputSpec]:
+    from onnx import helper
+
+    specs = []
+    for vi in graph_inputs(model):
+        tensor_type = vi.type.tensor_type
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
+        shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                      for d in tensor_type.shape.dim)
+        specs.append(InputSpec(vi.name, dtype, shape))
+    return specs
+
+
+def _feed_specs(model_specs: list[InputSpec], user_specs: Sequence[InputSpec]) -> list[InputSpec]:
+    """The model's inputs, with the user's fixed sizes for dimensions the model leaves dynamic."""
+    by_name = {spec.name: spec for spec in user_specs}
+    merged = []
+    for spec in model_specs:
+        user = by_name.get(spec.name)
+        shape = spec.shape if user is None else tuple(m if m is not None else u
+                                                      for m, u in zip(spec.shape, user.shape, strict=True))
+        merged.append(InputSpec(spec.name, spec.dtype, shape))
+    return merged
+
+
+@contextmanager
+def _atomic_output(out_dir: str, force: bool):
+    """Build in a temporary sibling; move into place only when complete; remove it on any failure."""
+    out_dir = os.path.abspath(out_dir)
+    if os.path.exists(out_dir) and not force:
+        raise BadInputError(f"{out_dir}: already exists (use --force to replace it)")
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
+    try:
+        yield work
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    if os.path.exists(out_dir):
+        trash = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-", dir=parent)
+        os.rename(out_dir, os.path.join(trash, "old"))
+        os.rename(work, out_dir)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.rename(work, out_dir)
+
+
+def _save_layer_object(layer, specs: Sequence[InputSpec], workdir: str) -> Source:
+    """A Layer passed to the API: saved with Paddle in this process (the caller already imported it)."""
+    from paddle2tf._paddle_worker import save_inference_model
+
+    if not specs:
+        raise BadInputError("a paddle.nn.Layer source needs input_specs")
+    prefix = os.path.join(workdir, "layer", "model")
+    save_inference_model(layer, [{"name": s.name, "dtype": s.dtype, "shape": list(s.shape)} for s in specs],
+                         prefix)
+    return Source("paddle_json", model_file=prefix + ".json", params_file=prefix + ".pdiparams",
+                  input_specs=tuple(specs))
+
+
+def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opset: int = DEFAULT_OPSET,
+            feeds_file: str | None = None, verify_outputs: bool = True, force: bool = False,
+            tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
+            seed: int = 0, progress: Progress = _stderr_progress) -> ConversionReport:
+    """Convert ``source`` (ONNX path, Paddle model path/prefix, ``module:attr`` or a paddle.nn.Layer) into
+    ``out_dir`` (model.onnx, saved_model/, report.json). Returns the report; check ``report.verdict``."""
+    if opset < 11:
+        raise BadInputError(f"--opset {opset}: paddle2tf exports with opset 11 or newer")
+    stages = _Stages(progress)
+    with _atomic_output(out_dir, force) as work:
+        log_file = os.path.join(work, LOG_FILE)
+        if isinstance(source, str | os.PathLike):
+            resolved = resolve_source(os.fspath(source), tuple(input_specs))
+        else:
+            resolved = _save_layer_object(source, input_specs, work)
+        paddle_model = None
+        notes: list[str] = []
+        onnx_path = os.path.join(work, ONNX_FILE)
+        if resolved.is_paddle:
+            with stages.stage("export", f"{resolved.describe()} → ONNX opset {opset}"):
+                exported = export_paddle(resolved, work, opset, seed, log_file)
+                paddle_model, notes = exported.paddle_model, exported.notes
+            shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
+        else:
+            shutil.copyfile(resolved.model_file, onnx_path)
+        with stages.stage("check", "onnx.checker + shape inference"):
+            model = load_checked(onnx_path)
+            model_specs = _model_input_specs(model)
+            check_specs_against_model(tuple(input_specs), model_specs, onnx_path if not resolved.is_paddle
+                                      else "the exported model")
+        with stages.stage("convert", f"{len(model.graph.node)} ONNX nodes → TensorFlow SavedModel"):
+            signature = _convert_and_save(model, os.path.join(work, SAVED_MODEL_DIR))
+        report = ConversionReport(source={"kind": resolved.kind, "path": resolved.describe()},
+                                  opset=_model_opset(model), signature=signature.to_dict(), notes=notes)
+        specs = _feed_specs(model_specs, input_specs)
+        feeds, origin = _feeds(feeds_file, specs, seed)
+        np.savez(os.path.join(work, FEEDS_FILE), **feeds)
+        if verify_outputs:
+            with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel"):
+                report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
+                                             origin, paddle_model, tolerance, per_output, log_file,
+                                             progress=lambda m: progress(f"  {m}"))
+        report.stages = stages.timings
+        if paddle_model is not None:
+            report.source["paddle_model"] = os.path.relpath(paddle_model.model_file, work)
+        report.write(os.path.join(work, REPORT_FILE))
+    return report
+
+
+def _model_opset(model) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _convert_and_save(model, path: str) -> SignatureInfo:
+    from paddle2tf.converter.module import ConvertedModule
+
+    converted = ConvertedModule(model)
+    converted.save(path)
+    return converted.signature
+
+
+def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[dict[str, np.ndarray], str]:
+    if feeds_file:
+        return load_feeds(feeds_file, specs), f"from {os.path.basename(feeds_file)}"
+    return make_feeds(specs, seed), (f"generated: seed {seed}, floats uniform{list(FLOAT_RANGE)}, "
+                                     f"ints in [{INT_RANGE[0]}, {INT_RANGE[1]})")
+
+
+def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance = Tolerance(),
+                  per_output: Mapping[str, Tolerance] | None = None,
+                  progress: Progress = _stderr_progress) -> ConversionReport:
+    """Re-run the three-way check on an existing output directory and rewrite its report.json."""
+    report_path = os.path.join(out_dir, REPORT_FILE)
+    if not os.path.isfile(report_path):
+        raise BadInputError(f"{out_dir}: not a paddle2tf output (no {REPORT_FILE})")
+    with open(report_path) as handle:
+        data = json.load(handle)
+    signature = SignatureInfo([TensorInfo(**t) for t in data["signature"]["inputs"]],
+                              [TensorInfo(**t) for t in data["signature"]["outputs"]])
+    paddle_model = None
+    if data["source"].get("paddle_model"):
+        model_file = os.path.join(out_dir, data["source"]["paddle_model"])
+        paddle_model = PaddleModel(model_file, os.path.join(os.path.dirname(model_file), "model.pdiparams"))
+    specs = [InputSpec(t.onnx_name, t.dtype, tuple(t.shape)) for t in signature.inputs]
+    if feeds_file:
+        feeds, origin = load_feeds(feeds_file, specs), f"from {os.path.basename(feeds_file)}"
+    else:
+        stored = os.path.join(out_dir, FEEDS_FILE)
+        feeds, origin = load_feeds(stored, specs), f"from {FEEDS_FILE} (the inputs of the conversion)"
+    stages = _Stages(progress)
+    with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel"):
+        verification = verify(os.path.join(out_dir, ONNX_FILE), os.path.join(out_dir, SAVED_MODEL_DIR), signature,
+                              feeds, origin, paddle_model, tolerance, per_output,
+                              progress=lambda m: progress(f"  {m}"))
+    report = ConversionReport(source=data["source"], opset=data["opset"], signature=data["signature"],
+                              stages=[StageTiming(**s) for s in data.get("stages", []) if s["stage"] != "verify"],
+                              verification=verification, notes=data.get("notes", []))
+    report.stages.extend(stages.timings)
+    report.write(report_path)
+    return report
+

@@ -1,0 +1,34 @@
+"""Check stage: the ONNX model must pass onnx.checker (full) and shape inference before conversion."""
+
+from __future__ import annotations
+
+import os
+
+import onnx
+
+from paddle2tf.errors import BadInputError
+
+
+def load_checked(path: str) -> onnx.ModelProto:
+    """Load ``path``, run the full checker and strict shape inference; one-line error on any failure."""
+    if not os.path.isfile(path):
+        raise BadInputError(f"{path}: no such ONNX file")
+    try:
+        model = onnx.load(path)
+    except Exception as exc:
+        raise BadInputError(f"{path}: not a readable ONNX model ({_first_line(exc)})") from exc
+    if not model.graph.node and not model.graph.output:
+        raise BadInputError(f"{path}: not a readable ONNX model (empty graph)")
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:
+        raise BadInputError(f"{path}: fails onnx.checker: {_first_line(exc)}") from exc
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except Exception as exc:
+        raise BadInputError(f"{path}: fails ONNX shape inference: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:2])[:400] if lines else type(exc).__name__

@@ -1,0 +1,107 @@
+"""The ``paddle2tf`` command: a thin layer over ``paddle2tf.api``.
+
+Exit codes: 0 every output passed (warn allowed), 1 parity failure, 2 bad input / usage / unsupported model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY, BadInputError, Paddle2TFError
+from paddle2tf.metrics import FAIL, Tolerance
+from paddle2tf.sources import parse_input_spec
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors: one line, exit 2 (argparse's default code too)
+        print(f"paddle2tf: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _add_tolerance_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rtol", type=float, default=1e-5, help="relative tolerance (default 1e-5)")
+    parser.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (default 1e-5)")
+    parser.add_argument("--unscaled-atol", action="store_true",
+                        help="apply atol as is, not in units of each output's magnitude max(1, max|a|)")
+    parser.add_argument("--tolerance", action="append", default=[], metavar="OUTPUT:RTOL:ATOL",
+                        help="per-output tolerance override (repeatable)")
+    parser.add_argument("--inputs", metavar="FEEDS.npz", help="verification inputs (default: seeded random)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="paddle2tf", description="PaddlePaddle/ONNX → verified TensorFlow SavedModel")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    conv = sub.add_parser("convert", help="convert a model and verify it three ways")
+    conv.add_argument("source", help="model.onnx | Paddle model.json/.pdmodel (+ .pdiparams) | package.module:attr")
+    conv.add_argument("-o", "--output", required=True, metavar="OUT_DIR")
+    conv.add_argument("--input-spec", action="append", default=[], metavar="NAME:DTYPE:SHAPE",
+                      help="e.g. x:float32:-1x3x224x224 (-1 = dynamic); repeat per input")
+    conv.add_argument("--opset", type=int, default=13, help="ONNX opset for the Paddle export (>= 11, default 13)")
+    conv.add_argument("--no-verify", action="store_true", help="skip the three-way check")
+    conv.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
+    conv.add_argument("--seed", type=int, default=0, help="seed for generated inputs and Layer factories")
+    _add_tolerance_args(conv)
+
+    ver = sub.add_parser("verify", help="re-run the three-way check on an existing OUT_DIR")
+    ver.add_argument("out_dir")
+    _add_tolerance_args(ver)
+    return parser
+
+
+def _per_output(specs: list[str], scale_atol: bool) -> dict[str, Tolerance]:
+    result = {}
+    for text in specs:
+        name, sep, rest = text.rpartition(":")
+        name, sep2, rtol = name.rpartition(":")
+        try:
+            result[name] = Tolerance(rtol=float(rtol), atol=float(rest), scale_atol=scale_atol)
+        except ValueError:
+            raise BadInputError(f"--tolerance '{text}': expected OUTPUT:RTOL:ATOL") from None
+        if not (sep and sep2 and name):
+            raise BadInputError(f"--tolerance '{text}': expected OUTPUT:RTOL:ATOL")
+    return result
+
+
+def _run(args) -> int:
+    from paddle2tf import api
+    from paddle2tf.report import render_summary
+
+    tolerance = Tolerance(rtol=args.rtol, atol=args.atol, scale_atol=not args.unscaled_atol)
+    per_output = _per_output(args.tolerance, tolerance.scale_atol)
+    if args.command == "convert":
+        specs = [parse_input_spec(text) for text in args.input_spec]
+        report = api.convert(args.source, args.output, input_specs=specs, opset=args.opset, feeds_file=args.inputs,
+                             verify_outputs=not args.no_verify, force=args.force, tolerance=tolerance,
+                             per_output=per_output, seed=args.seed)
+        where = args.output
+    else:
+        report = api.verify_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output)
+        where = args.out_dir
+    print(render_summary(report))
+    print(f"output: {where} (report.json, model.onnx, saved_model/)")
+    return EXIT_PARITY if report.verdict == FAIL else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our summary
+    args = build_parser().parse_args(argv)
+    try:
+        code = _run(args)
+    except Paddle2TFError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"paddle2tf: error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("paddle2tf: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Export stage: a Paddle model (Layer reference, PIR JSON or legacy .pdmodel) -> ONNX, in child processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+
+from paddle2tf.errors import ExportError
+from paddle2tf.sources import Source
+from paddle2tf.subprocesses import run_child
+
+WORKER = "paddle2tf._paddle_worker"
+DEFAULT_OPSET = 13
+EXPORT_TIMEOUT_S = 1800
+
+
+@dataclass
+class PaddleModel:
+    """An inference model on disk as Paddle itself runs it (the verification reference)."""
+
+    model_file: str
+    params_file: str
+
+
+@dataclass
+class ExportResult:
+    onnx_path: str
+    paddle_model: PaddleModel
+    notes: list[str] = field(default_factory=list)
+
+
+def save_python_layer(source: Source, workdir: str, seed: int, log_file: str | None = None) -> PaddleModel:
+    specs = [{"name": s.name, "dtype": s.dtype, "shape": list(s.shape)} for s in source.input_specs]
+    prefix = os.path.join(workdir, "model")
+    run_child(["-m", WORKER, "save-layer", source.reference, json.dumps(specs), prefix, "--seed", str(seed)],
+              f"{source.reference}: cannot build and save the Paddle Layer", ExportError, log_file)
+    return PaddleModel(prefix + ".json", prefix + ".pdiparams")
+
+
+def copy_paddle_model(source: Source, workdir: str) -> PaddleModel:
+    """Keep the user's Paddle model beside the output, so ``verify`` can re-run Paddle later."""
+    suffix = os.path.splitext(source.model_file)[1]
+    model_file = os.path.join(workdir, "model" + suffix)
+    params_file = os.path.join(workdir, "model.pdiparams")
+    shutil.copyfile(source.model_file, model_file)
+    shutil.copyfile(source.params_file, params_file)
+    return PaddleModel(model_file, params_file)
+
+
+def translate_legacy(model: PaddleModel, workdir: str, log_file: str | None = None) -> PaddleModel:
+    """Legacy .pdmodel -> PIR JSON (done by paddle2tf, so one exporter path serves both formats)."""
+    prefix = os.path.join(workdir, "translated")
+    run_child(["-m", WORKER, "translate", model.model_file, model.params_file, prefix],
+              f"{model.model_file}: cannot translate the legacy program to PIR", ExportError, log_file)
+    return PaddleModel(prefix + ".json", prefix + ".pdiparams")
+
+
+def export_to_onnx(model: PaddleModel, onnx_path: str, opset: int = DEFAULT_OPSET,
+                   log_file: str | None = None) -> None:
+    run_child(["-m", WORKER, "export", model.model_file, model.params_file, str(opset), onnx_path],
+              f"{model.model_file}: paddle2onnx could not export the model", ExportError, log_file,
+              timeout=EXPORT_TIMEOUT_S)
+    if not os.path.isfile(onnx_path):
+        raise ExportError(f"{model.model_file}: paddle2onnx wrote no ONNX file")
+
+
+def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed: int = 0,
+                  log_file: str | None = None) -> ExportResult:
+    """Bring any Paddle source to an inference model in ``workdir/paddle`` and export it to ONNX."""
+    paddle_dir = os.path.join(workdir, "paddle")
+    scratch = os.path.join(workdir, ".export")
+    os.makedirs(paddle_dir, exist_ok=True)
+    os.makedirs(scratch, exist_ok=True)
+    if source.kind == "python":
+        paddle_model = save_python_layer(source, paddle_dir, seed, log_file)
+    else:
+        paddle_model = copy_paddle_model(source, paddle_dir)
+    exportable = paddle_model
+    notes = []
+    if paddle_model.model_file.endswith(".pdmodel"):
+        exportable = translate_legacy(paddle_model, scratch, log_file)
+        notes.append("legacy .pdmodel translated to PIR JSON by paddle2tf")
+    onnx_path = os.path.join(workdir, "model.onnx")
+    export_to_onnx(exportable, onnx_path, opset, log_file)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return ExportResult(onnx_path, paddle_model, notes)

@@ -1,0 +1,64 @@
+"""Deterministic verification inputs: generated from the input specs (seeded) or read from an .npz."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from paddle2tf.errors import BadInputError
+from paddle2tf.sources import InputSpec
+
+FLOAT_RANGE = (-1.0, 1.0)  # uniform; covers normalised images and embeddings alike
+INT_RANGE = (0, 10)  # [low, high): safe as token ids or class indices for any vocabulary >= 10
+DYNAMIC_BATCH = 2  # a dynamic first dimension; 2 catches batch-mixing bugs that 1 hides
+DYNAMIC_OTHER = 32  # any other dynamic dimension (sequence length, spatial size)
+
+
+def concrete_shape(spec: InputSpec) -> tuple[int, ...]:
+    return tuple(d if d is not None else (DYNAMIC_BATCH if i == 0 else DYNAMIC_OTHER)
+                 for i, d in enumerate(spec.shape))
+
+
+def make_feeds(specs: list[InputSpec], seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in specs:
+        shape = concrete_shape(spec)
+        dtype = np.dtype(spec.dtype)
+        if dtype.kind == "f":
+            feeds[spec.name] = rng.uniform(*FLOAT_RANGE, size=shape).astype(dtype)
+        elif dtype.kind in "iu":
+            feeds[spec.name] = rng.integers(*INT_RANGE, size=shape).astype(dtype)
+        elif dtype.kind == "b":
+            feeds[spec.name] = rng.integers(0, 2, size=shape).astype(bool)
+        else:
+            raise BadInputError(f"input '{spec.name}': cannot generate values of dtype {spec.dtype}")
+    return feeds
+
+
+def load_feeds(path: str, specs: list[InputSpec]) -> dict[str, np.ndarray]:
+    """Feeds from an .npz; names, dtypes, ranks and fixed dimensions must match the model's inputs."""
+    if not os.path.isfile(path):
+        raise BadInputError(f"{path}: no such feeds file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            feeds = {name: data[name] for name in data.files}
+    except Exception as exc:
+        raise BadInputError(f"{path}: not a readable .npz file ({exc})") from exc
+    expected = {spec.name for spec in specs}
+    extra = sorted(set(feeds) - expected)
+    missing = sorted(expected - set(feeds))
+    if missing or extra:
+        raise BadInputError(f"{path}: feeds do not match the model inputs"
+                            f"{' (missing: ' + ', '.join(missing) + ')' if missing else ''}"
+                            f"{' (unexpected: ' + ', '.join(extra) + ')' if extra else ''}")
+    for spec in specs:
+        array = feeds[spec.name]
+        if array.dtype != np.dtype(spec.dtype):
+            raise BadInputError(f"{path}: input '{spec.name}' is {array.dtype}, the model expects {spec.dtype}")
+        if array.ndim != len(spec.shape) or any(d is not None and d != a for d, a in zip(spec.shape, array.shape,
+                                                                                          strict=True)):
+            raise BadInputError(f"{path}: input '{spec.name}' has shape {list(array.shape)}, the model expects "
+                                f"{['?' if d is None else d for d in spec.shape]}")
+    return feeds

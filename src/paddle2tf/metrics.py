@@ -1,0 +1,93 @@
+"""Error metrics between a reference output and a candidate, and the element-wise verdict rule."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+_ORDER = {PASS: 0, WARN: 1, FAIL: 2}
+WARN_BAND = 1e-3  # beyond the requested tolerance but within this band: warn, not fail
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Element-wise tolerance: an element is out when |a-b| > atol_eff and |a-b| > rtol*|a|.
+
+    With ``scale_atol`` (the default) atol_eff = atol * max(1, max|a|): float32 rounding error grows with
+    the magnitude of the values summed into an output, not with each element's own size, so an element
+    near zero in a tensor of magnitude 1e3 legitimately carries ~1e-3 of absolute error. For outputs of
+    magnitude <= 1 this is exactly the plain rule.
+    """
+
+    rtol: float = 1e-5
+    atol: float = 1e-5
+    scale_atol: bool = True
+
+
+@dataclass
+class PairMetrics:
+    """``reference`` vs ``candidate`` for one output. Relative figures are relative to the reference."""
+
+    max_abs: float
+    max_rel: float  # max|a-b| / max|a|
+    rel_l2: float  # ||a-b|| / ||a||
+    cosine: float
+    l2: float  # ||a-b||, the figure practitioners quote (not a usable criterion on its own)
+    out_of_tolerance: int  # elements with |a-b| > atol_eff and |a-b| > rtol*|a| (see Tolerance)
+    out_of_warn_band: int  # the same count at atol = rtol = 1e-3
+    elements: int
+    verdict: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def worst(verdicts) -> str:
+    return max(verdicts, key=_ORDER.__getitem__, default=PASS)
+
+
+def _out_of_tolerance(diff: np.ndarray, ref_abs: np.ndarray, tol: Tolerance, scale: float) -> np.ndarray:
+    atol = tol.atol * max(1.0, scale) if tol.scale_atol else tol.atol
+    return (diff > atol) & (diff > tol.rtol * ref_abs)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance = Tolerance()) -> PairMetrics:
+    reference = np.asarray(reference)
+    candidate = np.asarray(candidate)
+    if reference.shape != candidate.shape:
+        nan = float("nan")
+        return PairMetrics(nan, nan, nan, nan, nan, reference.size, reference.size, reference.size, FAIL)
+    if reference.dtype.kind not in "fc" and candidate.dtype.kind not in "fc":
+        mismatched = int(np.count_nonzero(reference != candidate))
+        return PairMetrics(float(mismatched > 0), float(mismatched > 0), float(mismatched > 0),
+                           1.0 if mismatched == 0 else 0.0, float(mismatched), mismatched, mismatched,
+                           reference.size, PASS if mismatched == 0 else FAIL)
+    a = reference.astype(np.float64)
+    b = candidate.astype(np.float64)
+    both_nan = np.isnan(a) & np.isnan(b)
+    same_inf = np.isinf(a) & (a == b)
+    agree = both_nan | same_inf
+    with np.errstate(invalid="ignore"):  # inf - inf: handled by ``agree`` and the NaN rule below
+        diff = np.where(agree, 0.0, np.abs(a - b))
+    diff = np.where(np.isnan(diff), np.inf, diff)  # NaN on one side only is the worst disagreement
+    finite_a = np.where(np.isfinite(a), a, 0.0)
+    finite_b = np.where(np.isfinite(b), b, 0.0)
+    ref_abs = np.abs(finite_a)
+    max_abs = float(diff.max()) if diff.size else 0.0
+    scale = float(ref_abs.max()) if ref_abs.size else 0.0
+    norm_a = float(np.linalg.norm(finite_a))
+    norm_b = float(np.linalg.norm(finite_b))
+    l2 = float(np.linalg.norm(np.where(np.isfinite(diff), diff, 0.0)))
+    if not np.isfinite(diff).all():
+        l2 = float("inf")
+    out = int(np.count_nonzero(_out_of_tolerance(diff, ref_abs, tol, scale)))
+    band = Tolerance(max(WARN_BAND, tol.rtol), max(WARN_BAND, tol.atol), tol.scale_atol)
+    out_band = int(np.count_nonzero(_out_of_tolerance(diff, ref_abs, band, scale)))
+    cosine = float(np.dot(finite_a.ravel(), finite_b.ravel()) / (norm_a * norm_b)) if norm_a and norm_b else (
+        1.0 if norm_a == norm_b else 0.0)
+    verdict = PASS if out == 0 else (WARN if out_band == 0 else FAIL)
+    return PairMetrics(max_abs=max_abs, max_rel=max_abs / scale if scale else max_abs,
+                       rel_l2=l2 / norm_a if norm_a else l2, cosine=cosine, l2=l2, out_of_tolerance=out,
+                       out_of_warn_band=out_band, elements=int(a.size), verdict=verdict)

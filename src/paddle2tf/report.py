@@ -1,0 +1,120 @@
+"""Reports are data first (dataclasses, JSON), rendered second (terminal summary)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+
+from paddle2tf import __version__
+from paddle2tf.metrics import FAIL, PairMetrics, Tolerance, worst
+
+REPORT_SCHEMA_VERSION = 1
+PAIRS = (("paddle", "onnxruntime"), ("paddle", "tensorflow"), ("onnxruntime", "tensorflow"))
+PAIR_LABELS = {"paddle_vs_onnxruntime": "paddle↔onnx", "paddle_vs_tensorflow": "paddle↔tf",
+               "onnxruntime_vs_tensorflow": "onnx↔tf"}
+
+
+def pair_key(reference: str, candidate: str) -> str:
+    return f"{reference}_vs_{candidate}"
+
+
+@dataclass
+class FeedInfo:
+    name: str
+    dtype: str
+    shape: list[int]
+    origin: str  # how the values were made
+
+
+@dataclass
+class OutputResult:
+    name: str
+    shape: list[int]
+    dtype: str
+    tolerance: Tolerance
+    pairs: dict[str, PairMetrics]
+    verdict: str
+
+
+@dataclass
+class Verification:
+    frameworks: list[str]
+    feeds: list[FeedInfo]
+    outputs: list[OutputResult]
+    verdict: str
+
+    @staticmethod
+    def from_outputs(frameworks: list[str], feeds: list[FeedInfo], outputs: list[OutputResult]) -> Verification:
+        return Verification(frameworks, feeds, outputs, worst(o.verdict for o in outputs) if outputs else FAIL)
+
+
+@dataclass
+class StageTiming:
+    stage: str
+    seconds: float
+
+
+@dataclass
+class ConversionReport:
+    source: dict
+    opset: int
+    signature: dict
+    stages: list[StageTiming] = field(default_factory=list)
+    verification: Verification | None = None
+    notes: list[str] = field(default_factory=list)
+    tool: dict = field(default_factory=lambda: {"paddle2tf": __version__, **library_versions()})
+    schema_version: int = REPORT_SCHEMA_VERSION
+
+    @property
+    def verdict(self) -> str:
+        return self.verification.verdict if self.verification else "unverified"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["verdict"] = self.verdict
+        return data
+
+    def write(self, path: str) -> None:
+        with open(path, "w") as handle:
+            json.dump(self.to_dict(), handle, indent=2, default=_json_default)
+            handle.write("\n")
+
+
+def _json_default(value):
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("paddlepaddle", "paddle2onnx", "onnx", "onnxruntime", "tensorflow-cpu", "tensorflow", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.2e}" if value == value else "nan"
+
+
+def render_summary(report: ConversionReport) -> str:
+    """A short terminal table: per output, max relative error for each pair and the verdict."""
+    verification = report.verification
+    if verification is None:
+        return "verification skipped (--no-verify)"
+    keys = [pair_key(a, b) for a, b in PAIRS if a in verification.frameworks and b in verification.frameworks]
+    header = ["output", "shape", *(f"{PAIR_LABELS[k]} max_rel" for k in keys), "verdict"]
+    rows = [header]
+    for out in verification.outputs:
+        rows.append([out.name, "x".join(map(str, out.shape)) or "scalar",
+                     *(_fmt(out.pairs[k].max_rel) if k in out.pairs else "-" for k in keys), out.verdict.upper()])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    feeds = ", ".join(f"{f.name} {f.dtype}[{'x'.join(map(str, f.shape))}]" for f in verification.feeds)
+    lines.append(f"verdict: {verification.verdict.upper()}  (frameworks: {', '.join(verification.frameworks)}; "
+                 f"inputs: {feeds}; {verification.feeds[0].origin if verification.feeds else ''})")
+    return "\n".join(lines)

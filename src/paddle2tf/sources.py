@@ -1,0 +1,124 @@
+"""What the user gives us: a model source and input specs, parsed and validated."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from paddle2tf.errors import BadInputError
+
+SUPPORTED_DTYPES = ("float32", "float64", "float16", "int32", "int64", "int8", "uint8", "bool")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input: name, numpy dtype name, shape with None for a dynamic dimension."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | None, ...]
+
+    def __str__(self) -> str:
+        dims = "x".join("-1" if d is None else str(d) for d in self.shape)
+        return f"{self.name}:{self.dtype}:{dims}"
+
+
+def parse_input_spec(text: str) -> InputSpec:
+    """Parse ``NAME:DTYPE:SHAPE`` with SHAPE like ``-1x3x224x224`` (-1 or ? = dynamic, empty = scalar)."""
+    parts = text.split(":")
+    if len(parts) != 3 or not parts[0]:
+        raise BadInputError(f"--input-spec '{text}': expected NAME:DTYPE:SHAPE, e.g. x:float32:-1x3x224x224")
+    name, dtype, dims = parts
+    if dtype not in SUPPORTED_DTYPES:
+        raise BadInputError(f"--input-spec '{text}': unknown dtype '{dtype}' (one of {', '.join(SUPPORTED_DTYPES)})")
+    shape: list[int | None] = []
+    for dim in filter(None, dims.split("x")):
+        if dim in ("-1", "?"):
+            shape.append(None)
+        elif re.fullmatch(r"\d+", dim) and int(dim) > 0:
+            shape.append(int(dim))
+        else:
+            raise BadInputError(f"--input-spec '{text}': bad dimension '{dim}' (a positive integer or -1)")
+    return InputSpec(name, dtype, tuple(shape))
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved model source.
+
+    kind: ``onnx`` | ``paddle_json`` | ``paddle_pdmodel`` | ``python`` (a ``module:attr`` reference).
+    """
+
+    kind: str
+    model_file: str = ""
+    params_file: str = ""
+    reference: str = ""
+    input_specs: tuple[InputSpec, ...] = field(default_factory=tuple)
+
+    @property
+    def is_paddle(self) -> bool:
+        return self.kind != "onnx"
+
+    def describe(self) -> str:
+        return self.reference or self.model_file
+
+
+_PYTHON_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def _paddle_candidates(path: Path) -> list[Path]:
+    """Model files a path may name: the file, a prefix, the params file, or a folder holding one model."""
+    if path.suffix in (".json", ".pdmodel"):
+        return [path]
+    if path.is_dir():
+        return sorted(p.with_suffix(suffix) for p in path.glob("*.pdiparams") for suffix in (".json", ".pdmodel"))
+    stem = path.with_suffix("") if path.suffix == ".pdiparams" else path
+    return [Path(f"{stem}.json"), Path(f"{stem}.pdmodel")]
+
+
+def resolve_source(text: str, input_specs: tuple[InputSpec, ...] = ()) -> Source:
+    """Decide what ``text`` names: an ONNX file, a Paddle inference model (file or prefix) or a Layer."""
+    path = Path(text)
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise BadInputError(f"{text}: no such ONNX file")
+        return Source("onnx", model_file=str(path.resolve()), input_specs=input_specs)
+    for model_file in _paddle_candidates(path):
+        if model_file.is_file():
+            params = model_file.with_suffix(".pdiparams")
+            if not params.is_file():
+                raise BadInputError(f"{model_file}: parameters file {params.name} not found beside it")
+            kind = "paddle_json" if model_file.suffix == ".json" else "paddle_pdmodel"
+            return Source(kind, model_file=str(model_file.resolve()), params_file=str(params.resolve()),
+                          input_specs=input_specs)
+    if path.suffix in (".json", ".pdmodel", ".pdiparams"):
+        raise BadInputError(f"{text}: no such Paddle model file")
+    if _PYTHON_REFERENCE.match(text) and not os.path.exists(text):
+        if not input_specs:
+            raise BadInputError(f"{text}: a Python Layer source needs --input-spec NAME:DTYPE:SHAPE")
+        return Source("python", reference=text, input_specs=input_specs)
+    raise BadInputError(
+        f"{text}: not found (expected model.onnx, a Paddle model.json/model.pdmodel with model.pdiparams, "
+        "or a Python reference package.module:attr)")
+
+
+def check_specs_against_model(specs: tuple[InputSpec, ...], model_inputs: list[InputSpec], where: str) -> None:
+    """User-given specs must agree with the model's own inputs (names, dtypes, ranks, fixed dims)."""
+    by_name = {spec.name: spec for spec in model_inputs}
+    for spec in specs:
+        actual = by_name.get(spec.name)
+        if actual is None:
+            raise BadInputError(f"--input-spec {spec}: {where} has no input '{spec.name}' "
+                                f"(inputs: {', '.join(by_name) or 'none'})")
+        if np.dtype(spec.dtype) != np.dtype(actual.dtype):
+            raise BadInputError(f"--input-spec {spec}: {where} input '{spec.name}' is {actual.dtype}")
+        if len(spec.shape) != len(actual.shape):
+            raise BadInputError(f"--input-spec {spec}: {where} input '{spec.name}' has rank {len(actual.shape)} "
+                                f"(shape {actual})")
+        for want, have in zip(spec.shape, actual.shape, strict=True):
+            if want is not None and have is not None and want != have:
+                raise BadInputError(f"--input-spec {spec}: {where} input '{spec.name}' has shape {actual}")

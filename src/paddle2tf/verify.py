@@ -1,0 +1,42 @@
+"""Verify stage: the same inputs through Paddle, ONNX Runtime and the reloaded SavedModel; compare pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from paddle2tf.converter.module import SignatureInfo
+from paddle2tf.export import PaddleModel
+from paddle2tf.metrics import Tolerance, compare, worst
+from paddle2tf.report import PAIRS, FeedInfo, OutputResult, Verification, pair_key
+from paddle2tf.runners import run_onnxruntime, run_paddle, run_savedmodel
+
+
+def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: dict[str, np.ndarray],
+           feeds_origin: str, paddle_model: PaddleModel | None = None,
+           tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
+           log_file: str | None = None, progress: Callable[[str], None] = lambda _: None) -> Verification:
+    output_names = [t.onnx_name for t in signature.outputs]
+    results: dict[str, dict[str, np.ndarray]] = {}
+    if paddle_model is not None:
+        progress("running Paddle")
+        results["paddle"] = run_paddle(paddle_model.model_file, paddle_model.params_file, feeds, output_names,
+                                       log_file)
+    progress("running ONNX Runtime")
+    results["onnxruntime"] = run_onnxruntime(onnx_path, feeds)
+    progress("running the SavedModel (fresh TensorFlow process)")
+    results["tensorflow"] = run_savedmodel(
+        saved_model, feeds, {t.onnx_name: t.tf_name for t in signature.inputs},
+        {t.onnx_name: t.tf_name for t in signature.outputs}, log_file)
+
+    outputs = []
+    for name in output_names:
+        tol = (per_output or {}).get(name, tolerance)
+        pairs = {pair_key(a, b): compare(results[a][name], results[b][name], tol)
+                 for a, b in PAIRS if a in results and b in results}
+        reference = results["paddle" if "paddle" in results else "onnxruntime"][name]
+        outputs.append(OutputResult(name, list(reference.shape), str(reference.dtype), tol, pairs,
+                                    worst(p.verdict for p in pairs.values())))
+    feed_infos = [FeedInfo(name, str(array.dtype), list(array.shape), feeds_origin) for name, array in feeds.items()]
+    return Verification.from_outputs(list(results), feed_infos, outputs)

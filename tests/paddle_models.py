@@ -1,0 +1,141 @@
+"""Seeded random-weight Paddle test models, built in a child process (Paddle never shares a process with TF).
+
+Usage: ``python paddle_models.py NAME PREFIX [--legacy]`` saves NAME as an inference model at PREFIX
+(PREFIX.json, or PREFIX.pdmodel with --legacy) and prints its input specs as JSON.
+Each ``build_*`` factory is also a ``module:attr`` source for paddle2tf (with tests/ on PYTHONPATH).
+Normalisation statistics are randomised: fresh BatchNorm (mean 0, var 1) is nearly the identity and
+would hide wrong-axis bugs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+SEED = 2024
+
+
+def _randomise_norms(layer):
+    import paddle
+
+    for sub in layer.sublayers(include_self=True):
+        for attr in ("_mean", "_variance"):
+            if hasattr(sub, attr) and isinstance(getattr(sub, attr), paddle.Tensor):
+                t = getattr(sub, attr)
+                values = paddle.rand(t.shape) * 0.5 + 0.5 if attr == "_variance" else paddle.randn(t.shape) * 0.3
+                t.set_value(values.astype(t.dtype))
+        if isinstance(sub, paddle.nn.layer.norm._BatchNormBase | paddle.nn.LayerNorm | paddle.nn.GroupNorm
+                      | paddle.nn.layer.norm._InstanceNormBase):
+            scale_param = getattr(sub, "weight", None)
+            if scale_param is None:
+                scale_param = getattr(sub, "scale", None)
+            for param, scale, shift in ((scale_param, 0.5, 1.0), (getattr(sub, "bias", None), 0.3, 0.0)):
+                if isinstance(param, paddle.Tensor):
+                    param.set_value((paddle.randn(param.shape) * scale + shift).astype(param.dtype))
+    return layer
+
+
+def _vision(name: str, **kwargs):
+    import paddle
+
+    paddle.seed(SEED)
+    return _randomise_norms(getattr(paddle.vision.models, name)(**kwargs))
+
+
+IMAGE = [{"name": "x", "dtype": "float32", "shape": [None, 3, 224, 224]}]
+VISION = {name: IMAGE for name in ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "vgg16",
+                                   "densenet121", "shufflenet_v2_x1_0", "squeezenet1_1")}
+VISION["inception_v3"] = [{"name": "x", "dtype": "float32", "shape": [None, 3, 299, 299]}]
+
+
+def build_mlp():
+    import paddle
+
+    paddle.seed(SEED)
+    return paddle.nn.Sequential(paddle.nn.Linear(64, 128), paddle.nn.ReLU(), paddle.nn.Linear(128, 128),
+                                paddle.nn.ReLU(), paddle.nn.Linear(128, 10), paddle.nn.Softmax())
+
+
+def build_norm_zoo():
+    """GroupNorm, LayerNorm, InstanceNorm, GELU, Hardswish, Softmax, nearest and bilinear resizing."""
+    import paddle
+    import paddle.nn.functional as F
+
+    class NormZoo(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.conv = paddle.nn.Conv2D(3, 16, 3, padding=1)
+            self.group = paddle.nn.GroupNorm(4, 16)
+            self.instance = paddle.nn.InstanceNorm2D(16)
+            self.layer = paddle.nn.LayerNorm(32)
+            self.head = paddle.nn.Conv2D(16, 8, 1)
+
+        def forward(self, x):
+            y = F.gelu(self.group(self.conv(x)))
+            y = F.hardswish(self.instance(y))
+            y = F.interpolate(y, size=[32, 32], mode="nearest")
+            y = self.layer(y)
+            y = F.interpolate(self.head(y), size=[48, 40], mode="bilinear", align_corners=False)
+            return F.softmax(y, axis=1)
+
+    paddle.seed(SEED)
+    return _randomise_norms(NormZoo())
+
+
+def build_bert_like(vocab: int = 1000, hidden: int = 768, layers: int = 12, heads: int = 12, max_len: int = 512):
+    """BERT-base-like encoder: token + position embeddings, TransformerEncoder, int64 ids, dynamic batch/seq."""
+    import paddle
+
+    class Encoder(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.tokens = paddle.nn.Embedding(vocab, hidden)
+            self.positions = paddle.nn.Embedding(max_len, hidden)
+            self.norm = paddle.nn.LayerNorm(hidden)
+            layer = paddle.nn.TransformerEncoderLayer(hidden, heads, hidden * 4, dropout=0.0, activation="gelu")
+            self.encoder = paddle.nn.TransformerEncoder(layer, layers)
+            self.pooler = paddle.nn.Linear(hidden, hidden)
+
+        def forward(self, input_ids):
+            positions = paddle.arange(paddle.shape(input_ids)[1], dtype="int64").unsqueeze(0)
+            h = self.norm(self.tokens(input_ids) + self.positions(positions))
+            h = self.encoder(h)
+            return h, paddle.tanh(self.pooler(h[:, 0]))
+
+    paddle.seed(SEED)
+    return _randomise_norms(Encoder())
+
+
+def build_bert_small():
+    return build_bert_like(hidden=128, layers=2, heads=4)
+
+
+IDS = [{"name": "input_ids", "dtype": "int64", "shape": [None, None]}]
+MODELS = {
+    **{name: (lambda n=name: _vision(n), specs) for name, specs in VISION.items()},
+    "mlp": (build_mlp, [{"name": "x", "dtype": "float32", "shape": [None, 64]}]),
+    "norm_zoo": (build_norm_zoo, [{"name": "x", "dtype": "float32", "shape": [None, 3, 24, 24]}]),
+    "bert_like": (build_bert_like, IDS),
+    "bert_small": (build_bert_small, IDS),
+}
+
+
+def save(name: str, prefix: str) -> list[dict]:
+    import paddle
+
+    factory, specs = MODELS[name]
+    layer = factory()
+    layer.eval()
+    input_spec = [paddle.static.InputSpec([-1 if d is None else d for d in s["shape"]], s["dtype"], s["name"])
+                  for s in specs]
+    paddle.jit.save(layer, prefix, input_spec=input_spec)
+    return specs
+
+
+if __name__ == "__main__":
+    if "--legacy" in sys.argv[3:] and os.environ.get("FLAGS_enable_pir_api") != "0":
+        # The legacy ProgramDesc format needs the flag before Paddle is imported.
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "FLAGS_enable_pir_api": "0"})
+    specs = save(sys.argv[1], sys.argv[2])
+    print(json.dumps(specs))

@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from paddle2tf.errors import BadInputError
+from paddle2tf.feeds import DYNAMIC_BATCH, DYNAMIC_OTHER, FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
+from paddle2tf.sources import InputSpec
+
+SPECS = [InputSpec("x", "float32", (None, 3, 4)), InputSpec("ids", "int64", (None, None)),
+         InputSpec("mask", "bool", (2,))]
+
+
+def test_generated_feeds_are_seeded_and_in_range():
+    a, b, c = make_feeds(SPECS, seed=1), make_feeds(SPECS, seed=1), make_feeds(SPECS, seed=2)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    assert not np.array_equal(a["x"], c["x"])
+    assert a["x"].shape == (DYNAMIC_BATCH, 3, 4) and a["x"].dtype == np.float32
+    assert a["x"].min() >= FLOAT_RANGE[0] and a["x"].max() < FLOAT_RANGE[1]
+    assert a["ids"].shape == (DYNAMIC_BATCH, DYNAMIC_OTHER) and a["ids"].dtype == np.int64
+    assert a["ids"].min() >= INT_RANGE[0] and a["ids"].max() < INT_RANGE[1]
+    assert a["mask"].dtype == bool
+
+
+def test_load_feeds_validates_names_dtypes_shapes(tmp_path):
+    good = {"x": np.zeros((5, 3, 4), np.float32), "ids": np.zeros((5, 7), np.int64), "mask": np.zeros(2, bool)}
+    path = tmp_path / "f.npz"
+    np.savez(path, **good)
+    assert load_feeds(str(path), SPECS)["x"].shape == (5, 3, 4)
+    cases = [({"x": good["x"], "ids": good["ids"]}, "missing: mask"),
+             ({**good, "extra": good["mask"]}, "unexpected: extra"),
+             ({**good, "x": good["x"].astype(np.float64)}, "is float64"),
+             ({**good, "x": np.zeros((5, 4, 4), np.float32)}, "has shape")]
+    for feeds, message in cases:
+        np.savez(path, **feeds)
+        with pytest.raises(BadInputError, match=message):
+            load_feeds(str(path), SPECS)
+    path.write_bytes(b"not a zip")
+    with pytest.raises(BadInputError, match="not a readable .npz"):
+        load_feeds(str(path), SPECS)

@@ -1,0 +1,59 @@
+import pytest
+
+from paddle2tf.errors import BadInputError
+from paddle2tf.sources import InputSpec, check_specs_against_model, parse_input_spec, resolve_source
+
+
+def test_parse_input_spec():
+    spec = parse_input_spec("x:float32:-1x3x224x224")
+    assert spec == InputSpec("x", "float32", (None, 3, 224, 224))
+    assert str(spec) == "x:float32:-1x3x224x224"
+    assert parse_input_spec("ids:int64:?x?").shape == (None, None)
+    assert parse_input_spec("s:float32:").shape == ()
+
+
+@pytest.mark.parametrize("text", ["x", "x:float32", "x:float99:1x2", "x:float32:1x0", "x:float32:1xa", ":float32:1"])
+def test_bad_input_spec_is_one_clear_error(text):
+    with pytest.raises(BadInputError, match="--input-spec"):
+        parse_input_spec(text)
+
+
+def test_resolve_onnx_and_paddle_files(tmp_path):
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"")
+    assert resolve_source(str(onnx_file)).kind == "onnx"
+    for suffix, kind in ((".json", "paddle_json"), (".pdmodel", "paddle_pdmodel")):
+        folder = tmp_path / kind
+        folder.mkdir()
+        (folder / f"model{suffix}").write_text("{}")
+        (folder / "model.pdiparams").write_bytes(b"")
+        for text in (folder / f"model{suffix}", folder / "model", folder / "model.pdiparams", folder):
+            source = resolve_source(str(text))
+            assert (source.kind, source.model_file) == (kind, str(folder / f"model{suffix}"))
+
+
+def test_resolve_errors(tmp_path):
+    with pytest.raises(BadInputError, match="no such ONNX file"):
+        resolve_source(str(tmp_path / "missing.onnx"))
+    (tmp_path / "m.json").write_text("{}")
+    with pytest.raises(BadInputError, match="model.pdiparams|m.pdiparams"):
+        resolve_source(str(tmp_path / "m.json"))
+    with pytest.raises(BadInputError, match="needs --input-spec"):
+        resolve_source("paddle.vision.models:resnet18")
+    with pytest.raises(BadInputError, match="not found"):
+        resolve_source(str(tmp_path / "nothing_here"))
+
+
+def test_python_reference_with_specs():
+    spec = parse_input_spec("x:float32:-1x3x224x224")
+    source = resolve_source("paddle.vision.models:resnet18", (spec,))
+    assert (source.kind, source.reference, source.input_specs) == ("python", "paddle.vision.models:resnet18", (spec,))
+
+
+def test_specs_checked_against_model():
+    model = [InputSpec("x", "float32", (None, 3, 8, 8))]
+    check_specs_against_model((parse_input_spec("x:float32:4x3x8x8"),), model, "m.onnx")
+    for bad, message in (("y:float32:1x3x8x8", "no input 'y'"), ("x:int64:1x3x8x8", "is float32"),
+                         ("x:float32:1x3x8", "rank 4"), ("x:float32:1x3x9x8", "has shape")):
+        with pytest.raises(BadInputError, match=message):
+            check_specs_against_model((parse_input_spec(bad),), model, "m.onnx")
