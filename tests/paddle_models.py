@@ -111,6 +111,23 @@ def build_bert_small():
     return build_bert_like(hidden=128, layers=2, heads=4)
 
 
+def build_interpolate_scale():
+    """F.interpolate with scale_factor: paddle2onnx 2.1.0 aborts on its f64 'scale' attribute (defect 1)."""
+    import paddle
+    import paddle.nn.functional as F
+
+    class Upsample(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.conv = paddle.nn.Conv2D(3, 4, 3, padding=1)
+
+        def forward(self, x):
+            return F.interpolate(self.conv(x), scale_factor=2.0, mode="nearest")
+
+    paddle.seed(SEED)
+    return Upsample()
+
+
 IDS = [{"name": "input_ids", "dtype": "int64", "shape": [None, None]}]
 MODELS = {
     **{name: (lambda n=name: _vision(n), specs) for name, specs in VISION.items()},
@@ -118,6 +135,7 @@ MODELS = {
     "norm_zoo": (build_norm_zoo, [{"name": "x", "dtype": "float32", "shape": [None, 3, 24, 24]}]),
     "bert_like": (build_bert_like, IDS),
     "bert_small": (build_bert_small, IDS),
+    "interpolate_scale": (build_interpolate_scale, [{"name": "x", "dtype": "float32", "shape": [None, 3, 8, 8]}]),
 }
 
 

@@ -140,10 +140,11 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
                 exported = export_paddle(resolved, work, opset, seed, log_file)
                 paddle_model, notes = exported.paddle_model, exported.notes
             shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
-        else:
-            shutil.copyfile(resolved.model_file, onnx_path)
         with stages.stage("check", "onnx.checker + shape inference"):
-            model = load_checked(onnx_path)
+            # An ONNX source is checked where the user put it, so errors name the user's file.
+            model = load_checked(onnx_path if resolved.is_paddle else resolved.model_file)
+            if not resolved.is_paddle:
+                shutil.copyfile(resolved.model_file, onnx_path)
             model_specs = _model_input_specs(model)
             check_specs_against_model(tuple(input_specs), model_specs, onnx_path if not resolved.is_paddle
                                       else "the exported model")

@@ -1,0 +1,191 @@
+"""The command line end to end: each source kind, `verify`, and every bad-input case (exit 2, one line)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from models.conftest import TESTS_DIR
+from onnx import helper, numpy_helper
+
+from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": TESTS_DIR + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "paddle2tf", *args], capture_output=True, text=True, env=env)
+
+
+def assert_clean_failure(proc: subprocess.CompletedProcess, out_dir, *fragments: str) -> str:
+    """Exit 2, no traceback, the last stderr line names the problem, nothing left at OUT_DIR."""
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("paddle2tf: error: "), last
+    for fragment in fragments:
+        assert fragment in last, last
+    assert not os.path.exists(out_dir)
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    assert not [n for n in os.listdir(parent) if ".partial-" in n], os.listdir(parent)
+    return last
+
+
+def tiny_onnx(path, op_type: str = "Relu", domain: str = "") -> str:
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="matmul"),
+             helper.make_node("Add", ["h", "b"], ["a"], name="add"),
+             helper.make_node(op_type, ["a"], ["y"], name="act", domain=domain)]
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 4])],
+        [numpy_helper.from_array(rng.standard_normal((8, 4)).astype(np.float32), "w"),
+         numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b")])
+    opsets = [helper.make_opsetid("", 13)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def test_onnx_source(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("convert", tiny_onnx(tmp_path / "tiny.onnx"), "-o", str(out))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert "verdict: PASS" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"] == "pass"
+    assert report["verification"]["frameworks"] == ["onnxruntime", "tensorflow"]
+    assert {"model.onnx", "saved_model", "report.json"} <= set(os.listdir(out))
+    proc = run_cli("verify", str(out))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert "verdict: PASS" in proc.stdout
+
+
+def test_paddle_json_source(paddle_model, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("convert", paddle_model("mlp"), "-o", str(out))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["source"]["kind"] == "paddle_json"
+    assert report["verification"]["frameworks"] == ["paddle", "onnxruntime", "tensorflow"]
+    pair = report["verification"]["outputs"][0]["pairs"]["paddle_vs_tensorflow"]
+    assert pair["max_rel"] <= 1e-4
+
+
+def test_paddle_legacy_pdmodel_source(paddle_model, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("convert", paddle_model("resnet18", legacy=True), "-o", str(out))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["source"]["kind"] == "paddle_pdmodel"
+    assert any("legacy" in note for note in report["notes"])
+    assert report["verification"]["outputs"][0]["pairs"]["paddle_vs_tensorflow"]["max_rel"] <= 1e-4
+
+
+def test_python_reference_source(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("convert", "paddle_models:build_mlp", "--input-spec", "x:float32:-1x64", "-o", str(out))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["source"]["kind"] == "python"
+    assert report["verification"]["outputs"][0]["pairs"]["paddle_vs_tensorflow"]["max_rel"] <= 1e-4
+
+
+def test_existing_output_needs_force(tmp_path):
+    onnx_path = tiny_onnx(tmp_path / "tiny.onnx")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("user data")
+    proc = run_cli("convert", onnx_path, "-o", str(out))
+    assert proc.returncode == EXIT_BAD_INPUT and "already exists" in proc.stderr
+    assert (out / "keep.txt").read_text() == "user data"
+    proc = run_cli("convert", onnx_path, "-o", str(out), "--force")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert not (out / "keep.txt").exists()
+
+
+def _corrupt(tmp_path) -> str:
+    path = tmp_path / "corrupt.onnx"
+    path.write_bytes(b"\x08\x07garbage-not-a-protobuf\xff\xff\xff")
+    return str(path)
+
+
+def _truncated(tmp_path) -> str:
+    data = open(tiny_onnx(tmp_path / "full.onnx"), "rb").read()
+    path = tmp_path / "truncated.onnx"
+    path.write_bytes(data[: len(data) // 2])
+    return str(path)
+
+
+def _checker_failure(tmp_path) -> str:
+    model = onnx.load(tiny_onnx(tmp_path / "ok.onnx"))
+    model.graph.node[1].input[1] = "undefined_value"
+    path = tmp_path / "invalid.onnx"
+    onnx.save(model, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("make,fragments", [
+    (lambda t: str(t / "missing.onnx"), ["missing.onnx", "no such ONNX file"]),
+    (_corrupt, ["corrupt.onnx", "not a readable ONNX model"]),
+    (_truncated, ["truncated.onnx"]),
+    (_checker_failure, ["invalid.onnx", "onnx.checker", "undefined_value"]),
+    (lambda t: tiny_onnx(t / "custom.onnx", "FancyActivation", "com.example"),
+     ["unsupported ONNX ops", "com.example.FancyActivation", "act"]),
+])
+def test_bad_onnx_inputs(tmp_path, make, fragments):
+    out = tmp_path / "out"
+    assert_clean_failure(run_cli("convert", make(tmp_path), "-o", str(out)), out, *fragments)
+
+
+@pytest.mark.parametrize("spec,fragment", [
+    ("x:float32:-1x8x3", "rank 2"),
+    ("x:int64:-1x8", "is float32"),
+    ("nope:float32:-1x8", "no input 'nope'"),
+    ("x:float32", "expected NAME:DTYPE:SHAPE"),
+])
+def test_bad_input_spec(tmp_path, spec, fragment):
+    out = tmp_path / "out"
+    proc = run_cli("convert", tiny_onnx(tmp_path / "tiny.onnx"), "-o", str(out), "--input-spec", spec)
+    assert_clean_failure(proc, out, fragment)
+
+
+@pytest.mark.parametrize("feeds,fragment", [
+    ({"wrong_name": np.zeros((2, 8), np.float32)}, "missing: x"),
+    ({"x": np.zeros((2, 5), np.float32)}, "has shape"),
+    ({"x": np.zeros((2, 8), np.float64)}, "is float64"),
+])
+def test_bad_feeds(tmp_path, feeds, fragment):
+    feeds_file = tmp_path / "feeds.npz"
+    np.savez(feeds_file, **feeds)
+    out = tmp_path / "out"
+    proc = run_cli("convert", tiny_onnx(tmp_path / "tiny.onnx"), "-o", str(out), "--inputs", str(feeds_file))
+    assert_clean_failure(proc, out, "feeds.npz", fragment)
+
+
+def test_bad_paddle_sources(tmp_path):
+    out = tmp_path / "out"
+    assert_clean_failure(run_cli("convert", str(tmp_path / "nothing.json"), "-o", str(out)), out, "nothing.json")
+    assert_clean_failure(run_cli("convert", "paddle_models:no_such_factory", "--input-spec", "x:float32:1x4",
+                                 "-o", str(out)), out, "no attribute 'no_such_factory'")
+    assert_clean_failure(run_cli("convert", "no_such_module_xyz:build", "--input-spec", "x:float32:1x4",
+                                 "-o", str(out)), out, "cannot import module 'no_such_module_xyz'")
+
+
+def test_usage_errors_exit_2():
+    proc = run_cli("convert")
+    assert proc.returncode == EXIT_BAD_INPUT and "Traceback" not in proc.stderr
+    proc = run_cli("verify", "/nonexistent/dir")
+    assert proc.returncode == EXIT_BAD_INPUT and "not a paddle2tf output" in proc.stderr
+
+
+def test_exporter_crash_is_one_clear_line(paddle_model, tmp_path):
+    """paddle2onnx ends its process on this model (exit 255); paddle2tf survives and names the failure."""
+    out = tmp_path / "out"
+    proc = run_cli("convert", paddle_model("interpolate_scale"), "-o", str(out))
+    assert_clean_failure(proc, out, "paddle2onnx could not export the model")
