@@ -13,14 +13,17 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 
 import numpy as np
+import onnx
 
-from paddle2tf.check import load_checked
+from paddle2tf.check import load_checked, load_model
 from paddle2tf.converter.module import SignatureInfo, TensorInfo, graph_inputs
 from paddle2tf.errors import BadInputError
 from paddle2tf.export import DEFAULT_OPSET, PaddleModel, export_paddle
 from paddle2tf.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
+from paddle2tf.fixes.repair import repair_model
 from paddle2tf.metrics import Tolerance
 from paddle2tf.report import ConversionReport, StageTiming
 from paddle2tf.sources import InputSpec, Source, check_specs_against_model, resolve_source
@@ -120,9 +123,10 @@ def _save_layer_object(layer, specs: Sequence[InputSpec], workdir: str) -> Sourc
 def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opset: int = DEFAULT_OPSET,
             feeds_file: str | None = None, verify_outputs: bool = True, force: bool = False,
             tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
-            seed: int = 0, progress: Progress = _stderr_progress) -> ConversionReport:
+            seed: int = 0, apply_fixes: bool = True, progress: Progress = _stderr_progress) -> ConversionReport:
     """Convert ``source`` (ONNX path, Paddle model path/prefix, ``module:attr`` or a paddle.nn.Layer) into
-    ``out_dir`` (model.onnx, saved_model/, report.json). Returns the report; check ``report.verdict``."""
+    ``out_dir`` (model.onnx, saved_model/, report.json). Returns the report; check ``report.verdict``.
+    ``apply_fixes=False`` turns off the workarounds for known exporter defects (sanitise and repair)."""
     if opset < 11:
         raise BadInputError(f"--opset {opset}: paddle2tf exports with opset 11 or newer")
     stages = _Stages(progress)
@@ -134,24 +138,32 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             resolved = _save_layer_object(source, input_specs, work)
         paddle_model = None
         notes: list[str] = []
+        fixes = []
         onnx_path = os.path.join(work, ONNX_FILE)
         if resolved.is_paddle:
             with stages.stage("export", f"{resolved.describe()} → ONNX opset {opset}"):
-                exported = export_paddle(resolved, work, opset, seed, log_file)
-                paddle_model, notes = exported.paddle_model, exported.notes
+                exported = export_paddle(resolved, work, opset, seed, log_file, apply_fixes)
+                paddle_model, notes, fixes = exported.paddle_model, exported.notes, exported.fixes
             shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
+        else:
+            shutil.copyfile(resolved.model_file, onnx_path)
+        # Errors about an ONNX source name the user's file, not our working copy.
+        display_name = None if resolved.is_paddle else resolved.model_file
+        if apply_fixes:
+            with stages.stage("repair", "known exporter defects in the ONNX graph"):
+                repairs = repair_model(model := load_model(onnx_path, display_name))
+                if repairs:
+                    onnx.save(model, onnx_path)
+                fixes += repairs
         with stages.stage("check", "onnx.checker + shape inference"):
-            # An ONNX source is checked where the user put it, so errors name the user's file.
-            model = load_checked(onnx_path if resolved.is_paddle else resolved.model_file)
-            if not resolved.is_paddle:
-                shutil.copyfile(resolved.model_file, onnx_path)
+            model = load_checked(onnx_path, display_name)
             model_specs = _model_input_specs(model)
-            check_specs_against_model(tuple(input_specs), model_specs, onnx_path if not resolved.is_paddle
-                                      else "the exported model")
+            check_specs_against_model(tuple(input_specs), model_specs, display_name or "the exported model")
         with stages.stage("convert", f"{len(model.graph.node)} ONNX nodes → TensorFlow SavedModel"):
             signature = _convert_and_save(model, os.path.join(work, SAVED_MODEL_DIR))
         report = ConversionReport(source={"kind": resolved.kind, "path": resolved.describe()},
-                                  opset=_model_opset(model), signature=signature.to_dict(), notes=notes)
+                                  opset=_model_opset(model), signature=signature.to_dict(), notes=notes,
+                                  fixes=[asdict(fix) for fix in fixes])
         specs = _feed_specs(model_specs, input_specs)
         feeds, origin = _feeds(feeds_file, specs, seed)
         np.savez(os.path.join(work, FEEDS_FILE), **feeds)
@@ -214,7 +226,8 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
                               progress=lambda m: progress(f"  {m}"))
     report = ConversionReport(source=data["source"], opset=data["opset"], signature=data["signature"],
                               stages=[StageTiming(**s) for s in data.get("stages", []) if s["stage"] != "verify"],
-                              verification=verification, notes=data.get("notes", []))
+                              verification=verification, notes=data.get("notes", []),
+                              fixes=data.get("fixes", []))
     report.stages.extend(stages.timings)
     report.write(report_path)
     return report

@@ -9,24 +9,32 @@ import onnx
 from paddle2tf.errors import BadInputError
 
 
-def load_checked(path: str) -> onnx.ModelProto:
-    """Load ``path``, run the full checker and strict shape inference; one-line error on any failure."""
+def load_model(path: str, display_name: str | None = None) -> onnx.ModelProto:
+    """Load an ONNX file; errors name ``display_name`` (the user's file) when given."""
+    name = display_name or path
     if not os.path.isfile(path):
-        raise BadInputError(f"{path}: no such ONNX file")
+        raise BadInputError(f"{name}: no such ONNX file")
     try:
         model = onnx.load(path)
     except Exception as exc:
-        raise BadInputError(f"{path}: not a readable ONNX model ({_first_line(exc)})") from exc
+        raise BadInputError(f"{name}: not a readable ONNX model ({_first_line(exc)})") from exc
     if not model.graph.node and not model.graph.output:
-        raise BadInputError(f"{path}: not a readable ONNX model (empty graph)")
+        raise BadInputError(f"{name}: not a readable ONNX model (empty graph)")
+    return model
+
+
+def load_checked(path: str, display_name: str | None = None) -> onnx.ModelProto:
+    """Load ``path``, run the full checker and strict shape inference; one-line error on any failure."""
+    name = display_name or path
+    model = load_model(path, display_name)
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:
-        raise BadInputError(f"{path}: fails onnx.checker: {_first_line(exc)}") from exc
+        raise BadInputError(f"{name}: fails onnx.checker: {_first_line(exc)}") from exc
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except Exception as exc:
-        raise BadInputError(f"{path}: fails ONNX shape inference: {_first_line(exc)}") from exc
+        raise BadInputError(f"{name}: fails ONNX shape inference: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: Exception) -> str:

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--opset", type=int, default=13, help="ONNX opset for the Paddle export (>= 11, default 13)")
     conv.add_argument("--no-verify", action="store_true", help="skip the three-way check")
     conv.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
+    conv.add_argument("--no-fixes", action="store_true",
+                      help="turn off the workarounds for known paddle2onnx defects (for diagnosis)")
     conv.add_argument("--seed", type=int, default=0, help="seed for generated inputs and Layer factories")
     _add_tolerance_args(conv)
 
@@ -77,7 +79,7 @@ def _run(args) -> int:
         specs = [parse_input_spec(text) for text in args.input_spec]
         report = api.convert(args.source, args.output, input_specs=specs, opset=args.opset, feeds_file=args.inputs,
                              verify_outputs=not args.no_verify, force=args.force, tolerance=tolerance,
-                             per_output=per_output, seed=args.seed)
+                             per_output=per_output, seed=args.seed, apply_fixes=not args.no_fixes)
         where = args.output
     else:
         report = api.verify_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output)

@@ -8,6 +8,8 @@ import shutil
 from dataclasses import dataclass, field
 
 from paddle2tf.errors import ExportError
+from paddle2tf.fixes import Fix
+from paddle2tf.fixes.sanitise import sanitise_program
 from paddle2tf.sources import Source
 from paddle2tf.subprocesses import run_child
 
@@ -29,6 +31,7 @@ class ExportResult:
     onnx_path: str
     paddle_model: PaddleModel
     notes: list[str] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
 
 
 def save_python_layer(source: Source, workdir: str, seed: int, log_file: str | None = None) -> PaddleModel:
@@ -67,8 +70,10 @@ def export_to_onnx(model: PaddleModel, onnx_path: str, opset: int = DEFAULT_OPSE
 
 
 def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed: int = 0,
-                  log_file: str | None = None) -> ExportResult:
-    """Bring any Paddle source to an inference model in ``workdir/paddle`` and export it to ONNX."""
+                  log_file: str | None = None, apply_fixes: bool = True) -> ExportResult:
+    """Bring any Paddle source to an inference model in ``workdir/paddle`` and export it to ONNX.
+
+    With ``apply_fixes`` the PIR program is sanitised first (paddle2tf.fixes.sanitise)."""
     paddle_dir = os.path.join(workdir, "paddle")
     scratch = os.path.join(workdir, ".export")
     os.makedirs(paddle_dir, exist_ok=True)
@@ -82,7 +87,12 @@ def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed
     if paddle_model.model_file.endswith(".pdmodel"):
         exportable = translate_legacy(paddle_model, scratch, log_file)
         notes.append("legacy .pdmodel translated to PIR JSON by paddle2tf")
+    fixes: list[Fix] = []
+    if apply_fixes:
+        sanitised = os.path.join(scratch, "sanitised.json")
+        fixes = sanitise_program(exportable.model_file, sanitised)
+        exportable = PaddleModel(sanitised, exportable.params_file)
     onnx_path = os.path.join(workdir, "model.onnx")
     export_to_onnx(exportable, onnx_path, opset, log_file)
     shutil.rmtree(scratch, ignore_errors=True)
-    return ExportResult(onnx_path, paddle_model, notes)
+    return ExportResult(onnx_path, paddle_model, notes, fixes)

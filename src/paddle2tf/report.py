@@ -63,6 +63,7 @@ class ConversionReport:
     stages: list[StageTiming] = field(default_factory=list)
     verification: Verification | None = None
     notes: list[str] = field(default_factory=list)
+    fixes: list[dict] = field(default_factory=list)  # paddle2tf.fixes.Fix records: what was changed and why
     tool: dict = field(default_factory=lambda: {"paddle2tf": __version__, **library_versions()})
     schema_version: int = REPORT_SCHEMA_VERSION
 

@@ -1,0 +1,351 @@
+"""MaxPool, AveragePool, LpPool and their Global forms (1-D/2-D/3-D).
+
+Every pooling window is laid out explicitly: pads (explicit, auto_pad, plus the end padding ceil_mode
+needs) are applied with ``tf.pad`` and the TF pool runs 'VALID'. Padding never wins a max (it is the
+dtype's lowest value) and never counts in an average unless ``count_include_pad`` says so (a pooled
+mask of counted positions is the divisor).
+
+Two paths compute the same windows:
+- the TF pooling kernels, channels-last, when they exist for the dtype/rank and dilation is 1;
+- a gather path (channels-first) that materialises every window, for dilations, MaxPool's Indices
+  output, and dtypes the CPU kernels lack (3-D float16/float64/int8/uint8).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from paddle2tf.converter.registry import converter
+from paddle2tf.ops._common import to_channels_first, to_channels_last
+from paddle2tf.ops.conv import (
+    SAME_MODES,
+    at_least_zero,
+    auto_pad_mode,
+    ceil_div,
+    is_zero,
+    resolve_pads,
+    spatial_sizes,
+)
+
+AUTO_PADS = ("NOTSET", "VALID", *SAME_MODES)
+
+
+# -- geometry ----------------------------------------------------------------------------------------
+class Windows:
+    """Where the pooling windows of one node lie.
+
+    ``begins``/``ends`` are the padding to apply (``ends`` covers exactly the last window, including
+    the extra positions of ceil_mode, so a VALID pool yields ``outs``); ``counted_ends`` is the end
+    padding that counts as 'pad' for count_include_pad (the explicit/auto pads, not the ceil extension).
+    """
+
+    def __init__(self, x, attrs, ceil_mode: bool, dilations=None):
+        n = x.shape.rank - 2
+        self.kernel = list(attrs["kernel_shape"])
+        self.strides = list(attrs.get("strides", [1] * n))
+        self.dilations = list(dilations or [1] * n)
+        self.sizes = spatial_sizes(x)
+        self.begins, pad_ends = resolve_pads(attrs, self.sizes, self.kernel, self.strides, self.dilations)
+        # ceil_mode applies under auto_pad too, as in ONNX shape inference and ONNX Runtime: VALID is
+        # zero pads (the doc's VALID formula disagrees with both); SAME windows fit either way.
+        self.outs, self.ends, self.counted_ends = [], [], []
+        for size, k, s, d, b, e in zip(self.sizes, self.kernel, self.strides, self.dilations, self.begins,
+                                       pad_ends, strict=True):
+            span = (k - 1) * d + 1
+            out = output_size(size, b, e, span, s, ceil_mode)
+            needed = at_least_zero((out - 1) * s + span - size - b)  # end pad the last window reaches
+            self.outs.append(out)
+            self.ends.append(needed)
+            self.counted_ends.append(minimum(e, needed))
+
+    @property
+    def undilated(self) -> bool:
+        return all(d == 1 for d in self.dilations)
+
+
+def minimum(a, b):
+    import tensorflow as tf
+
+    return min(a, b) if isinstance(a, int) and isinstance(b, int) else tf.minimum(a, b)
+
+
+def output_size(size, begin, end, span, stride, ceil: bool):
+    """floor/ceil((size + pads - span) / stride) + 1; in ceil mode a window starting in the end pad is
+    dropped (the spec's 'sliding windows that would start in the right padded region are ignored')."""
+    import tensorflow as tf
+
+    room = size + begin + end - span
+    if not ceil:
+        return room // stride + 1
+    out = ceil_div(room, stride) + 1
+    starts_in_pad = (out - 1) * stride >= size + begin
+    if isinstance(out, int):
+        return out - int(starts_in_pad)
+    return out - tf.cast(starts_in_pad, out.dtype)
+
+
+def lowest(dtype):
+    """The value padding takes in a max: -inf for floats, the minimum for integers."""
+    return -np.inf if dtype.is_floating else dtype.min
+
+
+# -- reducing every window ---------------------------------------------------------------------------
+# Dtypes with a CPU kernel in TF 2.21 (with and without oneDNN), by pool kind and input rank.
+NATIVE_POOL_DTYPES = {
+    ("MAX", 3): ("float16", "bfloat16", "float32", "float64", "int8", "uint8", "int32", "int64"),
+    ("MAX", 4): ("float16", "bfloat16", "float32", "float64", "int8", "uint8", "int32", "int64"),
+    ("MAX", 5): ("bfloat16", "float32"),
+    ("AVG", 3): ("float16", "bfloat16", "float32", "float64"),
+    ("AVG", 4): ("float16", "bfloat16", "float32", "float64"),
+    ("AVG", 5): ("bfloat16", "float32"),
+}
+
+
+def pad_channels_first(x, begins, ends, value=0):
+    import tensorflow as tf
+
+    if all(is_zero(v) for v in (*begins, *ends)):
+        return x
+    paddings = [[0, 0], [0, 0], *([b, e] for b, e in zip(begins, ends, strict=True))]
+    return tf.pad(x, paddings, constant_values=value)
+
+
+def pad_for_windows(x, win: Windows, value=0):
+    """x padded so that a VALID pool gives exactly ``win.outs`` windows."""
+    return pad_channels_first(x, win.begins, win.ends, value)
+
+
+def gather_windows(x, win: Windows):
+    """Padded NC... -> [N, C, out..., K]: the K = prod(kernel) taps of every window, row-major."""
+    import tensorflow as tf
+
+    n = len(win.kernel)
+    for i, (out, k, s, d) in enumerate(zip(win.outs, win.kernel, win.strides, win.dilations, strict=True)):
+        taps = tf.range(out)[:, None] * s + tf.range(k)[None, :] * d
+        x = tf.gather(x, taps, axis=2 + 2 * i)  # axis -> (out, k): [N, C, o1, k1, ..., oi, ki, rest...]
+    x = tf.transpose(x, [0, 1, *range(2, 2 + 2 * n, 2), *range(3, 3 + 2 * n, 2)])
+    shape = tf.shape(x)
+    return tf.reshape(x, tf.concat([shape[:2 + n], [int(np.prod(win.kernel))]], 0))
+
+
+def window_reduce(padded, win: Windows, kind: str):
+    """Max ("MAX") or mean ("AVG") of every window of a padded NC... tensor.
+
+    TF's pooling kernels (channels-last, VALID) when they exist for the dtype and rank and the windows
+    are not dilated; otherwise every window is gathered (exact for any dilation/dtype, more memory).
+    """
+    import tensorflow as tf
+
+    if win.undilated and padded.dtype.name in NATIVE_POOL_DTYPES[(kind, padded.shape.rank)]:
+        pool = tf.nn.max_pool if kind == "MAX" else tf.nn.avg_pool
+        return to_channels_first(pool(to_channels_last(padded), win.kernel, win.strides, "VALID"))
+    reduce = tf.reduce_max if kind == "MAX" else tf.reduce_mean
+    return reduce(gather_windows(padded, win), axis=-1)
+
+
+def max_indices(x, win: Windows, storage_order: int):
+    """MaxPool's Indices: flat position of each max in the unpadded NC... input (first max wins).
+
+    Row-major over (N, C, spatial...) for storage_order 0; for 1 the spatial part is column-major.
+    """
+    import tensorflow as tf
+
+    padded = pad_for_windows(x, win, lowest(x.dtype))
+    tap = tf.argmax(gather_windows(padded, win), axis=-1, output_type=tf.int64)  # [N, C, out...]
+    n = len(win.kernel)
+    sizes = [tf.cast(s, tf.int64) for s in win.sizes]
+    order = list(range(n)) if storage_order == 0 else list(reversed(range(n)))
+    flat = tf.zeros_like(tap)
+    taps_after = int(np.prod(win.kernel))
+    for i in range(n):
+        taps_after //= win.kernel[i]
+        offset = (tap // taps_after) % win.kernel[i]  # the tap's position along spatial axis i
+        begin = tf.cast(win.begins[i], tf.int64)
+        start = tf.range(tf.cast(win.outs[i], tf.int64), dtype=tf.int64) * win.strides[i] - begin
+        position = tf.reshape(start, [-1] + [1] * (n - 1 - i)) + offset * win.dilations[i]
+        flat += position * product([sizes[j] for j in order[order.index(i) + 1:]])
+    shape = tf.shape(x, out_type=tf.int64)
+    plane = tf.reshape(tf.range(shape[0] * shape[1]), tf.concat([shape[:2], tf.ones([n], tf.int64)], 0))
+    return flat + plane * product(sizes)
+
+
+def product(values):
+    import tensorflow as tf
+
+    result = tf.constant(1, tf.int64)
+    for value in values:
+        result *= value
+    return result
+
+
+# -- MaxPool -----------------------------------------------------------------------------------------
+def check_pool_attrs(node, attrs):
+    mode = auto_pad_mode(attrs)
+    if mode not in AUTO_PADS:
+        return f"auto_pad={mode}"
+    if attrs.get("storage_order", 0) not in (0, 1):
+        return f"storage_order={attrs['storage_order']}"
+    return None
+
+
+def max_pool(node, x, attrs, with_indices: bool, ceil_mode: bool = False, dilations=None):
+    win = Windows(x, attrs, ceil_mode, dilations)
+    y = window_reduce(pad_for_windows(x, win, lowest(x.dtype)), win, "MAX")
+    if with_indices and len(node.output) > 1 and node.output[1]:
+        return [y, max_indices(x, win, attrs.get("storage_order", 0))]
+    return y
+
+
+@converter("MaxPool", since=1, unsupported=check_pool_attrs)
+def max_pool_1(node, inputs, attrs, ctx):
+    return max_pool(node, inputs[0], attrs, with_indices=False)
+
+
+@converter("MaxPool", since=8, unsupported=check_pool_attrs)
+def max_pool_8(node, inputs, attrs, ctx):
+    """Adds the optional Indices output and storage_order."""
+    return max_pool(node, inputs[0], attrs, with_indices=True)
+
+
+def max_pool_10(node, inputs, attrs, ctx):
+    """Adds ceil_mode and dilations."""
+    return max_pool(node, inputs[0], attrs, with_indices=True, ceil_mode=bool(attrs.get("ceil_mode", 0)),
+                    dilations=attrs.get("dilations"))
+
+
+# 11 reworded pads/auto_pad and 12 added int8/uint8 inputs: same computation as 10.
+for _since in (10, 11, 12):
+    converter("MaxPool", since=_since, unsupported=check_pool_attrs)(max_pool_10)
+
+
+# -- AveragePool -------------------------------------------------------------------------------------
+def counted_mask(x, win: Windows, include_pad: bool):
+    """[1, 1, padded spatial...]: 1 where a position counts in the divisor (channels-first)."""
+    import tensorflow as tf
+
+    mask = tf.ones(tf.stack([1, 1, *win.sizes]), dtype=x.dtype)
+    if not include_pad:
+        return pad_for_windows(mask, win)
+    # Explicit and auto pads count; the positions ceil_mode appends never do.
+    mask = pad_channels_first(mask, win.begins, win.counted_ends, 1)
+    extension = [at_least_zero(e - c) for e, c in zip(win.ends, win.counted_ends, strict=True)]
+    return pad_channels_first(mask, [0] * len(extension), extension)
+
+
+def every_position_counts(win: Windows, include_pad: bool) -> bool:
+    """True when the divisor is statically the window size (no mask needed)."""
+    if include_pad:
+        return all(isinstance(e, int) and isinstance(c, int) and e == c
+                   for e, c in zip(win.ends, win.counted_ends, strict=True))
+    return all(is_zero(v) for v in (*win.begins, *win.ends))
+
+
+def average_pool(x, attrs, include_pad: bool, ceil_mode: bool = False, dilations=None):
+    win = Windows(x, attrs, ceil_mode, dilations)
+    mean = window_reduce(pad_for_windows(x, win), win, "AVG")
+    if every_position_counts(win, include_pad):
+        return mean
+    # mean of x / mean of the mask = sum of x / number of counted positions in the window.
+    return mean / window_reduce(counted_mask(x, win, include_pad), win, "AVG")
+
+
+@converter("AveragePool", since=1, unsupported=check_pool_attrs)
+def average_pool_1(node, inputs, attrs, ctx):
+    """No count_include_pad yet: padding never counts."""
+    return average_pool(inputs[0], attrs, include_pad=False)
+
+
+@converter("AveragePool", since=7, unsupported=check_pool_attrs)
+def average_pool_7(node, inputs, attrs, ctx):
+    """Adds count_include_pad."""
+    return average_pool(inputs[0], attrs, include_pad=bool(attrs.get("count_include_pad", 0)))
+
+
+def average_pool_10(node, inputs, attrs, ctx):
+    """Adds ceil_mode."""
+    return average_pool(inputs[0], attrs, include_pad=bool(attrs.get("count_include_pad", 0)),
+                        ceil_mode=bool(attrs.get("ceil_mode", 0)))
+
+
+# 11 reworded pads/auto_pad: same computation as 10.
+for _since in (10, 11):
+    converter("AveragePool", since=_since, unsupported=check_pool_attrs)(average_pool_10)
+
+
+@converter("AveragePool", since=19, unsupported=check_pool_attrs)
+def average_pool_19(node, inputs, attrs, ctx):
+    """Adds dilations."""
+    return average_pool(inputs[0], attrs, include_pad=bool(attrs.get("count_include_pad", 0)),
+                        ceil_mode=bool(attrs.get("ceil_mode", 0)), dilations=attrs.get("dilations"))
+
+
+# -- LpPool ------------------------------------------------------------------------------------------
+def lp_pool(x, attrs, p: float, ceil_mode: bool = False, dilations=None):
+    """(sum over the window of |x|^p)^(1/p); padding adds zeros to the sum."""
+    import tensorflow as tf
+
+    win = Windows(x, attrs, ceil_mode, dilations)
+    powered = tf.pow(tf.abs(x), tf.cast(p, x.dtype))
+    total = window_reduce(pad_for_windows(powered, win), win, "AVG") * tf.cast(np.prod(win.kernel), x.dtype)
+    return tf.pow(total, tf.cast(1.0 / p, x.dtype))
+
+
+@converter("LpPool", since=1, unsupported=check_pool_attrs)
+def lp_pool_1(node, inputs, attrs, ctx):
+    """p is a float attribute."""
+    return lp_pool(inputs[0], attrs, float(attrs.get("p", 2.0)))
+
+
+def lp_pool_2(node, inputs, attrs, ctx):
+    """p becomes an int attribute."""
+    return lp_pool(inputs[0], attrs, int(attrs.get("p", 2)))
+
+
+# 11 reworded pads/auto_pad: same computation as 2.
+for _since in (2, 11):
+    converter("LpPool", since=_since, unsupported=check_pool_attrs)(lp_pool_2)
+
+
+@converter("LpPool", since=18, unsupported=check_pool_attrs)
+def lp_pool_18(node, inputs, attrs, ctx):
+    """Adds ceil_mode and dilations."""
+    return lp_pool(inputs[0], attrs, int(attrs.get("p", 2)), ceil_mode=bool(attrs.get("ceil_mode", 0)),
+                   dilations=attrs.get("dilations"))
+
+
+# -- Global pools (reductions over every spatial axis, no layout change needed) ----------------------
+def spatial_axes(x) -> list[int]:
+    return list(range(2, x.shape.rank))
+
+
+@converter("GlobalAveragePool", since=1)
+def global_average_pool(node, inputs, attrs, ctx):
+    import tensorflow as tf
+
+    return tf.reduce_mean(inputs[0], axis=spatial_axes(inputs[0]), keepdims=True)
+
+
+@converter("GlobalMaxPool", since=1)
+def global_max_pool(node, inputs, attrs, ctx):
+    import tensorflow as tf
+
+    return tf.reduce_max(inputs[0], axis=spatial_axes(inputs[0]), keepdims=True)
+
+
+def global_lp_pool(x, p: float):
+    import tensorflow as tf
+
+    total = tf.reduce_sum(tf.pow(tf.abs(x), tf.cast(p, x.dtype)), axis=spatial_axes(x), keepdims=True)
+    return tf.pow(total, tf.cast(1.0 / p, x.dtype))
+
+
+@converter("GlobalLpPool", since=1)
+def global_lp_pool_1(node, inputs, attrs, ctx):
+    """p is a float attribute."""
+    return global_lp_pool(inputs[0], float(attrs.get("p", 2.0)))
+
+
+@converter("GlobalLpPool", since=2)
+def global_lp_pool_2(node, inputs, attrs, ctx):
+    """p becomes an int attribute."""
+    return global_lp_pool(inputs[0], int(attrs.get("p", 2)))
