@@ -1,0 +1,209 @@
+import numpy as np
+import pytest
+from onnx import helper
+from onnx_graphs import check_op, make_model, rng, run_converted, run_ort
+
+
+def _x(shape, dtype=np.float32, seed=0):
+    r = rng(seed)
+    if np.dtype(dtype).kind in "iu":
+        info = np.iinfo(dtype)
+        return r.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+    return r.standard_normal(shape).astype(dtype)
+
+
+def _pool(op, shape, attrs, opset=12, dtype=np.float32, dynamic=False, indices=False, **tolerance):
+    outputs = {"y": dtype, "i": np.int64} if indices else {"y": dtype}
+    check_op(op, {"x": _x(shape, dtype)}, attrs, outputs=outputs, opset=opset, dynamic_inputs=dynamic,
+             **tolerance)
+
+
+MAX_CASES = {
+    "2d_k2s2": ((2, 3, 8, 8), {"kernel_shape": [2, 2], "strides": [2, 2]}),
+    "2d_asym_pads_odd": ((1, 2, 7, 9), {"kernel_shape": [3, 2], "strides": [2, 3], "pads": [0, 1, 2, 0]}),
+    "2d_ceil": ((1, 2, 7, 8), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+    # ceil_mode would add a window starting in the end pad: the spec drops it.
+    "2d_ceil_drops_pad_window": ((1, 1, 4, 5), {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1,
+                                                "pads": [0, 0, 1, 1]}),
+    "2d_dilations": ((1, 2, 9, 10), {"kernel_shape": [2, 3], "strides": [2, 1], "dilations": [2, 2],
+                                     "pads": [1, 0, 0, 1]}),
+    "2d_same_upper": ((1, 2, 7, 8), {"kernel_shape": [3, 2], "strides": [2, 3], "auto_pad": "SAME_UPPER"}),
+    "2d_same_lower": ((1, 2, 7, 8), {"kernel_shape": [4, 4], "strides": [2, 2], "auto_pad": "SAME_LOWER"}),
+    "2d_valid_ceil": ((1, 2, 8, 9), {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "VALID",
+                                     "ceil_mode": 1}),
+    "1d_pads_ceil": ((2, 3, 10), {"kernel_shape": [3], "strides": [2], "pads": [1, 1], "ceil_mode": 1}),
+    "3d_pads": ((1, 2, 5, 6, 7), {"kernel_shape": [2, 3, 2], "strides": [2, 2, 2], "pads": [1, 0, 1, 0, 1, 0]}),
+    "3d_dilations_ceil": ((1, 2, 7, 6, 8), {"kernel_shape": [2, 2, 2], "strides": [2, 1, 2], "ceil_mode": 1,
+                                            "dilations": [2, 1, 2]}),
+}
+
+
+@pytest.mark.parametrize("name", list(MAX_CASES))
+def test_max_pool(name):
+    shape, attrs = MAX_CASES[name]
+    _pool("MaxPool", shape, attrs)
+
+
+@pytest.mark.parametrize("shape,attrs", [
+    ((2, 3, 7, 7), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 0, 1]}),
+    ((1, 2, 7, 8), {"kernel_shape": [3, 2], "strides": [2, 2], "storage_order": 1, "ceil_mode": 1}),
+    ((1, 2, 9), {"kernel_shape": [3], "strides": [2], "dilations": [2], "pads": [2, 1], "ceil_mode": 1}),
+    ((1, 2, 5, 6, 5), {"kernel_shape": [2, 2, 3], "strides": [2, 2, 1], "pads": [0, 1, 1, 1, 0, 1]}),
+    ((1, 2, 5, 6, 5), {"kernel_shape": [2, 3, 2], "strides": [1, 2, 2], "storage_order": 1,
+                       "auto_pad": "SAME_UPPER"}),
+])
+def test_max_pool_indices(shape, attrs):
+    _pool("MaxPool", shape, attrs, indices=True)
+
+
+@pytest.mark.parametrize("dtype,shape", [
+    (np.int8, (1, 3, 7, 8)), (np.uint8, (1, 3, 7, 8)), (np.int8, (1, 2, 5, 5, 6)), (np.float64, (1, 2, 5, 5, 6)),
+])
+def test_max_pool_dtypes(dtype, shape):
+    # 3-D int8/float64 have no TF CPU MaxPool3D kernel and take the gather path.
+    n = len(shape) - 2
+    attrs = {"kernel_shape": [3] * n, "strides": [2] * n, "pads": [1] * n + [0] * n, "ceil_mode": 1}
+    _pool("MaxPool", shape, attrs, dtype=dtype)
+
+
+def test_average_pool_float16_3d():
+    # No float16 AvgPool3D kernel on TF CPU: gather path. Tolerance 1e-2: float16 keeps ~3 digits.
+    _pool("AveragePool", (1, 2, 5, 6, 5), {"kernel_shape": [3, 2, 3], "pads": [1, 0, 1, 1, 1, 0]},
+          dtype=np.float16, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("opset,attrs,indices", [
+    (7, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 0, 0]}, False),
+    (8, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [0, 1, 1, 0], "storage_order": 1}, True),
+    (10, {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}, True),
+    (11, {"kernel_shape": [2, 3], "strides": [2, 2], "dilations": [2, 1], "ceil_mode": 1}, False),
+])
+def test_max_pool_opsets(opset, attrs, indices):
+    _pool("MaxPool", (1, 2, 8, 9), attrs, opset=opset, indices=indices)
+
+
+@pytest.mark.parametrize("attrs,indices", [
+    ({"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"}, False),
+    ({"kernel_shape": [3, 2], "strides": [2, 2], "pads": [1, 0, 0, 1], "ceil_mode": 1}, True),
+    ({"kernel_shape": [2, 2], "strides": [1, 2], "dilations": [2, 2], "pads": [1, 1, 1, 0]}, False),
+])
+def test_max_pool_dynamic_shapes(attrs, indices):
+    _pool("MaxPool", (2, 3, 9, 8), attrs, dynamic=True, indices=indices)
+
+
+AVG_CASES = {
+    "2d_pads_exclude": ((1, 2, 7, 7), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    "2d_pads_include": ((1, 2, 7, 7), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1],
+                                       "count_include_pad": 1}),
+    "2d_asym_pads_odd": ((1, 2, 7, 9), {"kernel_shape": [3, 2], "strides": [2, 3], "pads": [0, 1, 2, 0]}),
+    "2d_ceil_exclude": ((1, 2, 7, 8), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+    # The ceil_mode extension is not padding: it never counts, even with count_include_pad.
+    "2d_ceil_include_pads": ((1, 2, 8, 7), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1,
+                                            "pads": [1, 0, 1, 1], "count_include_pad": 1}),
+    "2d_same_upper_exclude": ((1, 2, 7, 8), {"kernel_shape": [3, 3], "strides": [2, 3],
+                                             "auto_pad": "SAME_UPPER"}),
+    "2d_same_lower_include": ((1, 2, 7, 8), {"kernel_shape": [4, 3], "strides": [2, 2],
+                                             "auto_pad": "SAME_LOWER", "count_include_pad": 1}),
+    "2d_valid": ((1, 2, 8, 9), {"kernel_shape": [3, 2], "strides": [2, 2], "auto_pad": "VALID"}),
+    "1d_pads_ceil": ((2, 3, 10), {"kernel_shape": [3], "strides": [2], "pads": [1, 1], "ceil_mode": 1}),
+    "3d_pads_exclude": ((1, 2, 5, 6, 7), {"kernel_shape": [2, 3, 2], "strides": [2, 2, 2],
+                                          "pads": [1, 0, 1, 0, 1, 0]}),
+    "3d_pads_include_ceil": ((1, 2, 5, 6, 7), {"kernel_shape": [3, 3, 2], "strides": [2, 2, 2],
+                                               "pads": [1, 1, 0, 0, 1, 1], "ceil_mode": 1,
+                                               "count_include_pad": 1}),
+}
+
+
+@pytest.mark.parametrize("name", list(AVG_CASES))
+def test_average_pool(name):
+    shape, attrs = AVG_CASES[name]
+    _pool("AveragePool", shape, attrs)
+
+
+@pytest.mark.parametrize("shape,attrs", [
+    ((1, 2, 9, 10), {"kernel_shape": [3, 2], "strides": [2, 2], "dilations": [2, 3], "pads": [1, 0, 2, 1]}),
+    ((1, 2, 9, 10), {"kernel_shape": [2, 2], "strides": [2, 1], "dilations": [2, 2], "pads": [1, 1, 1, 0],
+                     "count_include_pad": 1, "ceil_mode": 1}),
+    ((1, 2, 6, 7, 6), {"kernel_shape": [2, 2, 2], "strides": [1, 2, 2], "dilations": [2, 1, 2],
+                       "ceil_mode": 1}),
+])
+def test_average_pool_dilations(shape, attrs):
+    _pool("AveragePool", shape, attrs, opset=19)
+
+
+@pytest.mark.parametrize("opset,attrs", [
+    (7, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 0, 0]}),
+    (7, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 0, 0], "count_include_pad": 1}),
+    (10, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [0, 1, 1, 0], "ceil_mode": 1}),
+])
+def test_average_pool_opsets(opset, attrs):
+    _pool("AveragePool", (1, 2, 8, 9), attrs, opset=opset)
+
+
+@pytest.mark.parametrize("attrs", [
+    {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 1, 2], "ceil_mode": 1},
+    {"kernel_shape": [3, 2], "strides": [2, 2], "auto_pad": "SAME_UPPER", "count_include_pad": 1},
+])
+def test_average_pool_dynamic_shapes(attrs):
+    _pool("AveragePool", (2, 3, 9, 8), attrs, dynamic=True)
+
+
+@pytest.mark.parametrize("opset,shape,attrs", [
+    (11, (1, 2, 7, 8), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 0, 1]}),
+    (11, (1, 2, 7, 8), {"kernel_shape": [2, 2], "p": 1}),
+    (11, (2, 3, 9), {"kernel_shape": [3], "strides": [2], "p": 3, "auto_pad": "SAME_UPPER"}),
+    (11, (1, 2, 4, 5, 4), {"kernel_shape": [2, 2, 2], "p": 2, "pads": [0, 1, 0, 1, 0, 1]}),
+    (18, (1, 2, 7, 8), {"kernel_shape": [3, 2], "strides": [2, 2], "ceil_mode": 1, "p": 2}),
+    (18, (1, 2, 9, 8), {"kernel_shape": [2, 2], "strides": [1, 2], "dilations": [2, 3], "p": 3}),
+])
+def test_lp_pool(opset, shape, attrs):
+    _pool("LpPool", shape, attrs, opset=opset)
+
+
+def test_lp_pool_dynamic_shapes():
+    _pool("LpPool", (2, 3, 7, 8), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 0, 1]},
+          opset=11, dynamic=True)
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"])
+@pytest.mark.parametrize("shape", [(2, 3, 7), (1, 2, 3, 4, 5)])  # 2-D: the dynamic-shape test below
+def test_global_pools(op, shape):
+    _pool(op, shape, {})
+
+
+@pytest.mark.parametrize("op,attrs", [
+    ("GlobalAveragePool", {}), ("GlobalMaxPool", {}), ("GlobalLpPool", {"p": 3}),
+])
+def test_global_pools_dynamic_shapes(op, attrs):
+    _pool(op, (2, 3, 6, 7), attrs, dynamic=True)
+
+
+@pytest.mark.parametrize("op,mode,extra", [
+    ("MaxPool", "SAME_UPPER", {}),
+    ("MaxPool", "SAME_LOWER", {}),
+    ("AveragePool", "SAME_LOWER", {"count_include_pad": 1}),
+    ("AveragePool", "SAME_UPPER", {"count_include_pad": 0}),
+])
+def test_dilated_same_pooling_follows_spec_pads(op, mode, extra):
+    # ONNX Runtime pads dilated SAME pooling for the undilated kernel (wrong output shape against the
+    # spec and ONNX shape inference). The spec's pads are total = (ceil(in/s) - 1)*s + (k-1)*d + 1 - in,
+    # split by mode: compare with the same pooling given those pads explicitly, which ORT gets right.
+    x = _x((1, 2, 9, 8))
+    attrs = {"kernel_shape": [2, 3], "strides": [1, 2], "dilations": [2, 2], **extra}
+    totals = [(9 - 1) * 1 + 3 - 9, (4 - 1) * 2 + 5 - 8]  # [2, 3]
+    small, big = [t // 2 for t in totals], [t - t // 2 for t in totals]
+    pads = small + big if mode == "SAME_UPPER" else big + small
+    explicit = make_model([helper.make_node(op, ["x"], ["y"], pads=pads, **attrs)], {"x": x}, ["y"], opset=19)
+    auto = make_model([helper.make_node(op, ["x"], ["y"], auto_pad=mode, **attrs)], {"x": x}, ["y"], opset=19)
+    want = run_ort(explicit, {"x": x})["y"]
+    got = run_converted(auto, {"x": x})["y"]
+    assert got.shape == want.shape == (1, 2, 9, 4)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_auto_pad_is_rejected_before_conversion():
+    from paddle2tf.converter.graph import find_unsupported
+
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], auto_pad="SAME_MIDDLE")
+    model = make_model([node], {"x": _x((1, 1, 4, 4))}, ["y"])
+    assert list(find_unsupported(model)) == ["MaxPool (auto_pad=SAME_MIDDLE)"]
