@@ -111,7 +111,7 @@ def build_bert_small():
     return build_bert_like(hidden=128, layers=2, heads=4)
 
 
-def build_interpolate_scale():
+def build_interpolate_scale(mode: str = "nearest"):
     """F.interpolate with scale_factor: paddle2onnx 2.1.0 aborts on its f64 'scale' attribute (defect 1)."""
     import paddle
     import paddle.nn.functional as F
@@ -122,10 +122,27 @@ def build_interpolate_scale():
             self.conv = paddle.nn.Conv2D(3, 4, 3, padding=1)
 
         def forward(self, x):
-            return F.interpolate(self.conv(x), scale_factor=2.0, mode="nearest")
+            return F.interpolate(self.conv(x), scale_factor=2.0, mode=mode)
 
     paddle.seed(SEED)
     return Upsample()
+
+
+def build_pad1d():
+    """F.pad on NCL input: paddle2onnx 2.1.0 reads the f64 pad value as garbage (defect 2, #1646)."""
+    import paddle
+    import paddle.nn.functional as F
+
+    class Pad1D(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.conv = paddle.nn.Conv1D(4, 6, 3)
+
+        def forward(self, x):
+            return self.conv(F.pad(x, [2, 0], value=0.5, data_format="NCL"))
+
+    paddle.seed(SEED)
+    return Pad1D()
 
 
 IDS = [{"name": "input_ids", "dtype": "int64", "shape": [None, None]}]
@@ -135,7 +152,10 @@ MODELS = {
     "norm_zoo": (build_norm_zoo, [{"name": "x", "dtype": "float32", "shape": [None, 3, 24, 24]}]),
     "bert_like": (build_bert_like, IDS),
     "bert_small": (build_bert_small, IDS),
+    "pad1d": (build_pad1d, [{"name": "x", "dtype": "float32", "shape": [None, 4, None]}]),
     "interpolate_scale": (build_interpolate_scale, [{"name": "x", "dtype": "float32", "shape": [None, 3, 8, 8]}]),
+    "interpolate_scale_bilinear": (lambda: build_interpolate_scale("bilinear"),
+                                   [{"name": "x", "dtype": "float32", "shape": [None, 3, None, None]}]),
 }
 
 

@@ -1,0 +1,43 @@
+import json
+
+from paddle2tf.fixes.sanitise import float_attributes_as_f32, sanitise_program
+
+
+def _op(name: str, attrs: dict) -> dict:
+    return {"#": f"1.{name}", "A": [{"AT": value, "N": key} for key, value in attrs.items()], "I": [], "O": []}
+
+
+def _program(*ops: dict) -> dict:
+    return {"base_code": {}, "program": {"regions": [{"blocks": [{"ops": list(ops)}]}]}}
+
+
+def test_f64_float_attributes_are_retagged_scalars_and_arrays():
+    interp = _op("nearest_interp", {"scale": {"#": "0.a_array", "D": [{"#": "0.a_f64", "D": 2.0},
+                                                                      {"#": "0.a_f64", "D": 2.0}]},
+                                    "align_corners": {"#": "0.a_bool", "D": False}})
+    norm = _op("group_norm", {"epsilon": {"#": "0.a_f64", "D": 1e-5}, "groups": {"#": "0.a_i32", "D": 4}})
+    program = _program(interp, norm)
+    fixes = float_attributes_as_f32(program)
+    assert [(f.target, f.change) for f in fixes] == [
+        ("pd_op.nearest_interp", "attribute 'scale' retagged f64 -> f32"),
+        ("pd_op.group_norm", "attribute 'epsilon' retagged f64 -> f32")]
+    assert [item["#"] for item in interp["A"][0]["AT"]["D"]] == ["0.a_f32", "0.a_f32"]
+    assert norm["A"][0]["AT"] == {"#": "0.a_f32", "D": 1e-5}  # the value itself is kept
+    assert norm["A"][1]["AT"] == {"#": "0.a_i32", "D": 4}
+
+
+def test_double_declared_attributes_are_left_alone():
+    full = _op("full", {"value": {"#": "0.a_f64", "D": 0.1767766922712326}})
+    program = _program(full)
+    assert float_attributes_as_f32(program) == []
+    assert full["A"][0]["AT"]["#"] == "0.a_f64"
+
+
+def test_nested_blocks_are_visited(tmp_path):
+    inner = _op("pad3d", {"pad_value": {"#": "0.a_f64", "D": 0.5}})
+    outer = {"#": "1.if", "A": [], "I": [], "O": [], "regions": [{"blocks": [{"ops": [inner]}]}]}
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(_program(outer)))
+    fixes = sanitise_program(str(path), str(tmp_path / "out.json"))
+    assert [f.target for f in fixes] == ["pd_op.pad3d"]
+    assert '"0.a_f32"' in (tmp_path / "out.json").read_text()

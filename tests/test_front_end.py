@@ -1,0 +1,63 @@
+"""Known paddle2onnx 2.1.0 defects (docs/known-exporter-defects.md), reproduced through the CLI.
+
+With fixes on, `convert` exits 0 and Paddle↔TF passes; with --no-fixes, paddle2tf must not exit 0 with
+a wrong model: exit 1 from the three-way check or exit 2 with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fixes.test_repair import scalar_concat_model
+from test_cli import run_cli
+
+from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY
+
+
+def convert_report(source: str, out, *extra: str) -> dict:
+    proc = run_cli("convert", source, "-o", str(out), *extra)
+    assert proc.returncode == EXIT_OK, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    for output in report["verification"]["outputs"]:
+        assert output["pairs"]["paddle_vs_tensorflow"]["max_rel"] <= 1e-4
+        assert output["pairs"]["paddle_vs_tensorflow"]["verdict"] in ("pass", "warn")
+    return report
+
+
+@pytest.mark.parametrize("name,legacy", [("interpolate_scale", False), ("interpolate_scale_bilinear", False),
+                                         ("interpolate_scale", True)])
+def test_defect1_interpolate_scale_factor(paddle_model, tmp_path, name, legacy):
+    source = paddle_model(name, legacy=legacy)
+    report = convert_report(source, tmp_path / "fixed")
+    assert any(f["pass_name"] == "float_attributes_as_f32" and "interp" in f["target"] for f in report["fixes"])
+    proc = run_cli("convert", source, "-o", str(tmp_path / "unfixed"), "--no-fixes")
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
+    assert "paddle2onnx could not export" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_defect2_pad_value_silently_corrupted(paddle_model, tmp_path):
+    source = paddle_model("pad1d")
+    report = convert_report(source, tmp_path / "fixed")
+    assert any(f["target"] == "pd_op.pad3d" for f in report["fixes"])
+    # Without the fix the export "succeeds" and ONNX Runtime runs it: only the three-way check sees it.
+    proc = run_cli("convert", source, "-o", str(tmp_path / "unfixed"), "--no-fixes")
+    assert proc.returncode == EXIT_PARITY, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "unfixed" / "report.json").read_text())
+    pairs = report["verification"]["outputs"][0]["pairs"]
+    assert pairs["paddle_vs_onnxruntime"]["verdict"] == "fail"
+    assert pairs["onnxruntime_vs_tensorflow"]["verdict"] == "pass"  # our converter is faithful to the bad ONNX
+
+
+def test_defect6_scalar_concat_repaired(tmp_path):
+    import onnx
+
+    path = tmp_path / "legacy_concat.onnx"
+    onnx.save(scalar_concat_model(), str(path))
+    proc = run_cli("convert", str(path), "-o", str(tmp_path / "fixed"))
+    assert proc.returncode == EXIT_OK, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "fixed" / "report.json").read_text())
+    assert [f["pass_name"] for f in report["fixes"]] == ["unsqueeze_scalar_concat_inputs"]
+    proc = run_cli("convert", str(path), "-o", str(tmp_path / "unfixed"), "--no-fixes")
+    assert proc.returncode == EXIT_BAD_INPUT
+    assert "legacy_concat.onnx" in proc.stderr.strip().splitlines()[-1]
