@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from models.conftest import TESTS_DIR
+from paddle_fixtures import TESTS_DIR
 
 
 def test_layer_object_source(tmp_path):

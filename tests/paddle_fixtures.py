@@ -1,4 +1,4 @@
-"""Paddle test models, saved once per session by a child process (no Paddle in the test process)."""
+"""Save Paddle test models from a child process (Paddle never shares the test process with TensorFlow)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 PADDLE_MODELS = os.path.join(TESTS_DIR, "paddle_models.py")
 
 
@@ -22,16 +20,3 @@ def save_paddle_model(name: str, folder: str, legacy: bool = False) -> str:
     assert proc.returncode == 0, proc.stderr[-3000:]
     json.loads(proc.stdout.strip().splitlines()[-1])
     return prefix + (".pdmodel" if legacy else ".json")
-
-
-@pytest.fixture(scope="session")
-def paddle_model(tmp_path_factory):
-    cache: dict[tuple[str, bool], str] = {}
-
-    def get(name: str, legacy: bool = False) -> str:
-        if (name, legacy) not in cache:
-            folder = tmp_path_factory.mktemp(f"{name}{'_legacy' if legacy else ''}")
-            cache[(name, legacy)] = save_paddle_model(name, str(folder), legacy)
-        return cache[(name, legacy)]
-
-    return get
