@@ -23,6 +23,11 @@ class NodeInputs(Sequence):
     def __len__(self) -> int:
         return len(self._names)
 
+    def __iter__(self):
+        # Explicit: __getitem__ returns None past the end (omitted optional inputs), so the default
+        # Sequence iteration, which stops on IndexError, would never end.
+        return (self[i] for i in range(len(self)))
+
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
