@@ -39,8 +39,10 @@ def run_paddle(model_file: str, params_file: str, feeds: dict[str, np.ndarray], 
 def run_onnxruntime(onnx_path: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     import onnxruntime as ort
 
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # ORT warns about unused initializers paddle2onnx leaves: noise here
     try:
-        session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise BadInputError(f"{onnx_path}: ONNX Runtime cannot load the model ({str(exc).splitlines()[0]})") from exc
     names = [o.name for o in session.get_outputs()]
