@@ -145,6 +145,31 @@ def build_pad1d():
     return Pad1D()
 
 
+def build_control_flow():
+    """Data-dependent `if` and a `while` over a tensor bound (paddle.jit.to_static): defect 3."""
+    import paddle
+
+    class ControlFlow(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.fc = paddle.nn.Linear(8, 8)
+
+        def forward(self, x, n):
+            h = self.fc(x)
+            if paddle.mean(h) > 0:
+                h = h * 2.0
+            else:
+                h = h - 1.0
+            i = paddle.zeros([1], dtype="int64")
+            while i < n:
+                h = paddle.tanh(self.fc(h))
+                i = i + 1
+            return h
+
+    paddle.seed(SEED)
+    return paddle.jit.to_static(ControlFlow())
+
+
 IDS = [{"name": "input_ids", "dtype": "int64", "shape": [None, None]}]
 MODELS = {
     **{name: (lambda n=name: _vision(n), specs) for name, specs in VISION.items()},
@@ -152,6 +177,8 @@ MODELS = {
     "norm_zoo": (build_norm_zoo, [{"name": "x", "dtype": "float32", "shape": [None, 3, 24, 24]}]),
     "bert_like": (build_bert_like, IDS),
     "bert_small": (build_bert_small, IDS),
+    "control_flow": (build_control_flow, [{"name": "x", "dtype": "float32", "shape": [None, 8]},
+                                          {"name": "n", "dtype": "int64", "shape": [1]}]),
     "pad1d": (build_pad1d, [{"name": "x", "dtype": "float32", "shape": [None, 4, None]}]),
     "interpolate_scale": (build_interpolate_scale, [{"name": "x", "dtype": "float32", "shape": [None, 3, 8, 8]}]),
     "interpolate_scale_bilinear": (lambda: build_interpolate_scale("bilinear"),

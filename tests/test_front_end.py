@@ -61,3 +61,18 @@ def test_defect6_scalar_concat_repaired(tmp_path):
     proc = run_cli("convert", str(path), "-o", str(tmp_path / "unfixed"), "--no-fixes")
     assert proc.returncode == EXIT_BAD_INPUT
     assert "legacy_concat.onnx" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_defect3_control_flow_and_reduce_all(paddle_model, tmp_path):
+    """`paddle.mean(x)` (empty axis list) made paddle2onnx abort; the model also has If and Loop."""
+    source = paddle_model("control_flow")
+    report = convert_report(source, tmp_path / "fixed")
+    assert any(f["pass_name"] == "explicit_reduce_all_axes" for f in report["fixes"])
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "fixed" / "model.onnx")).graph.node}
+    assert {"If", "Loop"} <= ops
+    proc = run_cli("convert", source, "-o", str(tmp_path / "unfixed"), "--no-fixes")
+    assert proc.returncode == EXIT_BAD_INPUT
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "paddle2onnx could not export" in last and "SIGABRT" in last, last

@@ -1,6 +1,6 @@
 import json
 
-from paddle2tf.fixes.sanitise import float_attributes_as_f32, sanitise_program
+from paddle2tf.fixes.sanitise import explicit_reduce_all_axes, float_attributes_as_f32, sanitise_program
 
 
 def _op(name: str, attrs: dict) -> dict:
@@ -41,3 +41,24 @@ def test_nested_blocks_are_visited(tmp_path):
     fixes = sanitise_program(str(path), str(tmp_path / "out.json"))
     assert [f.target for f in fixes] == ["pd_op.pad3d"]
     assert '"0.a_f32"' in (tmp_path / "out.json").read_text()
+
+
+def test_empty_reduce_axes_made_explicit():
+    axes = {"#": "1.full_int_array", "A": [{"AT": {"#": "0.a_array", "D": []}, "N": "value"}], "I": [],
+            "O": [{"%": 7, "TT": {"#": "0.t_dtensor", "D": [{"#": "0.t_i64"}, [0], "NCHW", [], 0]}}]}
+    source = {"#": "1.add", "A": [], "I": [],
+              "O": [{"%": 6, "TT": {"#": "0.t_dtensor", "D": [{"#": "0.t_f32"}, [-1, 8, 4], "NCHW", [], 0]}}]}
+    mean = {"#": "1.mean", "A": [{"AT": {"#": "0.a_bool", "D": False}, "N": "keepdim"}],
+            "I": [{"%": 6}, {"%": 7}], "O": [{"%": 8}]}
+    program = _program(source, axes, mean)
+    fixes = float_attributes_as_f32(program) + explicit_reduce_all_axes(program)
+    assert [(f.pass_name, f.target) for f in fixes] == [("explicit_reduce_all_axes", "pd_op.mean")]
+    assert axes["A"][0]["AT"]["D"] == [{"#": "0.a_i64", "D": i} for i in range(3)]
+    assert axes["O"][0]["TT"]["D"][1] == [3]
+
+
+def test_non_empty_or_shared_axes_untouched():
+    axes = {"#": "1.full_int_array", "A": [{"AT": {"#": "0.a_array", "D": []}, "N": "value"}], "I": [],
+            "O": [{"%": 7}]}
+    reshape = {"#": "1.reshape", "A": [], "I": [{"%": 6}, {"%": 7}], "O": [{"%": 8}]}
+    assert explicit_reduce_all_axes(_program(axes, reshape)) == []

@@ -62,7 +62,57 @@ def float_attributes_as_f32(program: dict) -> list[Fix]:
     return fixes
 
 
-PASSES: list[Callable[[dict], list[Fix]]] = [float_attributes_as_f32]
+REDUCE_OPS = frozenset({"mean", "sum", "max", "min", "prod", "amax", "amin", "logsumexp", "all", "any"})
+
+
+def _value_shapes(program: dict) -> dict[int, list[int]]:
+    """Shape of every op result, by value id (the '%' numbers of the PIR JSON)."""
+    shapes = {}
+    for op in _ops(program):
+        for result in op.get("O", []):
+            data = result.get("TT", {}).get("D")
+            if isinstance(data, list) and len(data) > 1 and isinstance(data[1], list):
+                shapes[result["%"]] = data[1]
+    return shapes
+
+
+def explicit_reduce_all_axes(program: dict) -> list[Fix]:
+    """A reduction over all axes (``paddle.mean(x)``) carries an empty axis list, which paddle2onnx 2.1.0
+    cannot read: it aborts the process with "Can not get input 'axis(dim)' value". The empty list is
+    replaced by every axis of the reduced input, which means the same thing."""
+    ops = list(_ops(program))
+    producers = {result["%"]: op for op in ops for result in op.get("O", []) if _op_name(op) == "full_int_array"}
+    consumers: dict[int, list[dict]] = {}
+    for op in ops:
+        for operand in op.get("I", []):
+            consumers.setdefault(operand.get("%"), []).append(op)
+    shapes = _value_shapes(program)
+    fixes = []
+    for value_id, producer in producers.items():
+        value_attr = next((a for a in producer["A"] if a.get("N") == "value"), None)
+        if value_attr is None or value_attr["AT"].get("D") != []:
+            continue
+        users = consumers.get(value_id, [])
+        if not users or any(_op_name(u) not in REDUCE_OPS or u["I"][1].get("%") != value_id for u in users):
+            continue
+        input_shapes = [shapes.get(user["I"][0].get("%")) for user in users]
+        if any(shape is None for shape in input_shapes) or len({len(shape) for shape in input_shapes}) != 1:
+            continue
+        rank = len(input_shapes[0])
+        if rank == 0:
+            continue
+        value_attr["AT"]["D"] = [{"#": "0.a_i64", "D": axis} for axis in range(rank)]
+        for result in producer.get("O", []):
+            data = result.get("TT", {}).get("D")
+            if isinstance(data, list) and len(data) > 1 and isinstance(data[1], list):
+                data[1] = [rank]
+        fixes.append(Fix("sanitise", "explicit_reduce_all_axes", ", ".join(f"pd_op.{_op_name(u)}" for u in users),
+                         f"empty axis list replaced by {list(range(rank))}",
+                         "paddle2onnx 2.1.0 aborts on a reduction with an empty axis list"))
+    return fixes
+
+
+PASSES: list[Callable[[dict], list[Fix]]] = [float_attributes_as_f32, explicit_reduce_all_axes]
 
 
 def sanitise_program(json_path: str, out_path: str) -> list[Fix]:
