@@ -170,6 +170,41 @@ def build_control_flow():
     return paddle.jit.to_static(ControlFlow())
 
 
+def build_gru_simple_rnn():
+    """GRU then SimpleRNN: paddle2onnx 2.1.0 drops the SimpleRNN op (defect 4)."""
+    import paddle
+
+    class GruSimpleRnn(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.gru = paddle.nn.GRU(16, 32)
+            self.rnn = paddle.nn.SimpleRNN(32, 24)
+
+        def forward(self, x):
+            y, _ = self.gru(x)
+            return self.rnn(y)
+
+    paddle.seed(SEED)
+    return GruSimpleRnn()
+
+
+def build_lstm_stacked_states():
+    """2-layer bidirectional LSTM returning its final states (4, N, H): defect 5."""
+    import paddle
+
+    class StackedLstm(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.lstm = paddle.nn.LSTM(16, 32, num_layers=2, direction="bidirect")
+
+        def forward(self, x):
+            y, (h, c) = self.lstm(x)
+            return y, h, c
+
+    paddle.seed(SEED)
+    return StackedLstm()
+
+
 IDS = [{"name": "input_ids", "dtype": "int64", "shape": [None, None]}]
 MODELS = {
     **{name: (lambda n=name: _vision(n), specs) for name, specs in VISION.items()},
@@ -179,11 +214,64 @@ MODELS = {
     "bert_small": (build_bert_small, IDS),
     "control_flow": (build_control_flow, [{"name": "x", "dtype": "float32", "shape": [None, 8]},
                                           {"name": "n", "dtype": "int64", "shape": [1]}]),
+    "gru_simple_rnn": (build_gru_simple_rnn, [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]),
+    "lstm_stacked_states": (build_lstm_stacked_states,
+                            [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]),
     "pad1d": (build_pad1d, [{"name": "x", "dtype": "float32", "shape": [None, 4, None]}]),
     "interpolate_scale": (build_interpolate_scale, [{"name": "x", "dtype": "float32", "shape": [None, 3, 8, 8]}]),
     "interpolate_scale_bilinear": (lambda: build_interpolate_scale("bilinear"),
                                    [{"name": "x", "dtype": "float32", "shape": [None, 3, None, None]}]),
 }
+
+
+def build_recurrent(kind: str = "LSTM", **kwargs):
+    """One paddle.nn recurrent layer (LSTM / GRU / SimpleRNN), batch-first, returning output and final states."""
+    import paddle
+
+    class Recurrent(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(paddle.nn, kind)(input_size=16, hidden_size=32, **kwargs)
+
+        def forward(self, x):
+            y, states = self.rnn(x)
+            return (y, *states) if isinstance(states, list | tuple) else (y, states)
+
+    paddle.seed(SEED)
+    return Recurrent()
+
+
+def build_gru_then_simple_rnn():
+    """GRU feeding a SimpleRNN: paddle2onnx 2.1.0 writes invalid ONNX for this pair."""
+    import paddle
+
+    class Stacked(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.gru = paddle.nn.GRU(16, 32)
+            self.rnn = paddle.nn.SimpleRNN(32, 32)
+
+        def forward(self, x):
+            y, h_gru = self.gru(x)
+            y, h_rnn = self.rnn(y)
+            return y, h_gru, h_rnn
+
+    paddle.seed(SEED)
+    return Stacked()
+
+
+SEQUENCE = [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]
+MODELS.update({
+    "lstm_bidirect_2layers": (lambda: build_recurrent("LSTM", num_layers=2, direction="bidirect"), SEQUENCE),
+    "lstm_2layers": (lambda: build_recurrent("LSTM", num_layers=2), SEQUENCE),
+    "gru_bidirect": (lambda: build_recurrent("GRU", direction="bidirect"), SEQUENCE),
+    "gru_2layers": (lambda: build_recurrent("GRU", num_layers=2), SEQUENCE),
+    "simple_rnn_bidirect": (lambda: build_recurrent("SimpleRNN", direction="bidirect"), SEQUENCE),
+    "simple_rnn_2layers": (lambda: build_recurrent("SimpleRNN", num_layers=2), SEQUENCE),
+    "gru_then_simple_rnn": (build_gru_then_simple_rnn, SEQUENCE),
+    "lstm_bidirect": (lambda: build_recurrent("LSTM", direction="bidirect"), SEQUENCE),
+    "simple_rnn": (lambda: build_recurrent("SimpleRNN"), SEQUENCE),
+})
 
 
 def save(name: str, prefix: str) -> list[dict]:

@@ -76,3 +76,25 @@ def test_defect3_control_flow_and_reduce_all(paddle_model, tmp_path):
     assert proc.returncode == EXIT_BAD_INPUT
     last = proc.stderr.strip().splitlines()[-1]
     assert "paddle2onnx could not export" in last and "SIGABRT" in last, last
+
+
+def test_defect4_simple_rnn_refused_by_name(paddle_model, tmp_path):
+    """paddle2onnx drops pd_op.rnn in RNN_TANH mode: paddle2tf refuses, naming the op, instead of failing
+    later on an invalid graph (the --no-fixes path: onnx.checker rejects the dangling value)."""
+    source = paddle_model("gru_simple_rnn")
+    proc = run_cli("convert", source, "-o", str(tmp_path / "fixed"))
+    assert proc.returncode == EXIT_BAD_INPUT
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "pd_op.rnn" in last and "SimpleRNN" in last, last
+    proc = run_cli("convert", source, "-o", str(tmp_path / "unfixed"), "--no-fixes")
+    assert proc.returncode == EXIT_BAD_INPUT
+    assert "p2o.pd_op.rnn" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_defect5_stacked_lstm_final_states(paddle_model, tmp_path):
+    source = paddle_model("lstm_stacked_states")
+    report = convert_report(source, tmp_path / "fixed")
+    assert [f["pass_name"] for f in report["fixes"]].count("concat_stacked_rnn_final_states") == 2
+    assert [o["shape"][0] for o in report["verification"]["outputs"][1:]] == [4, 4]
+    proc = run_cli("convert", source, "-o", str(tmp_path / "unfixed"), "--no-fixes")
+    assert proc.returncode in (EXIT_BAD_INPUT, EXIT_PARITY)

@@ -44,3 +44,48 @@ def test_valid_model_is_untouched():
     before = model.SerializeToString()
     assert repair_model(model) == []
     assert model.SerializeToString() == before
+
+
+def stacked_lstm_model(defective: bool) -> onnx.ModelProto:
+    """Two bidirectional LSTM layers; Y_h declared [4, N, H] as Paddle returns it.
+
+    The defective form wires the output to the last layer's Y_h only (paddle2onnx 2.1.0, defect 5);
+    the reference form concatenates both layers' Y_h explicitly."""
+    rng = np.random.default_rng(1)
+    hidden, inputs = 3, 2
+    inits = {}
+    for layer, size in ((0, inputs), (1, 2 * hidden)):
+        inits[f"W{layer}"] = rng.standard_normal((2, 4 * hidden, size)).astype(np.float32) * 0.5
+        inits[f"R{layer}"] = rng.standard_normal((2, 4 * hidden, hidden)).astype(np.float32) * 0.5
+    inits["shape"] = np.array([0, 0, -1], np.int64)
+    nodes = [
+        helper.make_node("LSTM", ["x", "W0", "R0"], ["y0", "h0"], hidden_size=hidden, direction="bidirectional",
+                         name="lstm0"),
+        helper.make_node("Transpose", ["y0"], ["y0t"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["y0t", "shape"], ["x1"]),
+        helper.make_node("LSTM", ["x1", "W1", "R1"], ["y1", "h1"], hidden_size=hidden, direction="bidirectional",
+                         name="lstm1"),
+    ]
+    if defective:
+        nodes.append(helper.make_node("Identity", ["h1"], ["final_h"]))
+    else:
+        nodes.append(helper.make_node("Concat", ["h0", "h1"], ["final_h"], axis=0))
+    graph = helper.make_graph(
+        nodes, "stacked", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["t", "n", inputs])],
+        [helper.make_tensor_value_info("final_h", onnx.TensorProto.FLOAT, [4, "n", hidden])],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def test_stacked_rnn_final_states_concatenated():
+    x = np.random.default_rng(2).standard_normal((5, 2, 2)).astype(np.float32)
+    defective = stacked_lstm_model(defective=True)
+    assert run_ort(defective, {"x": x})["final_h"].shape == (2, 2, 3)  # the defect, as ONNX Runtime runs it
+    fixes = repair_model(defective)
+    assert [(f.pass_name, f.target) for f in fixes] == [("concat_stacked_rnn_final_states", "final_h")]
+    onnx.checker.check_model(defective, full_check=True)
+    expected = run_ort(stacked_lstm_model(defective=False), {"x": x})["final_h"]
+    np.testing.assert_allclose(run_ort(defective, {"x": x})["final_h"], expected, rtol=1e-6, atol=1e-6)
+    assert repair_model(stacked_lstm_model(defective=False)) == []

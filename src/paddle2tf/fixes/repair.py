@@ -76,7 +76,82 @@ def unsqueeze_scalar_concat_inputs(model: onnx.ModelProto) -> list[Fix]:
     return fixes
 
 
-PASSES: list[Callable[[onnx.ModelProto], list[Fix]]] = [unsqueeze_scalar_concat_inputs]
+RECURRENT_OPS = ("LSTM", "GRU", "RNN")
+_PASS_THROUGH = ("Identity", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Cast")
+
+
+def _num_directions(node: onnx.NodeProto) -> int:
+    direction = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "direction"), b"forward")
+    return 2 if direction == b"bidirectional" else 1
+
+
+def _declared_dim0(value: onnx.ValueInfoProto) -> int | None:
+    dims = value.type.tensor_type.shape.dim
+    return dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
+
+
+def _recurrent_chain(last: onnx.NodeProto, producers: dict[str, onnx.NodeProto]) -> list[onnx.NodeProto]:
+    """The stacked layers ending at ``last``: follow X back through layout ops to the previous layer's Y."""
+    chain = [last]
+    while True:
+        node = producers.get(chain[0].input[0])
+        while node is not None and node.op_type in _PASS_THROUGH:
+            node = producers.get(node.input[0])
+        if node is None or node.op_type != last.op_type:
+            return chain
+        chain.insert(0, node)
+
+
+def concat_stacked_rnn_final_states(model: onnx.ModelProto) -> list[Fix]:
+    """Stacked LSTM/GRU final states: Paddle returns [layers*directions, N, H]; paddle2onnx 2.1.0 wires the
+    graph output to the last layer's Y_h/Y_c alone ([directions, N, H]) while declaring the full shape.
+
+    The output is rewired to Concat(axis 0) of every layer's state, in layer order, which is Paddle's
+    layout (layer-major, direction-minor) and the declared shape.
+    """
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output if out}
+    fixes: list[Fix] = []
+    for output in graph.output:
+        declared = _declared_dim0(output)
+        node, via = producers.get(output.name), []
+        while node is not None and node.op_type == "Identity":
+            via.append(node)
+            node = producers.get(node.input[0])
+        if node is None or node.op_type not in RECURRENT_OPS or declared is None:
+            continue
+        index = list(node.output).index(via[-1].input[0] if via else output.name)
+        if index not in (1, 2):
+            continue
+        chain = _recurrent_chain(node, producers)
+        if len(chain) < 2 or declared != sum(_num_directions(n) for n in chain) or declared == _num_directions(node):
+            continue
+        states = []
+        for layer, rnn in enumerate(chain):
+            while len(rnn.output) <= index:
+                rnn.output.append("")
+            if not rnn.output[index]:
+                rnn.output[index] = f"{rnn.name or rnn.op_type}_state{index}_layer{layer}"
+            states.append(rnn.output[index])
+        joined = f"{output.name}__all_layers"
+        concat = helper.make_node("Concat", states, [joined], axis=0, name=f"{joined}_concat")
+        consumer = via[-1] if via else None
+        if consumer is not None:
+            consumer.input[0] = joined
+        else:
+            graph.node.append(helper.make_node("Identity", [joined], [output.name]))
+            node.output[index] = states[-1] = f"{output.name}__last_layer"
+            concat.input[-1] = states[-1]
+        graph.node.insert(list(graph.node).index(chain[-1]) + 1, concat)
+        fixes.append(Fix("repair", "concat_stacked_rnn_final_states", output.name,
+                         f"output now joins the final states of {len(chain)} {node.op_type} layers "
+                         f"({', '.join(n.name for n in chain)})",
+                         f"paddle2onnx wired only the last layer's state; Paddle returns all {declared}"))
+    return fixes
+
+
+PASSES: list[Callable[[onnx.ModelProto], list[Fix]]] = [unsqueeze_scalar_concat_inputs,
+                                                        concat_stacked_rnn_final_states]
 
 
 def repair_model(model: onnx.ModelProto) -> list[Fix]:

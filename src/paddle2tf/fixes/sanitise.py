@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 
+from paddle2tf.errors import ExportError
 from paddle2tf.fixes import Fix
 
 # Ops whose float attributes Paddle declares as double (paddle2onnx reads them as double correctly).
@@ -112,7 +113,26 @@ def explicit_reduce_all_axes(program: dict) -> list[Fix]:
     return fixes
 
 
-PASSES: list[Callable[[dict], list[Fix]]] = [float_attributes_as_f32, explicit_reduce_all_axes]
+UNEXPORTABLE_RNN_MODES = {"RNN_TANH": "paddle.nn.SimpleRNN", "RNN_RELU": "paddle.nn.SimpleRNN(activation='relu')"}
+
+
+def refuse_simple_rnn(program: dict) -> list[Fix]:
+    """paddle2onnx 2.1.0 has no conversion for pd_op.rnn in RNN_TANH/RNN_RELU mode: it silently drops the
+    op and writes a graph reading values nobody produces. Refuse with the op's name instead."""
+    for op in _ops(program):
+        if _op_name(op) != "rnn":
+            continue
+        attrs = {a.get("N"): a.get("AT", {}).get("D") for a in op.get("A", [])}
+        layer = UNEXPORTABLE_RNN_MODES.get(attrs.get("mode"))
+        if layer:
+            where = attrs.get("struct_name") or ""
+            raise ExportError(f"pd_op.rnn {where}(mode {attrs['mode']}, {layer}) cannot be exported: paddle2onnx "
+                              "2.1.0 drops it and writes an invalid graph (use GRU/LSTM, or see "
+                              "docs/known-exporter-defects.md)")
+    return []
+
+
+PASSES: list[Callable[[dict], list[Fix]]] = [float_attributes_as_f32, explicit_reduce_all_axes, refuse_simple_rnn]
 
 
 def sanitise_program(json_path: str, out_path: str) -> list[Fix]:
