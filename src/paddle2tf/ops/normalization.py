@@ -1,0 +1,241 @@
+"""BatchNormalization (inference), InstanceNormalization, LayerNormalization, GroupNormalization,
+LpNormalization, LRN, MeanVarianceNormalization.
+
+All of them are element-wise once the statistics are known, so they are computed directly in the
+ONNX (channels-first) layout with broadcasting; no layout change is needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper
+
+from paddle2tf.converter.registry import converter
+
+# -- BatchNormalization ---------------------------------------------------------------------------
+
+
+def _wants_extra_outputs(node) -> bool:
+    return any(name for name in node.output[1:])
+
+
+def _bn_unsupported_v1(node, attrs):
+    if _wants_extra_outputs(node):
+        return "training-mode outputs (mean/var/saved statistics) requested"
+    return None
+
+
+def _bn_unsupported_v14(node, attrs):
+    if attrs.get("training_mode", 0):
+        return "training_mode=1"
+    return _bn_unsupported_v1(node, attrs)
+
+
+def _batch_norm(node, inputs, attrs, ctx, spatial: bool = True):
+    """y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a.
+
+    Parameters have shape (C,) (spatial) or (C, D1, ..., Dk) (opset < 9 with spatial=0) and are
+    broadcast against (N, C, D1, ..., Dk).
+    """
+    import tensorflow as tf
+
+    x = inputs[0]
+    eps = attrs.get("epsilon", 1e-5)
+    rank = x.shape.rank
+    statics = [ctx.static(i) for i in range(1, 5)]
+    if all(v is not None for v in statics):
+        scale, bias, mean, var = (np.asarray(v, np.float64) for v in statics)
+        a = scale / np.sqrt(var + np.float64(np.float32(eps)))
+        b = bias - mean * a
+        dtype = x.dtype.as_numpy_dtype
+        shape = _param_shape(a.shape, rank, spatial)
+        a = ctx.constant(a.astype(dtype).reshape(shape), key="bn_scale")
+        b = ctx.constant(b.astype(dtype).reshape(shape), key="bn_shift")
+        return x * a + b
+    scale, bias, mean, var = (tf.cast(inputs[i], x.dtype) for i in range(1, 5))
+    shape = _param_shape(scale.shape, rank, spatial)
+    scale, bias, mean, var = (tf.reshape(t, shape) for t in (scale, bias, mean, var))
+    a = scale * tf.math.rsqrt(var + tf.cast(eps, x.dtype))
+    return (x - mean) * a + bias
+
+
+def _param_shape(shape, rank: int, spatial: bool) -> list[int]:
+    if spatial or len(shape) <= 1:
+        return [1, -1] + [1] * (rank - 2)
+    return [1, *shape]
+
+
+@converter("BatchNormalization", since=1, unsupported=_bn_unsupported_v1)
+def batch_norm_v1(node, inputs, attrs, ctx):
+    # Opsets 1 and 6: is_test is a hint; with only Y requested the inference formula is the answer.
+    return _batch_norm(node, inputs, attrs, ctx, spatial=bool(attrs.get("spatial", 1)))
+
+
+@converter("BatchNormalization", since=7, unsupported=_bn_unsupported_v1)
+def batch_norm_v7(node, inputs, attrs, ctx):
+    return _batch_norm(node, inputs, attrs, ctx, spatial=bool(attrs.get("spatial", 1)))
+
+
+@converter("BatchNormalization", since=9, unsupported=_bn_unsupported_v1)
+def batch_norm_v9(node, inputs, attrs, ctx):
+    return _batch_norm(node, inputs, attrs, ctx)
+
+
+@converter("BatchNormalization", since=14, unsupported=_bn_unsupported_v14)
+def batch_norm_v14(node, inputs, attrs, ctx):
+    # From 15 scale/bias and mean/var may have their own float types; the formula is unchanged.
+    return _batch_norm(node, inputs, attrs, ctx)
+
+
+# -- InstanceNormalization ------------------------------------------------------------------------
+
+
+@converter("InstanceNormalization", since=1)
+def instance_norm(node, inputs, attrs, ctx):
+    import tensorflow as tf
+
+    x = inputs[0]
+    rank = x.shape.rank
+    eps = attrs.get("epsilon", 1e-5)
+    shape = [1, -1] + [1] * (rank - 2)
+    scale = tf.reshape(tf.cast(inputs[1], x.dtype), shape)
+    bias = tf.reshape(tf.cast(inputs[2], x.dtype), shape)
+    mean, var = tf.nn.moments(x, axes=list(range(2, rank)), keepdims=True)
+    return (x - mean) * (tf.math.rsqrt(var + tf.cast(eps, x.dtype)) * scale) + bias
+
+
+# -- LayerNormalization ---------------------------------------------------------------------------
+
+
+def _stash_dtype(x_dtype, stash_type: int):
+    """The computation type: stash_type (float32 by default), never narrower than a double input."""
+    import tensorflow as tf
+
+    stash = tf.as_dtype(helper.tensor_dtype_to_np_dtype(stash_type))
+    return x_dtype if x_dtype == tf.float64 else stash
+
+
+@converter("LayerNormalization", since=17)
+def layer_norm(node, inputs, attrs, ctx):
+    """Normalise over axes [axis, rank); outputs Y, Mean and InvStdDev (both keep the reduced axes as 1)."""
+    import tensorflow as tf
+
+    x = inputs[0]
+    rank = x.shape.rank
+    axis = attrs.get("axis", -1)
+    axis = axis + rank if axis < 0 else axis
+    eps = attrs.get("epsilon", 1e-5)
+    dtype = _stash_dtype(x.dtype, attrs.get("stash_type", 1))
+    xs = tf.cast(x, dtype)
+    mean, var = tf.nn.moments(xs, axes=list(range(axis, rank)), keepdims=True)
+    inv_std = tf.math.rsqrt(var + tf.cast(eps, dtype))
+    normalised = tf.cast((xs - mean) * inv_std, x.dtype)
+    y = normalised * tf.cast(inputs[1], x.dtype)
+    if inputs[2] is not None:
+        y = y + tf.cast(inputs[2], x.dtype)
+    return [y, mean, inv_std]
+
+
+# -- GroupNormalization ---------------------------------------------------------------------------
+
+
+def _group_normalised(x, num_groups: int, eps: float, dtype):
+    """x (N, C, ...) normalised per (n, group) over C/G channels and all spatial positions.
+
+    Returns the normalised tensor viewed as (N, G, C/G * spatial) and the original shape.
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(x)
+    grouped = tf.reshape(tf.cast(x, dtype), tf.stack([shape[0], num_groups, -1]))
+    mean, var = tf.nn.moments(grouped, axes=[2], keepdims=True)
+    return (grouped - mean) * tf.math.rsqrt(var + tf.cast(eps, dtype)), shape
+
+
+@converter("GroupNormalization", since=18)
+def group_norm_v18(node, inputs, attrs, ctx):
+    """Opset 18: scale and bias have one value per group (deprecated in 21 for this reason)."""
+    import tensorflow as tf
+
+    x = inputs[0]
+    groups = attrs["num_groups"]
+    normalised, shape = _group_normalised(x, groups, attrs.get("epsilon", 1e-5), x.dtype)
+    scale = tf.reshape(tf.cast(inputs[1], x.dtype), [1, groups, 1])
+    bias = tf.reshape(tf.cast(inputs[2], x.dtype), [1, groups, 1])
+    y = tf.reshape(normalised * scale + bias, shape)
+    return tf.ensure_shape(y, x.shape)
+
+
+@converter("GroupNormalization", since=21)
+def group_norm_v21(node, inputs, attrs, ctx):
+    """Opset 21: scale and bias have one value per channel; statistics in stash_type."""
+    import tensorflow as tf
+
+    x = inputs[0]
+    dtype = _stash_dtype(x.dtype, attrs.get("stash_type", 1))
+    normalised, shape = _group_normalised(x, attrs["num_groups"], attrs.get("epsilon", 1e-5), dtype)
+    normalised = tf.ensure_shape(tf.reshape(tf.cast(normalised, x.dtype), shape), x.shape)
+    param_shape = [1, -1] + [1] * (x.shape.rank - 2)
+    scale = tf.reshape(tf.cast(inputs[1], x.dtype), param_shape)
+    bias = tf.reshape(tf.cast(inputs[2], x.dtype), param_shape)
+    return normalised * scale + bias
+
+
+# -- LpNormalization ------------------------------------------------------------------------------
+
+
+@converter("LpNormalization", since=1, unsupported=lambda node, attrs: None if attrs.get("p", 2) in (1, 2)
+           else f"p={attrs.get('p')} (only 1 and 2 are defined)")
+def lp_norm(node, inputs, attrs, ctx):
+    """x / ||x||_p along axis; a zero norm gives 0 (as ONNX Runtime does), not NaN."""
+    import tensorflow as tf
+
+    x = inputs[0]
+    axis = attrs.get("axis", -1)
+    if attrs.get("p", 2) == 1:
+        norm = tf.reduce_sum(tf.abs(x), axis=axis, keepdims=True)
+    else:
+        norm = tf.sqrt(tf.reduce_sum(tf.square(x), axis=axis, keepdims=True))
+    return tf.math.divide_no_nan(x, norm)
+
+
+# -- LRN ------------------------------------------------------------------------------------------
+
+
+@converter("LRN", since=1)
+def lrn(node, inputs, attrs, ctx):
+    """y = x / (bias + alpha / size * sum of x² over channels [c - floor((size-1)/2), c + ceil((size-1)/2)])^beta.
+
+    tf.nn.local_response_normalization has a symmetric window and does not divide alpha by size, so
+    the windowed sum is built explicitly from shifted slices of the zero-padded squares.
+    """
+    import tensorflow as tf
+
+    x = inputs[0]
+    size = attrs["size"]
+    alpha, beta, bias = attrs.get("alpha", 1e-4), attrs.get("beta", 0.75), attrs.get("bias", 1.0)
+    rank = x.shape.rank
+    before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
+    squared = tf.square(x)
+    padded = tf.pad(squared, [[0, 0], [before, after]] + [[0, 0]] * (rank - 2))
+    channels = tf.shape(x)[1]
+    total = squared if size == 1 else sum(padded[:, i:i + channels] for i in range(size))
+    total = tf.ensure_shape(total, x.shape)
+    return x / tf.pow(tf.cast(bias, x.dtype) + tf.cast(alpha / size, x.dtype) * total, tf.cast(beta, x.dtype))
+
+
+# -- MeanVarianceNormalization --------------------------------------------------------------------
+
+
+@converter("MeanVarianceNormalization", since=9)
+def mean_variance_norm(node, inputs, attrs, ctx):
+    """The ONNX function body: (X - E[X]) / (sqrt(E[X²] - E[X]²) + 1e-9) over ``axes`` (default 0, 2, 3)."""
+    import tensorflow as tf
+
+    x = inputs[0]
+    rank = x.shape.rank
+    axes = sorted({a + rank if a < 0 else a for a in attrs.get("axes", [0, 2, 3])})
+    mean = tf.reduce_mean(x, axis=axes, keepdims=True)
+    mean_sq = tf.reduce_mean(tf.square(x), axis=axes, keepdims=True)
+    std = tf.sqrt(mean_sq - tf.square(mean))
+    return (x - mean) / (std + tf.cast(1e-9, x.dtype))
