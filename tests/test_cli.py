@@ -189,3 +189,13 @@ def test_exporter_crash_is_one_clear_line(paddle_model, tmp_path):
     out = tmp_path / "out"
     proc = run_cli("convert", paddle_model("interpolate_scale"), "-o", str(out), "--no-fixes")
     assert_clean_failure(proc, out, "paddle2onnx could not export the model")
+
+
+def test_check_command(tmp_path):
+    proc = run_cli("check", tiny_onnx(tmp_path / "ok.onnx"))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert "3 nodes" in proc.stdout and "supported: every node can be converted" in proc.stdout
+    proc = run_cli("check", tiny_onnx(tmp_path / "custom.onnx", "FancyActivation", "com.example"))
+    assert proc.returncode == EXIT_BAD_INPUT
+    assert "unsupported: com.example.FancyActivation: act" in proc.stdout
+    assert not (tmp_path / "out").exists()

@@ -10,7 +10,14 @@ import os
 import sys
 import traceback
 
-from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY, BadInputError, Paddle2TFError
+from paddle2tf.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_PARITY,
+    BadInputError,
+    Paddle2TFError,
+    UnsupportedModelError,
+)
 from paddle2tf.metrics import FAIL, Tolerance
 from paddle2tf.sources import parse_input_spec
 
@@ -52,7 +59,29 @@ def build_parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify", help="re-run the three-way check on an existing OUT_DIR")
     ver.add_argument("out_dir")
     _add_tolerance_args(ver)
+    chk = sub.add_parser("check", help="tell, without converting, whether every node of an ONNX model is supported")
+    chk.add_argument("model", help="model.onnx")
     return parser
+
+
+def _check_model(path: str) -> int:
+    from collections import Counter
+
+    from paddle2tf.check import load_checked
+    from paddle2tf.converter.graph import find_unsupported, graph_opsets, iter_nodes
+
+    model = load_checked(path)
+    counts = Counter(node.op_type for node in iter_nodes(model.graph))
+    opsets = ", ".join(f"{domain or 'ai.onnx'} {version}" for domain, version in sorted(graph_opsets(model).items()))
+    print(f"{path}: {sum(counts.values())} nodes, {len(counts)} op types (opset {opsets})")
+    print("  " + ", ".join(f"{op} x{n}" for op, n in counts.most_common()))
+    problems = find_unsupported(model)
+    if not problems:
+        print("supported: every node can be converted")
+        return EXIT_OK
+    for op, nodes in sorted(problems.items()):
+        print(f"unsupported: {op}: {', '.join(nodes)}")
+    raise UnsupportedModelError(f"{path}: {len(problems)} unsupported op(s): {', '.join(sorted(problems))}")
 
 
 def _per_output(specs: list[str], scale_atol: bool) -> dict[str, Tolerance]:
@@ -72,6 +101,9 @@ def _per_output(specs: list[str], scale_atol: bool) -> dict[str, Tolerance]:
 def _run(args) -> int:
     from paddle2tf import api
     from paddle2tf.report import render_summary
+
+    if args.command == "check":
+        return _check_model(args.model)
 
     tolerance = Tolerance(rtol=args.rtol, atol=args.atol, scale_atol=not args.unscaled_atol)
     per_output = _per_output(args.tolerance, tolerance.scale_atol)
