@@ -57,9 +57,7 @@ def _scatter_mul(data, coords, updates):
     """data with updates multiplied in at coords[..., k] (duplicates multiply), via segment products."""
     import tensorflow as tf
 
-    k = coords.shape[-1]
-    if k is None:
-        raise NotImplementedError("ScatterND reduction='mul' needs a static index depth")
+    k = coords.shape[-1] if coords.shape[-1] is not None else tf.shape(coords, out_type=tf.int64)[-1]
     data_shape = tf.shape(data, out_type=tf.int64)
     lead, rest = data_shape[:k], data_shape[k:]
     strides = tf.math.cumprod(lead, exclusive=True, reverse=True)
@@ -158,6 +156,10 @@ def non_zero(node, inputs, attrs, ctx):
     import tensorflow as tf
 
     x = inputs[0]
+    if x.shape.rank == 0:
+        # The spec text says (0, N) for a scalar; ONNX Runtime and the reference implementation
+        # (np.nonzero) give (1, N): follow them, as a 1-element vector.
+        x = tf.reshape(x, [1])
     mask = x if x.dtype == tf.bool else tf.not_equal(x, tf.zeros([], x.dtype))
     return tf.transpose(tf.where(mask))  # [nnz, rank] row-major -> [rank, nnz]; int64
 
