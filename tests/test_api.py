@@ -59,3 +59,15 @@ def test_savedmodel_runs_in_plain_tensorflow(tmp_path):
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_onnx_source_through_the_api(tmp_path):
+    from test_cli import tiny_onnx
+
+    from paddle2tf import api
+
+    report = api.convert(tiny_onnx(tmp_path / "m.onnx"), str(tmp_path / "out"), progress=lambda _: None)
+    assert report.verdict == "pass"
+    assert report.source["kind"] == "onnx"
+    assert [o.name for o in report.verification.outputs] == ["y"]
+    assert report.verification.outputs[0].pairs["onnxruntime_vs_tensorflow"].max_rel <= 1e-5

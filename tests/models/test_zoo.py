@@ -7,7 +7,9 @@ the element-wise verdict pass or warn. Dynamic-batch models are also re-verified
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
 from parity import assert_parity
 
 from paddle2tf import api
@@ -26,6 +28,19 @@ def _reverify_batches(out_dir, tmp_path, make_feeds_for_batch):
         assert_parity(report)
 
 
+def _assert_weights_in_variables(out_dir):
+    """Weights live in variables/, not in the GraphDef (no 2 GB cap): the graph is a small fraction."""
+    saved = out_dir / "saved_model"
+    graph_bytes = (saved / "saved_model.pb").stat().st_size
+    variable_bytes = sum(f.stat().st_size for f in (saved / "variables").iterdir())
+    model = onnx.load(str(out_dir / "model.onnx"))
+    tensors = [*model.graph.initializer, *(a.t for n in model.graph.node if n.op_type == "Constant"
+                                           for a in n.attribute if a.name == "value")]
+    weight_bytes = sum(numpy_helper.to_array(t).nbytes for t in tensors if t.data_type == onnx.TensorProto.FLOAT)
+    assert 0.95 * weight_bytes < variable_bytes < 1.05 * weight_bytes, (variable_bytes, weight_bytes)  # stored once
+    assert graph_bytes < 0.02 * variable_bytes, (graph_bytes, variable_bytes)
+
+
 @pytest.mark.parametrize("name", CNNS)
 def test_cnn(name, paddle_model, tmp_path):
     out = tmp_path / "out"
@@ -33,6 +48,8 @@ def test_cnn(name, paddle_model, tmp_path):
     assert_parity(report)
     size = 299 if name == "inception_v3" else 224
     rng = np.random.default_rng(7)
+    if name == "resnet18":
+        _assert_weights_in_variables(out)
     if name in ("resnet18", "mobilenet_v3_small"):  # batch 1 and 4 on two representative CNNs (time budget)
         _reverify_batches(out, tmp_path,
                           lambda b: {"x": rng.uniform(-1, 1, (b, 3, size, size)).astype(np.float32)})
@@ -49,8 +66,6 @@ def test_norm_zoo(paddle_model, tmp_path):
     report = api.convert(paddle_model("norm_zoo"), str(tmp_path / "out"), progress=lambda _: None)
     assert_parity(report)
     ops = set()
-    import onnx
-
     for node in onnx.load(str(tmp_path / "out" / "model.onnx")).graph.node:
         ops.add(node.op_type)
     assert {"Resize", "Softmax"} <= ops, ops  # the model really exercises resizing

@@ -202,6 +202,7 @@ def add_bias_channels_last(y, bias):
 
 
 def check_conv_attrs(node, attrs):
+    """auto_pad other than NOTSET, VALID, SAME_UPPER, SAME_LOWER."""
     mode = auto_pad_mode(attrs)
     return None if mode in ("NOTSET", "VALID", *SAME_MODES) else f"auto_pad={mode}"
 
@@ -211,7 +212,9 @@ def conv(node, inputs, attrs, ctx):
     """Conv-1 and Conv-11 only differ in documentation: one converter."""
     import tensorflow as tf
 
-    x, w, bias = inputs[0], inputs[1], inputs[2]
+    x, bias = inputs[0], inputs[2]
+    # A constant W is read as numpy for its shape: materialising inputs[1] would store it a second time.
+    w = ctx.static(1) if ctx.static(1) is not None else inputs[1]
     n = x.shape.rank - 2
     kernel = kernel_shape(attrs, w, n)
     strides, dilations, group = conv_attrs(attrs, n)
@@ -288,7 +291,9 @@ def conv_transpose(node, inputs, attrs, ctx):
     """ConvTranspose-1 and -11 only differ in documentation: one converter."""
     import tensorflow as tf
 
-    x, w, bias = inputs[0], inputs[1], inputs[2]
+    x, bias = inputs[0], inputs[2]
+    # A constant W is read as numpy for its shape: materialising inputs[1] would store it a second time.
+    w = ctx.static(1) if ctx.static(1) is not None else inputs[1]
     n = x.shape.rank - 2
     kernel = kernel_shape(attrs, w, n)
     strides, dilations, group = conv_attrs(attrs, n)
