@@ -234,8 +234,8 @@ def build_recurrent(kind: str = "LSTM", **kwargs):
             self.rnn = getattr(paddle.nn, kind)(input_size=16, hidden_size=32, **kwargs)
 
         def forward(self, x):
-            y, states = self.rnn(x)
-            return (y, *states) if isinstance(states, list | tuple) else (y, states)
+            y, final = self.rnn(x)
+            return (y, *final) if isinstance(final, list | tuple) else (y, final)
 
     paddle.seed(SEED)
     return Recurrent()
@@ -263,14 +263,11 @@ def build_gru_then_simple_rnn():
 SEQUENCE = [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]
 MODELS.update({
     "lstm_bidirect_2layers": (lambda: build_recurrent("LSTM", num_layers=2, direction="bidirect"), SEQUENCE),
-    "lstm_2layers": (lambda: build_recurrent("LSTM", num_layers=2), SEQUENCE),
+    "lstm_bidirect": (lambda: build_recurrent("LSTM", direction="bidirect"), SEQUENCE),
     "gru_bidirect": (lambda: build_recurrent("GRU", direction="bidirect"), SEQUENCE),
     "gru_2layers": (lambda: build_recurrent("GRU", num_layers=2), SEQUENCE),
-    "simple_rnn_bidirect": (lambda: build_recurrent("SimpleRNN", direction="bidirect"), SEQUENCE),
-    "simple_rnn_2layers": (lambda: build_recurrent("SimpleRNN", num_layers=2), SEQUENCE),
-    "gru_then_simple_rnn": (build_gru_then_simple_rnn, SEQUENCE),
-    "lstm_bidirect": (lambda: build_recurrent("LSTM", direction="bidirect"), SEQUENCE),
     "simple_rnn": (lambda: build_recurrent("SimpleRNN"), SEQUENCE),
+    "gru_then_simple_rnn": (build_gru_then_simple_rnn, SEQUENCE),
 })
 
 

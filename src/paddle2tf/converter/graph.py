@@ -59,10 +59,29 @@ def iter_nodes(graph: onnx.GraphProto):
                     yield from iter_nodes(sub)
 
 
+# Element types TF has no usable dtype for (no Cast kernels): a graph input or output of these types
+# cannot be part of the SavedModel signature. 4-bit inputs are held exactly in int8/uint8 (their
+# numpy storage type), but an output would have to be packed.
+UNSUPPORTED_IO_TYPES = {
+    "input": {onnx.TensorProto.FLOAT8E4M3FNUZ, onnx.TensorProto.FLOAT8E5M2FNUZ},
+    "output": {onnx.TensorProto.FLOAT8E4M3FNUZ, onnx.TensorProto.FLOAT8E5M2FNUZ, onnx.TensorProto.INT4,
+               onnx.TensorProto.UINT4},
+}
+
+
 def find_unsupported(model: onnx.ModelProto) -> dict[str, list[str]]:
-    """Map 'op (reason)' -> names of nodes using it, for every node the converter cannot handle."""
+    """Map 'op (reason)' -> names of nodes using it, for every node the converter cannot handle.
+
+    Graph inputs/outputs of element types TF cannot represent are reported as 'input/output dtype X'.
+    """
     opsets = graph_opsets(model)
     problems: dict[str, list[str]] = {}
+    for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
+        for value in values:
+            elem_type = value.type.tensor_type.elem_type if value.type.HasField("tensor_type") else 0
+            if elem_type in UNSUPPORTED_IO_TYPES[kind]:
+                label = f"{kind} dtype {onnx.TensorProto.DataType.Name(elem_type)}"
+                problems.setdefault(label, []).append(value.name)
     for node in iter_nodes(model.graph):
         domain = registry.normalise_domain(node.domain)
         opset = opsets.get(domain)
@@ -97,7 +116,12 @@ class WeightStore:
         import tensorflow as tf
 
         if key not in self.variables:
-            self.variables[key] = tf.Variable(make(), trainable=False, name=sanitise_name(key, "w")[:200])
+            # Created eagerly (init_scope) and not reported to tf.function's variable-creation scope
+            # (no lifting): a function whose first trace creates variables is traced a second time,
+            # doubling conversion time. The store owns the variables; the trace captures them.
+            with tf.init_scope():
+                self.variables[key] = tf.Variable(make(), trainable=False, name=sanitise_name(key, "w")[:200],
+                                                  experimental_enable_variable_lifting=False)
         return self.variables[key]
 
 
@@ -132,6 +156,14 @@ class GraphRunner:
         return self._parent.static_value(name) if self._parent else None
 
     def tensor(self, name: str):
+        if self.folding:
+            # Folding runs eagerly (init_scope): a constant already materialised in the graph being
+            # traced (cached in _tensors by an earlier, non-folded consumer) is out of scope here.
+            value = self.static_value(name)
+            if value is not None:
+                import tensorflow as tf
+
+                return tf.constant(value)
         if name in self._tensors:
             return self._tensors[name]
         if name in self._static:
@@ -140,6 +172,13 @@ class GraphRunner:
                 self._tensors[name] = tensor
             return tensor
         if self._parent is not None:
+            if self._parent.static_value(name) is not None:
+                # An outer constant used in a subgraph is made here: the parent would cache a tensor of
+                # this (If branch / loop body) graph and later use it outside that graph.
+                tensor = self.constant_tensor(f"const::{name}", lambda: self._parent.static_value(name))
+                if not self.folding:
+                    self._tensors[name] = tensor
+                return tensor
             return self._parent.tensor(name)
         raise KeyError(f"value '{name}' is used before any node produces it")
 

@@ -43,9 +43,26 @@ def _unique_names(names: list[str], prefix: str) -> list[str]:
     return result
 
 
+# ONNX element types whose numpy storage type (onnx.helper) is not the value type: TF has them natively.
+_TF_NATIVE_DTYPES = {
+    onnx.TensorProto.BFLOAT16: "bfloat16",
+    onnx.TensorProto.FLOAT8E4M3FN: "float8_e4m3fn",
+    onnx.TensorProto.FLOAT8E5M2: "float8_e5m2",
+}
+
+
+def element_dtype(elem_type: int) -> np.dtype:
+    """The numpy (ml_dtypes for bfloat16/float8) dtype of an ONNX tensor element type."""
+    if elem_type in _TF_NATIVE_DTYPES:
+        import ml_dtypes
+
+        return np.dtype(getattr(ml_dtypes, _TF_NATIVE_DTYPES[elem_type]))
+    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+
+
 def _value_info(value: onnx.ValueInfoProto) -> tuple[np.dtype, list[int | None]]:
     tensor_type = value.type.tensor_type
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
+    dtype = element_dtype(tensor_type.elem_type)
     shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
     return dtype, shape
 

@@ -99,8 +99,8 @@ def kernel_shape(attrs, w, n: int) -> list[int]:
     """kernel_shape attribute, else the static spatial shape of W."""
     if "kernel_shape" in attrs:
         return list(attrs["kernel_shape"])
-    dims = w.shape[2:]
-    if len(dims) != n or not dims.is_fully_defined():
+    dims = list(w.shape[2:])  # a numpy shape (constant W) or a TensorShape
+    if len(dims) != n or any(d is None for d in dims):
         raise NotImplementedError("Conv: kernel_shape must be an attribute or W must have a static shape")
     return [int(v) for v in dims]
 

@@ -23,7 +23,10 @@ ONNX_TO_TF_DTYPE = {
     TensorProto.INT32: "int32", TensorProto.INT64: "int64", TensorProto.UINT8: "uint8",
     TensorProto.UINT16: "uint16", TensorProto.UINT32: "uint32", TensorProto.UINT64: "uint64",
     TensorProto.BOOL: "bool", TensorProto.COMPLEX64: "complex64", TensorProto.COMPLEX128: "complex128",
+    TensorProto.FLOAT8E4M3FN: "float8_e4m3fn", TensorProto.FLOAT8E5M2: "float8_e5m2",
 }
+# Largest finite value of the float8 types: Cast's saturate=1 (the default) clamps to it.
+FLOAT8_MAX = {"float8_e4m3fn": 448.0, "float8_e5m2": 57344.0}
 
 
 def _legacy_rhs(a, b, attrs):
@@ -319,6 +322,7 @@ def _target_dtype(to) -> str | None:
 
 
 def _cast_unsupported(node, attrs):
+    """Targets without an exact TF cast: STRING, FLOAT8E4M3FNUZ, FLOAT8E5M2FNUZ, INT4, UINT4."""
     to = attrs.get("to")
     if _target_dtype(to) is not None:
         return None
@@ -329,8 +333,13 @@ def _cast_unsupported(node, attrs):
     return f"cast to {name}"
 
 
-def cast_to(x, dtype):
-    """ONNX Cast: float->int truncates toward zero (tf.cast does), anything->bool is x != 0."""
+def cast_to(x, dtype, saturate: bool = True):
+    """ONNX Cast: float->int truncates toward zero (tf.cast does), anything->bool is x != 0.
+
+    To float8 (round to nearest even in both): ``saturate`` (default) clamps out-of-range values to
+    the type's largest finite value, and infinities too for E4M3FN (E5M2 keeps them); without it
+    TF's conversion gives what the spec asks (NaN for E4M3FN, inf for E5M2).
+    """
     import tensorflow as tf
 
     dtype = tf.as_dtype(dtype)
@@ -340,14 +349,23 @@ def cast_to(x, dtype):
         raise NotImplementedError("Cast from/to string")
     if dtype == tf.bool:
         return tf.not_equal(x, tf.zeros([], x.dtype))
+    if dtype.name in FLOAT8_MAX:
+        if x.dtype.name in FLOAT8_MAX:  # float8 -> float8: through float32 (exact widening)
+            x = tf.cast(x, tf.float32)
+        if not x.dtype.is_floating:
+            x = tf.cast(x, tf.float32)
+        if saturate:  # out-of-range values and infinities become the largest finite value
+            limit = tf.constant(FLOAT8_MAX[dtype.name], x.dtype)
+            x = tf.where(x > limit, limit, tf.where(x < -limit, -limit, x))  # NaN stays NaN
     return tf.cast(x, dtype)
+
 
 
 @converter("Cast", since=1, unsupported=_cast_unsupported)
 def cast(node, inputs, attrs, ctx):
-    return cast_to(inputs[0], _target_dtype(attrs["to"]))
+    return cast_to(inputs[0], _target_dtype(attrs["to"]), bool(attrs.get("saturate", 1)))
 
 
 @converter("CastLike", since=15)
 def cast_like(node, inputs, attrs, ctx):
-    return cast_to(inputs[0], inputs[1].dtype)
+    return cast_to(inputs[0], inputs[1].dtype, bool(attrs.get("saturate", 1)))
