@@ -24,14 +24,15 @@ from paddle2tf.errors import BadInputError
 from paddle2tf.export import DEFAULT_OPSET, PaddleModel, export_paddle
 from paddle2tf.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
 from paddle2tf.fixes.repair import repair_model
-from paddle2tf.metrics import Tolerance
-from paddle2tf.report import ConversionReport, StageTiming
+from paddle2tf.metrics import FAIL, Tolerance
+from paddle2tf.report import ConversionReport, StageTiming, model_summary
 from paddle2tf.sources import InputSpec, Source, check_specs_against_model, resolve_source
 from paddle2tf.verify import verify
 
 ONNX_FILE = "model.onnx"
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "report.json"
+HTML_FILE = "report.html"
 FEEDS_FILE = "verification_inputs.npz"
 LOG_FILE = "conversion.log"
 
@@ -123,10 +124,13 @@ def _save_layer_object(layer, specs: Sequence[InputSpec], workdir: str) -> Sourc
 def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opset: int = DEFAULT_OPSET,
             feeds_file: str | None = None, verify_outputs: bool = True, force: bool = False,
             tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
-            seed: int = 0, apply_fixes: bool = True, progress: Progress = _stderr_progress) -> ConversionReport:
+            seed: int = 0, apply_fixes: bool = True, locate_on_failure: bool = True,
+            progress: Progress = _stderr_progress) -> ConversionReport:
     """Convert ``source`` (ONNX path, Paddle model path/prefix, ``module:attr`` or a paddle.nn.Layer) into
-    ``out_dir`` (model.onnx, saved_model/, report.json). Returns the report; check ``report.verdict``.
-    ``apply_fixes=False`` turns off the workarounds for known exporter defects (sanitise and repair)."""
+    ``out_dir`` (model.onnx, saved_model/, report.json, report.html). Returns the report; check
+    ``report.verdict``. ``apply_fixes=False`` turns off the workarounds for known exporter defects (sanitise
+    and repair). When verification fails the locate stage runs (``report.locate``) unless ``locate_on_failure``
+    is False."""
     if opset < 11:
         raise BadInputError(f"--opset {opset}: paddle2tf exports with opset 11 or newer")
     stages = _Stages(progress)
@@ -163,7 +167,7 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             signature = _convert_and_save(model, os.path.join(work, SAVED_MODEL_DIR))
         report = ConversionReport(source={"kind": resolved.kind, "path": resolved.describe()},
                                   opset=_model_opset(model), signature=signature.to_dict(), notes=notes,
-                                  fixes=[asdict(fix) for fix in fixes])
+                                  fixes=[asdict(fix) for fix in fixes], model_summary=model_summary(model))
         specs = _feed_specs(model_specs, input_specs)
         feeds, origin = _feeds(feeds_file, specs, seed)
         np.savez(os.path.join(work, FEEDS_FILE), **feeds)
@@ -172,11 +176,37 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
                 report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
                                              origin, paddle_model, tolerance, per_output, log_file,
                                              progress=lambda m: progress(f"  {m}"))
+            if locate_on_failure and report.verdict == FAIL:
+                _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, per_output, paddle_model, log_file,
+                              progress)
         report.stages = stages.timings
         if paddle_model is not None:
             report.source["paddle_model"] = os.path.relpath(paddle_model.model_file, work)
-        report.write(os.path.join(work, REPORT_FILE))
+        write_reports(report, work)
     return report
+
+
+def write_reports(report: ConversionReport, folder: str) -> None:
+    """report.json and the self-contained report.html rendered from the same data."""
+    from paddle2tf.html_report import write_html
+
+    report.write(os.path.join(folder, REPORT_FILE))
+    with open(os.path.join(folder, REPORT_FILE)) as handle:
+        write_html(json.load(handle), os.path.join(folder, HTML_FILE))
+
+
+def _locate_stage(report: ConversionReport, stages: _Stages, onnx_path: str, feeds, origin: str,
+                  tolerance: Tolerance, per_output, paddle_model, log_file: str | None, progress: Progress) -> None:
+    """Run locate after a failed verification; a locate failure is noted, never fatal to the conversion."""
+    from paddle2tf.locate import run_locate
+
+    with stages.stage("locate", "which hop, which ONNX node diverges"):
+        try:
+            report.locate = run_locate(onnx_path, feeds, origin, tolerance=tolerance, per_output=per_output,
+                                       verification=report.verification, paddle_model=paddle_model,
+                                       log_file=log_file, progress=lambda m: progress(f"  {m}"))
+        except Exception as exc:  # diagnosis must not turn a parity failure into a crash
+            report.notes.append(f"locate failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
 def _model_opset(model) -> int:
@@ -199,9 +229,10 @@ def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[d
 
 
 def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance = Tolerance(),
-                  per_output: Mapping[str, Tolerance] | None = None,
+                  per_output: Mapping[str, Tolerance] | None = None, locate_on_failure: bool = True,
                   progress: Progress = _stderr_progress) -> ConversionReport:
-    """Re-run the three-way check on an existing output directory and rewrite its report.json."""
+    """Re-run the three-way check on an existing output directory and rewrite its report.json and report.html
+    (with the locate stage when the check fails, unless ``locate_on_failure`` is False)."""
     report_path = os.path.join(out_dir, REPORT_FILE)
     if not os.path.isfile(report_path):
         raise BadInputError(f"{out_dir}: not a paddle2tf output (no {REPORT_FILE})")
@@ -220,15 +251,23 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
         stored = os.path.join(out_dir, FEEDS_FILE)
         feeds, origin = load_feeds(stored, specs), f"from {FEEDS_FILE} (the inputs of the conversion)"
     stages = _Stages(progress)
+    onnx_path = os.path.join(out_dir, ONNX_FILE)
+    log_file = os.path.join(out_dir, LOG_FILE)
     with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel"):
-        verification = verify(os.path.join(out_dir, ONNX_FILE), os.path.join(out_dir, SAVED_MODEL_DIR), signature,
+        verification = verify(onnx_path, os.path.join(out_dir, SAVED_MODEL_DIR), signature,
                               feeds, origin, paddle_model, tolerance, per_output,
                               progress=lambda m: progress(f"  {m}"))
+    summary = data.get("model_summary") or model_summary(load_model(onnx_path))
     report = ConversionReport(source=data["source"], opset=data["opset"], signature=data["signature"],
-                              stages=[StageTiming(**s) for s in data.get("stages", []) if s["stage"] != "verify"],
-                              verification=verification, notes=data.get("notes", []),
-                              fixes=data.get("fixes", []))
+                              stages=[StageTiming(**s) for s in data.get("stages", [])
+                                      if s["stage"] not in ("verify", "locate")],
+                              verification=verification,
+                              notes=[n for n in data.get("notes", []) if not n.startswith("locate failed:")],
+                              fixes=data.get("fixes", []), model_summary=summary)
+    if locate_on_failure and report.verdict == FAIL:
+        _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, per_output, paddle_model, log_file,
+                      progress)
     report.stages.extend(stages.timings)
-    report.write(report_path)
+    write_reports(report, out_dir)
     return report
 

@@ -54,11 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--no-fixes", action="store_true",
                       help="turn off the workarounds for known paddle2onnx defects (for diagnosis)")
     conv.add_argument("--seed", type=int, default=0, help="seed for generated inputs and Layer factories")
+    conv.add_argument("--no-locate", action="store_true", help="do not run the locate stage when verification fails")
     _add_tolerance_args(conv)
 
     ver = sub.add_parser("verify", help="re-run the three-way check on an existing OUT_DIR")
     ver.add_argument("out_dir")
+    ver.add_argument("--no-locate", action="store_true", help="do not run the locate stage when verification fails")
     _add_tolerance_args(ver)
+    loc = sub.add_parser("locate", help="find the hop and the first ONNX node where an existing OUT_DIR diverges")
+    loc.add_argument("out_dir")
+    loc.add_argument("--chunk-size", type=int, default=200, metavar="N",
+                     help="ONNX values compared per ONNX Runtime run / TensorFlow call (memory bound, default 200)")
+    _add_tolerance_args(loc)
     chk = sub.add_parser("check", help="tell, without converting, whether every node of an ONNX model is supported")
     chk.add_argument("model", help="model.onnx")
     return parser
@@ -107,18 +114,40 @@ def _run(args) -> int:
 
     tolerance = Tolerance(rtol=args.rtol, atol=args.atol, scale_atol=not args.unscaled_atol)
     per_output = _per_output(args.tolerance, tolerance.scale_atol)
+    if args.command == "locate":
+        return _locate(args, tolerance, per_output)
     if args.command == "convert":
         specs = [parse_input_spec(text) for text in args.input_spec]
         report = api.convert(args.source, args.output, input_specs=specs, opset=args.opset, feeds_file=args.inputs,
                              verify_outputs=not args.no_verify, force=args.force, tolerance=tolerance,
-                             per_output=per_output, seed=args.seed, apply_fixes=not args.no_fixes)
+                             per_output=per_output, seed=args.seed, apply_fixes=not args.no_fixes,
+                             locate_on_failure=not args.no_locate)
         where = args.output
     else:
-        report = api.verify_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output)
+        report = api.verify_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output,
+                                   locate_on_failure=not args.no_locate)
         where = args.out_dir
     print(render_summary(report))
-    print(f"output: {where} (report.json, model.onnx, saved_model/)")
+    if report.locate is not None:
+        from paddle2tf.locate import render_locate
+
+        print(render_locate(report.locate))
+    print(f"output: {where} (report.json, report.html, model.onnx, saved_model/)")
     return EXIT_PARITY if report.verdict == FAIL else EXIT_OK
+
+
+def _locate(args, tolerance: Tolerance, per_output: dict[str, Tolerance]) -> int:
+    """Exit 1 when a hop diverges (the divergence is located), 0 when everything is within tolerance."""
+    from paddle2tf.api import _stderr_progress
+    from paddle2tf.locate import locate, render_locate
+
+    if args.chunk_size < 1:
+        raise BadInputError(f"--chunk-size {args.chunk_size}: must be at least 1")
+    result = locate(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output,
+                    chunk_size=args.chunk_size, progress=_stderr_progress)
+    print(render_locate(result))
+    print(f"output: {args.out_dir} (report.json 'locate', report.html)")
+    return EXIT_OK if result.diverging_hop is None else EXIT_PARITY
 
 
 def main(argv: list[str] | None = None) -> int:

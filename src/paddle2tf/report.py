@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
+from typing import Any
 
 from paddle2tf import __version__
 from paddle2tf.metrics import FAIL, PairMetrics, Tolerance, worst
@@ -64,6 +65,8 @@ class ConversionReport:
     verification: Verification | None = None
     notes: list[str] = field(default_factory=list)
     fixes: list[dict] = field(default_factory=list)  # paddle2tf.fixes.Fix records: what was changed and why
+    model_summary: dict = field(default_factory=dict)  # nodes, op histogram, initializers (see model_summary())
+    locate: Any = None  # paddle2tf.locate.LocateReport (or its dict) when the locate stage ran
     tool: dict = field(default_factory=lambda: {"paddle2tf": __version__, **library_versions()})
     schema_version: int = REPORT_SCHEMA_VERSION
 
@@ -80,6 +83,20 @@ class ConversionReport:
         with open(path, "w") as handle:
             json.dump(self.to_dict(), handle, indent=2, default=_json_default)
             handle.write("\n")
+
+
+def model_summary(model) -> dict:
+    """Node count and op histogram of an ONNX model's main graph (subgraph nodes counted separately)."""
+    from collections import Counter
+
+    from paddle2tf.converter.graph import iter_nodes
+
+    top = Counter(node.op_type for node in model.graph.node)
+    every = sum(1 for _ in iter_nodes(model.graph))
+    return {"graph": model.graph.name, "producer": f"{model.producer_name} {model.producer_version}".strip(),
+            "nodes": len(model.graph.node), "subgraph_nodes": every - len(model.graph.node),
+            "initializers": len(model.graph.initializer),
+            "op_histogram": dict(sorted(top.items(), key=lambda kv: (-kv[1], kv[0])))}
 
 
 def _json_default(value):

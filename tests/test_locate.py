@@ -1,0 +1,186 @@
+"""The locate stage: real faults injected into one converter, found node by node; hop attribution.
+
+Each fault perturbs exactly one node of a model exported from Paddle (tests/locate_faults.py); locate must
+name exactly that node. Faults go through the in-process API (``compare_graph`` on the ONNX model) and
+once through ``api.convert`` on an ONNX source; the Paddle → ONNX drift case goes through ``verify`` and the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from locate_faults import attribute, first_node, perturb, scaled_output, slice_off_by_one
+from onnx import numpy_helper
+from test_cli import run_cli
+
+from paddle2tf import api
+from paddle2tf.check import load_checked
+from paddle2tf.feeds import make_feeds
+from paddle2tf.locate import NOT_COMPARED, compare_graph, render_locate
+from paddle2tf.metrics import FAIL
+from paddle2tf.sources import InputSpec
+
+
+def _feeds(model, batch: int = 2):
+    specs = api._model_input_specs(model)
+    return make_feeds([InputSpec(s.name, s.dtype, (batch, *s.shape[1:])) for s in specs], seed=0)
+
+
+def _assert_culprit(result, node_name: str, op_type: str) -> None:
+    culprit = result.culprit
+    assert culprit is not None, "no culprit found"
+    assert (culprit.name, culprit.op_type) == (node_name, op_type)
+    nodes = result.nodes
+    assert nodes[culprit.index].verdict == FAIL
+    assert all(n.verdict != FAIL for n in nodes[:culprit.index]), "a node before the culprit fails"
+    assert all(i["verdict"] != FAIL for i in culprit.inputs)
+    assert culprit.metrics and all(m.verdict == FAIL for m in culprit.metrics.values())
+    assert culprit.descendants and culprit.descendants == sorted(culprit.descendants)
+    # the error reaches the graph outputs through its descendants
+    last = {n.name for n in nodes[-1:]}
+    assert any(nodes[i].name in last for i in culprit.descendants) or culprit.index == len(nodes) - 1
+
+
+def _assert_clean(result) -> None:
+    assert result.culprit is None
+    assert result.not_compared_values == 0
+    assert all(n.verdict in ("pass", "warn") for n in result.nodes), \
+        [(n.name, n.verdict, n.max_rel) for n in result.nodes if n.verdict not in ("pass", "warn")]
+    assert result.compared_values == sum(len([o for o in n.outputs]) for n in result.nodes)
+
+
+@pytest.fixture(scope="module")
+def resnet18(resnet18_onnx):
+    model = load_checked(resnet18_onnx)
+    return model, _feeds(model, batch=1)
+
+
+@pytest.fixture(scope="module")
+def bert(bert_small_out):
+    model = load_checked(str(bert_small_out / "model.onnx"))
+    return model, _feeds(model)
+
+
+def test_resnet18_clean_and_scaled_conv(resnet18):
+    model, feeds = resnet18
+    _assert_clean(compare_graph(model, feeds))
+    # a conv deep in the network, scaled by 1 %: found although every value after it also fails
+    target = [n.name for n in model.graph.node if n.op_type == "Conv"][7]
+    with perturb("Conv", target, scaled_output(1.01)):
+        result = compare_graph(model, feeds)
+    _assert_culprit(result, target, "Conv")
+    node = model.graph.node[result.culprit.index]
+    kernel = next(a.ints for a in node.attribute if a.name == "kernel_shape")
+    assert result.culprit.attributes["kernel_shape"] == list(kernel)
+    assert len(result.culprit.inputs[1]["shape"]) == 4 and result.culprit.inputs[1]["dtype"] == "float32"
+    assert result.culprit.outputs[0]["shape"][0] == 1
+
+
+def test_bert_clean(bert):
+    model, feeds = bert
+    _assert_clean(compare_graph(model, feeds))
+
+
+def test_bert_layernorm_epsilon_in_chunks(bert):
+    """Wrong epsilon in one LayerNormalization; small chunks exercise TF values fed from chunk to chunk."""
+    model, feeds = bert
+    target = [n.name for n in model.graph.node if n.op_type == "LayerNormalization"][2]
+    with perturb("LayerNormalization", target, attribute("epsilon", 1e-1)):
+        result = compare_graph(model, feeds, chunk_size=25)
+    assert result.chunks >= 6
+    _assert_culprit(result, target, "LayerNormalization")
+    assert result.culprit.attributes["epsilon"] == pytest.approx(1e-5)  # the model's, not the fault's
+    assert result.not_compared_values == 0
+
+
+def test_bert_slice_off_by_one_through_api_convert(bert_small_out, tmp_path):
+    """Off-by-one starts/ends in the Slice taking the first token: convert → verify fails → locate runs."""
+    model = load_checked(str(bert_small_out / "model.onnx"))
+    target = first_node(model, "Slice", lambda n: n.input[0].startswith("fetch_name"))
+    out = tmp_path / "out"
+    with perturb("Slice", target, slice_off_by_one):
+        report = api.convert(str(bert_small_out / "model.onnx"), str(out), progress=lambda _: None)
+    assert report.verdict == FAIL
+    located = report.locate
+    assert located.diverging_hop == "onnx_to_tensorflow"
+    assert located.hops["paddle_to_onnx"].verdict == "not_checked"
+    _assert_culprit(located.nodewise, target, "Slice")
+    assert target in located.summary and target in render_locate(located)
+    data = json.loads((out / "report.json").read_text())
+    assert data["locate"]["nodewise"]["culprit"]["name"] == target
+    assert [s["stage"] for s in data["stages"]][-2:] == ["verify", "locate"]
+    assert target in (out / "report.html").read_text()
+    # --no-locate (locate_on_failure=False) skips it
+    with perturb("Slice", target, slice_off_by_one):
+        report = api.convert(str(bert_small_out / "model.onnx"), str(out), force=True, locate_on_failure=False,
+                             progress=lambda _: None)
+    assert report.verdict == FAIL and report.locate is None
+
+
+def _edit_one_weight(model: onnx.ModelProto) -> str:
+    """Scale one float weight (an initializer, or the value of a Constant node) by 1.1; returns its name."""
+    for init in model.graph.initializer:
+        array = numpy_helper.to_array(init)
+        if array.dtype == np.float32 and array.size > 1000:
+            init.CopyFrom(numpy_helper.from_array(array * np.float32(1.1), init.name))
+            return init.name
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            value = node.attribute[0]
+            array = numpy_helper.to_array(value.t) if value.name == "value" else None
+            if array is not None and array.dtype == np.float32 and array.size > 1000:
+                value.t.CopyFrom(numpy_helper.from_array(array * np.float32(1.1), value.t.name))
+                return node.output[0]
+    raise AssertionError("no float weight to edit")
+
+
+def test_paddle_to_onnx_drift(bert_small_out, tmp_path):
+    """The ONNX model edited after export: Paddle↔ONNX fails, ONNX↔TF passes → the Paddle → ONNX hop."""
+    from paddle2tf.converter.module import ConvertedModule
+
+    out = tmp_path / "drift"
+    shutil.copytree(bert_small_out, out)
+    model = onnx.load(str(out / "model.onnx"))
+    _edit_one_weight(model)
+    onnx.save(model, str(out / "model.onnx"))
+    shutil.rmtree(out / "saved_model")
+    ConvertedModule(model).save(str(out / "saved_model"))
+
+    report = api.verify_output(str(out), progress=lambda _: None)
+    assert report.verdict == FAIL
+    hops = report.locate.hops
+    assert hops["paddle_to_onnx"].verdict == FAIL and hops["onnx_to_tensorflow"].verdict == "pass"
+    assert report.locate.diverging_hop == "paddle_to_onnx"
+    assert not report.locate.nodewise.ran  # a node search only applies to ONNX → TF
+    assert "Paddle → ONNX hop diverges" in report.locate.summary
+    assert json.loads((out / "report.json").read_text())["locate"]["diverging_hop"] == "paddle_to_onnx"
+
+    # the CLI: locate re-runs Paddle and ONNX Runtime, searches node by node, finds nothing in ONNX → TF
+    proc = run_cli("locate", str(out))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Paddle → ONNX hop diverges" in proc.stdout
+    data = json.loads((out / "report.json").read_text())["locate"]
+    assert data["diverging_hop"] == "paddle_to_onnx"
+    assert data["hops"]["paddle_to_onnx"]["basis"].startswith("Paddle and ONNX Runtime run by locate")
+    assert data["nodewise"]["ran"] and data["nodewise"]["culprit"] is None
+    assert all(n["verdict"] in ("pass", "warn") for n in data["nodewise"]["nodes"])
+
+
+def test_locate_cli_clean_and_bad_input(tmp_path):
+    from test_cli import tiny_onnx
+
+    out = tmp_path / "out"
+    assert run_cli("convert", tiny_onnx(tmp_path / "m.onnx"), "-o", str(out)).returncode == 0
+    proc = run_cli("locate", str(out), "--chunk-size", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "every hop is within tolerance" in proc.stdout
+    data = json.loads((out / "report.json").read_text())["locate"]
+    assert data["nodewise"]["chunks"] == 3 and data["hops"]["paddle_to_onnx"]["verdict"] == "not_checked"
+    assert [n["verdict"] for n in data["nodewise"]["nodes"]] == ["pass"] * 3
+    assert NOT_COMPARED not in {n["verdict"] for n in data["nodewise"]["nodes"]}
+    proc = run_cli("locate", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "not a paddle2tf output" in proc.stderr
