@@ -79,7 +79,8 @@ def main() -> None:
                          f"{r['children_peak_rss_mb']:.0f}", f"{r['convert_seconds']:.1f}"] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+        cells = zip(row, widths, strict=True)
+        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(cells)))
     print(f"(chunk size {args.chunk_size}; default inputs: batch 2, sequence 32; culprits: "
           f"{', '.join(str(r['culprit']) for r in rows)})")
 
