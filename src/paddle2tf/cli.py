@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tolerance_args(loc)
     chk = sub.add_parser("check", help="tell, without converting, whether every node of an ONNX model is supported")
     chk.add_argument("model", help="model.onnx")
+    from paddle2tf.pipeline.commands import add_parsers as _add_pipeline_parsers
+
+    _add_pipeline_parsers(sub)  # `pipeline run|validate` and `repo list|show`
     return parser
 
 
@@ -111,6 +114,10 @@ def _run(args) -> int:
 
     if args.command == "check":
         return _check_model(args.model)
+    if args.command in ("pipeline", "repo"):
+        from paddle2tf.pipeline.commands import run_command
+
+        return run_command(args)
 
     tolerance = Tolerance(rtol=args.rtol, atol=args.atol, scale_atol=not args.unscaled_atol)
     per_output = _per_output(args.tolerance, tolerance.scale_atol)

@@ -1,0 +1,101 @@
+"""Pipeline files: the schema, and one-line `file:line: message` errors (exit 2) for bad ones."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from pipeline_helpers import run_cli
+
+from paddle2tf.errors import EXIT_BAD_INPUT
+from paddle2tf.pipeline.config import PipelineConfigError, load_pipeline
+
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "examples", "pipeline.yaml")
+
+GOOD = """\
+repository: repo
+defaults:
+  opset: 13
+  rtol: 1e-4
+  atol: 0.001
+  timeout_s: 60
+alerts:
+  webhooks: ["http://127.0.0.1:1/hook"]
+  alerts_file: alerts.jsonl
+  command: cat > /dev/null
+models:
+  - name: resnet
+    source: paddle.vision.models:resnet18
+    input_specs: ["x:float32:-1x3x224x224"]
+    preprocessing: RGB, /255, ImageNet mean/std
+    atol: 1e-3
+  - name: local
+    source: model.onnx
+    fixes: false
+"""
+
+
+def write(tmp_path, text: str) -> str:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_good_pipeline(tmp_path):
+    pipeline = load_pipeline(write(tmp_path, GOOD))
+    assert pipeline.repository == str(tmp_path / "repo")
+    resnet, local = pipeline.models
+    assert resnet.source == "paddle.vision.models:resnet18"
+    assert str(resnet.input_specs[0]) == "x:float32:-1x3x224x224"
+    assert (resnet.rtol, resnet.atol, resnet.timeout_s, resnet.fixes) == (1e-4, 1e-3, 60.0, True)
+    assert local.source == str(tmp_path / "model.onnx") and local.fixes is False
+    assert pipeline.alerts.webhooks == ("http://127.0.0.1:1/hook",)
+    assert pipeline.alerts.alerts_file == str(tmp_path / "alerts.jsonl")
+
+
+def test_example_pipeline_is_valid():
+    pipeline = load_pipeline(EXAMPLE)
+    assert len(pipeline.models) >= 3
+    assert any(m.source == "paddle.vision.models:mobilenet_v3_small" for m in pipeline.models)
+
+
+BAD = [
+    ("unknown key", GOOD.replace("    atol: 1e-3\n", "    atol: 1e-3\n    tolerance: 3\n"), 17,
+     "unknown key 'tolerance'"),
+    ("unknown top-level key", "repo: x\n" + GOOD, 1, "unknown key 'repo'"),
+    ("missing source", GOOD.replace("    source: model.onnx\n", ""), 17, "missing required key 'source'"),
+    ("missing models", "repository: repo\n", 1, "missing required key 'models'"),
+    ("wrong type: opset", GOOD.replace("opset: 13", "opset: thirteen"), 3, "defaults.opset: expected an integer"),
+    ("wrong type: rtol", GOOD.replace("rtol: 1e-4", "rtol: [1]"), 4, "defaults.rtol: expected a number"),
+    ("wrong type: fixes", GOOD.replace("fixes: false", "fixes: 3"), 19, "fixes: expected true or false"),
+    ("wrong type: input_specs", GOOD.replace('input_specs: ["x:float32:-1x3x224x224"]', "input_specs: x"), 14,
+     "input_specs: expected a list"),
+    ("bad input spec", GOOD.replace("x:float32:-1x3x224x224", "x:float99:1"), 14, "unknown dtype 'float99'"),
+    ("wrong type: models", "repository: repo\nmodels: {a: 1}\n", 2, "models: expected a non-empty list"),
+    ("duplicate names", GOOD.replace("name: local", "name: resnet"), 17,
+     "duplicate model name (first defined at line 12)"),
+    ("bad webhook", GOOD.replace("http://127.0.0.1:1/hook", "ftp://x"), 8, "not an http(s) URL"),
+    ("invalid yaml", GOOD.replace("models:\n", "models: [\n"), 12, "invalid YAML"),
+]
+
+
+@pytest.mark.parametrize("text,line,fragment", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_pipeline(tmp_path, text, line, fragment):
+    path = write(tmp_path, text)
+    with pytest.raises(PipelineConfigError) as info:
+        load_pipeline(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}:{line}: "), message
+    assert fragment in message, message
+
+
+def test_bad_pipeline_cli_exit_2(tmp_path):
+    path = write(tmp_path, GOOD.replace("name: local", "name: resnet"))
+    proc = run_cli("pipeline", "run", path)
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"paddle2tf: error: {path}:17: model 'resnet': duplicate model name "
+                                                "(first defined at line 12)"]
+    assert not os.path.exists(tmp_path / "repo")

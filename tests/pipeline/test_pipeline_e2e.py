@@ -1,0 +1,163 @@
+"""The pipeline end to end: parallel workers, publishing (versions, manifests, models.config), alerts to a real
+HTTP server, idempotence, crash safety during publish and two pipelines racing for the same repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from pipeline_helpers import WebhookReceiver, cli_env, parse_models_config, run_cli
+from test_cli import tiny_onnx
+
+from paddle2tf.errors import EXIT_OK, EXIT_PARITY
+from paddle2tf.pipeline.repository import PUBLISH_DELAY_ENV, Repository
+
+
+def assert_complete_version(repo: str, name: str, version: int) -> dict:
+    folder = os.path.join(repo, name, str(version))
+    assert os.path.isfile(os.path.join(folder, "saved_model.pb"))
+    assert os.path.isdir(os.path.join(folder, "variables"))
+    extra = os.path.join(folder, "assets.extra")
+    assert {"report.json", "report.html", "model.onnx", "manifest.json"} <= set(os.listdir(extra))
+    with open(os.path.join(extra, "manifest.json")) as handle:
+        manifest = json.load(handle)
+    assert manifest["name"] == name and manifest["version"] == version
+    assert len(manifest["source_sha256"]) == 64 and len(manifest["onnx_sha256"]) == 64
+    assert manifest["tool"]["paddle2tf"] and manifest["tool"]["onnx"]
+    assert manifest["metrics"]["verdict"] in ("pass", "warn")
+    return manifest
+
+
+def no_staging_left(repo: str) -> bool:
+    return not [n for n in os.listdir(repo) if n.startswith(".staging-")]
+
+
+def test_pipeline_end_to_end(paddle_model, tmp_path):
+    tiny = tiny_onnx(tmp_path / "tiny.onnx")
+    custom = tiny_onnx(tmp_path / "custom.onnx", "FancyActivation", "com.example")
+    repo = tmp_path / "repo"
+    with WebhookReceiver() as hook:
+        pipeline = tmp_path / "pipeline.yaml"
+        pipeline.write_text(textwrap.dedent(f"""\
+            repository: repo
+            defaults: {{timeout_s: 300}}
+            alerts:
+              webhooks: ["{hook.url}", "http://127.0.0.1:9/unreachable"]
+              alerts_file: alerts.jsonl
+            models:
+              - name: tiny
+                source: {tiny}
+                input_specs: ["x:float32:-1x8"]
+              - name: custom_op
+                source: {custom}
+              - name: mlp
+                source: {paddle_model("mlp")}
+                preprocessing: none
+              - name: pad1d_no_fixes
+                source: {paddle_model("pad1d")}
+                fixes: false
+            """))
+        proc = run_cli("pipeline", "run", str(pipeline), "--jobs", "2")
+        assert proc.returncode == EXIT_PARITY, proc.stdout[-3000:] + proc.stderr[-3000:]
+        out = proc.stdout
+        for line in ("[mlp] export ...", "[tiny] verify ...", "[tiny] published version 1",
+                     "[mlp] published version 1", "[custom_op] FAILED in stage convert",
+                     "[pad1d_no_fixes] FAILED in stage verify", "summary: 2 passed, 2 failed",
+                     "NOT delivered to http://127.0.0.1:9/unreachable"):
+            assert line in out, out
+        alerts = {a["json"]["model"]: a["json"] for a in hook.received}
+    assert set(alerts) == {"custom_op", "pad1d_no_fixes"}
+    assert "com.example.FancyActivation" in alerts["custom_op"]["error"]
+    assert alerts["custom_op"]["stage"] == "convert" and alerts["custom_op"]["report"] is None
+    pad = alerts["pad1d_no_fixes"]
+    assert pad["stage"] == "verify" and pad["hop"] == "paddle_to_onnx" and pad["verdict"] == "fail"
+    assert pad["verdict_table"][0]["paddle_vs_onnxruntime"] > 1e-2
+    assert os.path.isfile(pad["report"])
+    with open(tmp_path / "alerts.jsonl") as handle:
+        assert sorted(json.loads(line)["model"] for line in handle) == ["custom_op", "pad1d_no_fixes"]
+
+    repository = Repository(str(repo))
+    assert repository.models() == ["mlp", "tiny"]  # failing models are never published
+    tiny_manifest = assert_complete_version(str(repo), "tiny", 1)
+    assert tiny_manifest["settings"]["input_specs"] == ["x:float32:-1x8"]
+    assert assert_complete_version(str(repo), "mlp", 1)["source"]["kind"] == "paddle_json"
+    config = parse_models_config((repo / "models.config").read_text())
+    assert [(c.name, c.base_path, c.model_platform) for c in config.model_config_list.config] == [
+        ("mlp", str(repo / "mlp"), "tensorflow"), ("tiny", str(repo / "tiny"), "tensorflow")]
+
+    # Published versions load with plain TensorFlow from the repository.
+    code = ("import sys, numpy as np, tensorflow as tf\n"
+            "m = tf.saved_model.load(sys.argv[1]); f = m.signatures['serving_default']\n"
+            "y = list(f(x=tf.constant(np.ones((3, 8), np.float32))).values())[0]\n"
+            "assert y.shape == (3, 4), y.shape\n"
+            "tf.saved_model.load(sys.argv[2]).signatures['serving_default']; print('loaded')\n")
+    load = subprocess.run([sys.executable, "-c", code, str(repo / "tiny" / "1"), str(repo / "mlp" / "1")],
+                          capture_output=True, text=True, env=cli_env(TF_CPP_MIN_LOG_LEVEL="2"))
+    assert load.returncode == 0 and "loaded" in load.stdout, load.stderr[-2000:]
+
+    # Idempotent: the same sources, ONNX and settings publish nothing.
+    again = run_cli("pipeline", "run", str(pipeline), "--jobs", "2", "--only", "tiny", "mlp")
+    assert again.returncode == EXIT_OK, again.stdout[-3000:]
+    assert "[tiny] unchanged" in again.stdout and "[mlp] unchanged" in again.stdout
+    assert repository.versions("tiny") == [1] and repository.versions("mlp") == [1]
+
+    listing = run_cli("repo", "list", str(repo))
+    assert listing.returncode == 0 and "tiny" in listing.stdout and "mlp" in listing.stdout
+    show = run_cli("repo", "show", str(repo), "tiny", "1")
+    assert show.returncode == 0 and "onnxruntime_vs_tensorflow" in show.stdout and "PASS" in show.stdout
+
+
+def _tiny_pipeline(tmp_path, name: str, source: str, repo) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"repository: {repo}\nwork_dir: work-{name}\nmodels:\n  - name: tiny\n    source: {source}\n")
+    return str(path)
+
+
+def test_killed_during_publish_leaves_no_partial_version(tmp_path):
+    repo = tmp_path / "repo"
+    pipeline = _tiny_pipeline(tmp_path, "p", tiny_onnx(tmp_path / "tiny.onnx"), repo)
+    proc = subprocess.Popen([sys.executable, "-m", "paddle2tf", "pipeline", "run", pipeline],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=cli_env(**{PUBLISH_DELAY_ENV: "60"}))
+    deadline = time.monotonic() + 240
+    for line in proc.stdout:
+        if "staged tiny version 1" in line:
+            break
+        assert time.monotonic() < deadline
+    else:
+        raise AssertionError("the pipeline never reached the publish staging step")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not no_staging_left(str(repo))  # the staged copy is there...
+    assert Repository(str(repo)).versions("tiny") == []  # ...but no version, not even a partial one
+
+    proc = run_cli("pipeline", "run", pipeline)
+    assert proc.returncode == EXIT_OK, proc.stdout[-3000:]
+    assert "[tiny] published version 1" in proc.stdout
+    assert_complete_version(str(repo), "tiny", 1)
+    assert no_staging_left(str(repo))
+
+
+def test_concurrent_pipelines_publish_distinct_versions(tmp_path):
+    repo = tmp_path / "repo"
+    first = _tiny_pipeline(tmp_path, "a", tiny_onnx(tmp_path / "relu.onnx"), repo)
+    second = _tiny_pipeline(tmp_path, "b", tiny_onnx(tmp_path / "sigmoid.onnx", "Sigmoid"), repo)
+    env = cli_env(**{PUBLISH_DELAY_ENV: "1"})
+    procs = [subprocess.Popen([sys.executable, "-m", "paddle2tf", "pipeline", "run", path], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=env) for path in (first, second)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [EXIT_OK, EXIT_OK], outputs
+    repository = Repository(str(repo))
+    assert repository.versions("tiny") == [1, 2]
+    manifests = [assert_complete_version(str(repo), "tiny", v) for v in (1, 2)]
+    assert manifests[0]["onnx_sha256"] != manifests[1]["onnx_sha256"]
+    assert sorted(m["source"]["text"] for m in manifests) == sorted([str(tmp_path / "relu.onnx"),
+                                                                     str(tmp_path / "sigmoid.onnx")])
+    assert no_staging_left(str(repo))
+    assert [c.name for c in parse_models_config((repo / "models.config").read_text()).model_config_list.config] == [
+        "tiny"]
