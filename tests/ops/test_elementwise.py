@@ -394,3 +394,39 @@ def test_constant_folded_chain():
              "f": np.array([-2.7, 0.5, 1.9, -0.2], F32)}
     model = make_model(nodes, {"x": x}, {"y": I64}, initializers=inits)
     assert_matches_ort(model, {"x": x})
+
+
+@pytest.mark.parametrize("to", [TensorProto.FLOAT8E4M3FN, TensorProto.FLOAT8E5M2])
+@pytest.mark.parametrize("saturate", [0, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_cast_to_float8_matches_onnx_reference_bits(to, saturate, dtype):
+    """ONNX Runtime has no float8 numpy type: compare the bit patterns with the ONNX reference."""
+    from onnx.reference import ReferenceEvaluator
+
+    import paddle2tf.backend
+
+    x = np.array([0.0, -0.0, 0.3, -1.7, 100.0, 449.0, 6e4, -6e4, np.inf, -np.inf, np.nan, 3e-5], dtype)
+    node = helper.make_node("Cast", ["x"], ["y"], to=to, saturate=saturate)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", helper.np_dtype_to_tensor_dtype(
+        np.dtype(dtype)), [12])], [helper.make_tensor_value_info("y", to, [12])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    expected = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    got = paddle2tf.backend.prepare(model).run([x])[0]
+    assert got.view(np.uint8).tolist() == expected.view(np.uint8).tolist()
+
+
+def test_bfloat16_model_input_and_output():
+    """bfloat16 signatures are bfloat16 (not the float32 storage type); the backend speaks raw bits."""
+    import paddle2tf.backend
+
+    x = np.array([1.0, -2.5, 3.14159, 65504.0], np.float32)
+    cast = helper.make_node("Cast", ["x"], ["b"], to=TensorProto.BFLOAT16)
+    back = helper.make_node("Cast", ["b"], ["y"], to=TensorProto.FLOAT)
+    graph = helper.make_graph([cast, back], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("b", TensorProto.BFLOAT16, [4]),
+                               helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    bits, y = paddle2tf.backend.prepare(model).run([x])
+    assert bits.dtype == np.uint16
+    np.testing.assert_array_equal(y, (bits.astype(np.uint32) << 16).view(np.float32))
+    np.testing.assert_allclose(y, x, rtol=1e-2)

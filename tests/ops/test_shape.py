@@ -317,6 +317,12 @@ def test_pad_axes_opset18(mode, axes):
              input_names=["x", "pads", "value" if mode == "constant" else "", "axes"], opset=18)
 
 
+@pytest.mark.parametrize("mode", ["constant", "edge"])
+def test_pad_runtime_axes_opset18(mode):
+    check_op("Pad", {"x": f32(3, 4, 5), "pads": i64(2, 0, 1, 1), "axes": i64(-1, 0)}, {"mode": mode},
+             input_names=["x", "pads", "", "axes"], opset=18, dynamic_inputs=True)
+
+
 @pytest.mark.parametrize("dynamic", [False, True])
 def test_pad_wrap_opset19(dynamic):
     check_op("Pad", {"x": f32(3, 2)}, {"mode": "wrap"}, initializers={"pads": i64(2, 1, 1, 1)},

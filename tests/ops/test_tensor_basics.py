@@ -28,3 +28,13 @@ def test_constant_feeds_a_node():
     model = make_model(nodes + [helper.make_node("Identity", ["x"], ["z"])], {"x": x}, ["y", "z"])
     got = assert_matches_ort(model, {"x": x})
     np.testing.assert_array_equal(got["y"], value)
+
+
+def test_sparse_constant_is_rejected_by_the_pre_scan():
+    from paddle2tf.converter.graph import find_unsupported
+
+    sparse = helper.make_sparse_tensor(helper.make_tensor("v", 1, [2], [1.0, 2.0]),
+                                       helper.make_tensor("i", 7, [2], [0, 3]), [4])
+    node = helper.make_node("Constant", [], ["y"], sparse_value=sparse)
+    model = make_model([node], {}, ["y"])
+    assert "Constant (sparse_value)" in find_unsupported(model)

@@ -357,7 +357,27 @@ def cast_to(x, dtype, saturate: bool = True):
         if saturate:  # out-of-range values and infinities become the largest finite value
             limit = tf.constant(FLOAT8_MAX[dtype.name], x.dtype)
             x = tf.where(x > limit, limit, tf.where(x < -limit, -limit, x))  # NaN stays NaN
+        if dtype.name == "float8_e5m2":
+            return _to_e5m2_canonical_nan(x)
     return tf.cast(x, dtype)
+
+
+def _to_e5m2_canonical_nan(x):
+    """float -> E5M2 with ONNX's NaN encoding (0x7F | sign); TF's cast gives 0x7E for a quiet NaN.
+
+    E5M2 is the top byte of float16: the rounded value goes through float16 exactly, NaNs are
+    replaced by the float16 NaN 0x7F00 (with the input's sign), whose conversion keeps that byte.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import dtypes
+
+    exact = tf.cast(tf.cast(x, dtypes.float8_e5m2), tf.float16)
+    bits, width = (tf.bitcast(x, tf.uint64), 64) if x.dtype == tf.float64 else (
+        tf.bitcast(tf.cast(x, tf.float32), tf.uint32), 32)  # float16 -> float32 keeps a NaN's sign
+    sign = tf.cast(tf.bitwise.right_shift(bits, tf.constant(width - 1, bits.dtype)), tf.uint16)
+    nan = tf.bitcast(tf.bitwise.bitwise_or(tf.bitwise.left_shift(sign, tf.constant(15, tf.uint16)),
+                                           tf.constant(0x7F00, tf.uint16)), tf.float16)
+    return tf.cast(tf.where(tf.math.is_nan(x), nan, exact), dtypes.float8_e5m2)
 
 
 

@@ -180,6 +180,7 @@ def product(values):
 
 # -- MaxPool -----------------------------------------------------------------------------------------
 def check_pool_attrs(node, attrs):
+    """auto_pad other than NOTSET, VALID, SAME_UPPER, SAME_LOWER; storage_order other than 0/1."""
     mode = auto_pad_mode(attrs)
     if mode not in AUTO_PADS:
         return f"auto_pad={mode}"

@@ -399,11 +399,17 @@ def pad(node, inputs, attrs, ctx):
     x = inputs[0]
     pads = _ints(ctx, inputs, 1)
     axes = _ints(ctx, inputs, 3)
-    if axes is not None and not isinstance(axes, list):
-        raise NotImplementedError("Pad with non-constant axes")
     value = inputs[2]
     if value is not None:
         value = tf.reshape(value, [])
+    if axes is not None and not isinstance(axes, list):  # run-time axes: scatter the pads per axis
+        rank = _rank(x)
+        pads = tf.constant(np.array(pads, np.int64)) if isinstance(pads, list) else pads
+        axes = tf.where(axes < 0, axes + rank, axes)[:, None]
+        n = tf.shape(axes)[0]
+        begin = tf.tensor_scatter_nd_update(tf.zeros([rank], tf.int64), axes, pads[:n])
+        end = tf.tensor_scatter_nd_update(tf.zeros([rank], tf.int64), axes, pads[n:])
+        return _pad(x, [(begin[i], end[i]) for i in range(rank)], attrs.get("mode", "constant"), value)
     return _pad(x, _pairs(pads, axes, _rank(x)), attrs.get("mode", "constant"), value)
 
 

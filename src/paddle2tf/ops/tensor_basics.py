@@ -15,7 +15,12 @@ def identity(node, inputs, attrs, ctx):
     return tf.identity(inputs[0])
 
 
-@converter("Constant", since=1)
+def _constant_check(node, attrs):
+    """sparse_value (sparse constants)."""
+    return "sparse_value" if any(a.name == "sparse_value" for a in node.attribute) else None
+
+
+@converter("Constant", since=1, unsupported=_constant_check)
 def constant(node, inputs, attrs, ctx):
     for attr in node.attribute:
         if attr.name == "value":

@@ -1,0 +1,1 @@
+"""Developer tools: the ONNX node conformance suite runner and the operator support table."""
