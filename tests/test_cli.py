@@ -199,3 +199,11 @@ def test_check_command(tmp_path):
     assert proc.returncode == EXIT_BAD_INPUT
     assert "unsupported: com.example.FancyActivation: act" in proc.stdout
     assert not (tmp_path / "out").exists()
+
+
+def test_ops_command_prints_the_support_table():
+    proc = run_cli("ops")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:4] == ["op", "domain", "since", "module"]
+    assert any(line.startswith("Conv ") for line in lines) and any(line.startswith("LSTM ") for line in lines)

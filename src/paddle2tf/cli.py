@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     loc.add_argument("--chunk-size", type=int, default=200, metavar="N",
                      help="ONNX values compared per ONNX Runtime run / TensorFlow call (memory bound, default 200)")
     _add_tolerance_args(loc)
+    sub.add_parser("ops", help="print the operator support table (registry + ONNX node-suite results)")
     chk = sub.add_parser("check", help="tell, without converting, whether every node of an ONNX model is supported")
     chk.add_argument("model", help="model.onnx")
     from paddle2tf.pipeline.commands import add_parsers as _add_pipeline_parsers
@@ -114,6 +115,11 @@ def _run(args) -> int:
 
     if args.command == "check":
         return _check_model(args.model)
+    if args.command == "ops":
+        from paddle2tf.tools.operators_doc import support_table
+
+        print(support_table())
+        return EXIT_OK
     if args.command in ("pipeline", "repo"):
         from paddle2tf.pipeline.commands import run_command
 
