@@ -260,6 +260,23 @@ def build_gru_then_simple_rnn():
     return Stacked()
 
 
+def build_simple_rnn_with_state():
+    """SimpleRNN (2 layers, bidirectional, ReLU) given an initial state and sequence lengths."""
+    import paddle
+
+    class WithState(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.rnn = paddle.nn.SimpleRNN(16, 32, num_layers=2, direction="bidirect", activation="relu")
+
+        def forward(self, x, h0, lengths):
+            y, h = self.rnn(x, h0, sequence_length=lengths)
+            return y, h
+
+    paddle.seed(SEED)
+    return WithState()
+
+
 SEQUENCE = [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]
 MODELS.update({
     "lstm_bidirect_2layers": (lambda: build_recurrent("LSTM", num_layers=2, direction="bidirect"), SEQUENCE),
@@ -268,6 +285,13 @@ MODELS.update({
     "gru_2layers": (lambda: build_recurrent("GRU", num_layers=2), SEQUENCE),
     "simple_rnn": (lambda: build_recurrent("SimpleRNN"), SEQUENCE),
     "gru_then_simple_rnn": (build_gru_then_simple_rnn, SEQUENCE),
+    "simple_rnn_bidirect_2layers": (lambda: build_recurrent("SimpleRNN", num_layers=2, direction="bidirect"),
+                                    SEQUENCE),
+    "simple_rnn_relu": (lambda: build_recurrent("SimpleRNN", activation="relu"), SEQUENCE),
+    "simple_rnn_with_state": (build_simple_rnn_with_state,
+                              [{"name": "x", "dtype": "float32", "shape": [None, 12, 16]},
+                               {"name": "h0", "dtype": "float32", "shape": [4, None, 32]},
+                               {"name": "lengths", "dtype": "int64", "shape": [None]}]),
 })
 
 

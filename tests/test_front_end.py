@@ -78,14 +78,17 @@ def test_defect3_control_flow_and_reduce_all(paddle_model, tmp_path):
     assert "paddle2onnx could not export" in last and "SIGABRT" in last, last
 
 
-def test_defect4_simple_rnn_refused_by_name(paddle_model, tmp_path):
-    """paddle2onnx drops pd_op.rnn in RNN_TANH mode: paddle2tf refuses, naming the op, instead of failing
-    later on an invalid graph (the --no-fixes path: onnx.checker rejects the dangling value)."""
+def test_defect4_simple_rnn_exported_by_paddle2tf(paddle_model, tmp_path):
+    """paddle2onnx drops pd_op.rnn in RNN_TANH mode (nn.SimpleRNN); paddle2tf's Paddle-op exporter emits an ONNX
+    RNN for it in the export child. Without fixes the graph reads the dangling value and the check refuses it."""
     source = paddle_model("gru_simple_rnn")
-    proc = run_cli("convert", source, "-o", str(tmp_path / "fixed"))
-    assert proc.returncode == EXIT_BAD_INPUT
-    last = proc.stderr.strip().splitlines()[-1]
-    assert "pd_op.rnn" in last and "SimpleRNN" in last, last
+    report = convert_report(source, tmp_path / "fixed")
+    assert [(f["stage"], f["pass_name"]) for f in report["fixes"]] == [("export", "export_simple_rnn")]
+    assert "p2o.pd_op.rnn.1.0" in report["fixes"][0]["change"]
+    import onnx
+
+    ops = [node.op_type for node in onnx.load(str(tmp_path / "fixed" / "model.onnx")).graph.node]
+    assert ops.count("GRU") == 1 and ops.count("RNN") == 1
     proc = run_cli("convert", source, "-o", str(tmp_path / "unfixed"), "--no-fixes")
     assert proc.returncode == EXIT_BAD_INPUT
     assert "p2o.pd_op.rnn" in proc.stderr.strip().splitlines()[-1]

@@ -90,7 +90,9 @@ def _load_pir_parameters(program, exe) -> None:
                                                       exe._default_executor)
 
 
-def export(model_file: str, params_file: str, opset: int, out: str) -> None:
+def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: str | None = None) -> None:
+    """paddle2onnx, then (with ``fixes_out``) the Paddle-op exporter for the ops paddle2onnx dropped
+    (paddle2tf.fixes.paddle_ops); its fixes are written to ``fixes_out`` as JSON."""
     os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"  # paddle2onnx must never pip-install at run time
     import paddle2onnx
 
@@ -99,8 +101,116 @@ def export(model_file: str, params_file: str, opset: int, out: str) -> None:
                                     enable_optimize=True, optimize_tool="none")
     if not onnx_bytes:
         _fail("paddle2onnx produced no model")
+    fixes = []
+    if fixes_out is not None:
+        onnx_bytes, fixes = export_paddle_ops(model_file, params_file, onnx_bytes)
     with open(out, "wb") as handle:
         handle.write(onnx_bytes)
+    if fixes_out is not None:
+        from dataclasses import asdict
+
+        with open(fixes_out, "w") as handle:
+            json.dump([asdict(fix) for fix in fixes], handle)
+
+
+def export_paddle_ops(model_file: str, params_file: str, onnx_bytes: bytes) -> tuple[bytes, list]:
+    """Export the ops paddle2onnx dropped (a registered op whose outputs the graph reads but nothing
+    produces). Costs nothing when the program text names no registered op."""
+    from paddle2tf.fixes import paddle_ops
+
+    with open(model_file) as handle:
+        if not paddle_ops.may_need_export(handle.read()):
+            return onnx_bytes, []
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes)
+    try:
+        fixes = paddle_ops.export_paddle_ops(model, read_paddle_ops(model_file, params_file))
+    except paddle_ops.PaddleOpError as exc:
+        _fail(f"{exc} (paddle2onnx 2.1.0 dropped this op; see docs/known-exporter-defects.md)")
+    return (model.SerializeToString(), fixes) if fixes else (onnx_bytes, [])
+
+
+def read_paddle_ops(model_file: str, params_file: str) -> list:
+    """The registered ops of the program (paddle2tf.fixes.paddle_ops.EXPORTERS) as ``PaddleOp``s: attributes,
+    ONNX names of operands and results as paddle2onnx gives them, parameter values from the Paddle scope."""
+    import paddle
+
+    from paddle2tf.fixes.paddle_ops import PaddleOp, registered
+
+    paddle.enable_static()
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    with paddle.pir_utils.IrGuard():
+        program, _, _ = paddle.static.load_inference_model(
+            os.path.dirname(os.path.abspath(model_file)), exe, model_filename=os.path.abspath(model_file),
+            params_filename=os.path.abspath(params_file))
+        ops = list(program.global_block().ops)
+        names = onnx_value_names(ops)
+        nested = [op.name() for op in ops for block in op.blocks() for inner in _block_ops(block)
+                  if registered(inner.name(), inner.attrs())]
+        if nested:
+            _fail(f"{nested[0]} inside a control-flow block: paddle2onnx 2.1.0 drops it and paddle2tf exports it "
+                  "only in the main block")
+        scope = paddle.static.global_scope()
+        found = []
+        for op in ops:
+            attrs = op.attrs()
+            if registered(op.name(), attrs) is None:
+                continue
+            inputs, params = [], {}
+            for value in op.operands_source():
+                elements = _elements(value, names)
+                inputs.append([name for name, _ in elements])
+                for name, source in elements:
+                    producer = source.get_defining_op() if source is not None else None
+                    if producer is not None and producer.name() == "builtin.parameter":
+                        var = scope.find_var(producer.attrs()["parameter_name"])
+                        if var is not None:
+                            params[name] = np.array(var.get_tensor())
+            outputs = [[names[r.id]] if not r.type().as_vec_type() else
+                       [f"{names[r.id]}_{j}" for j in range(len(r.type().as_vec_type().as_list()))]
+                       for r in op.results()]
+            found.append(PaddleOp(op.name(), {k: v for k, v in attrs.items() if k != "stop_gradient"}, inputs,
+                                  outputs, params))
+        return found
+
+
+def _block_ops(block):
+    for op in block.ops:
+        yield op
+        for inner in op.blocks():
+            yield from _block_ops(inner)
+
+
+def onnx_value_names(ops) -> dict:
+    """Value id -> the ONNX name paddle2onnx 2.1.0 gives it (its PIR parser's scheme): a parameter by its
+    name, a feed by its name, a fetched value by the fetch name, any other result ``p2o.OP.K.I`` with K
+    counting the ops of that name in the main block (vector elements get ``_J`` appended by the consumer)."""
+    names, counter = {}, {}
+    for op in ops:
+        name = op.name()
+        if name == "builtin.parameter":
+            names[op.result(0).id] = op.attrs()["parameter_name"]
+        elif name in ("pd_op.data", "pd_op.feed"):
+            names[op.result(0).id] = op.attrs()["name"]
+        elif name == "pd_op.fetch":
+            names[op.operands_source()[0].id] = op.attrs()["name"]
+        else:
+            index = counter[name] = counter.get(name, -1) + 1
+            for i, result in enumerate(op.results()):
+                names[result.id] = f"p2o.{name}.{index}.{i}"
+    return names
+
+
+def _elements(value, names: dict) -> list:
+    """(ONNX name, source value) per element of an operand: one for a tensor, one per combined value for a
+    builtin.combine result, none for an absent optional operand."""
+    if not value.initialized():
+        return []
+    producer = value.get_defining_op()
+    if producer is not None and producer.name() == "builtin.combine":
+        return [(f"{names[value.id]}_{j}", source) for j, source in enumerate(producer.operands_source())]
+    return [(names.get(value.id, ""), value)]
 
 
 def run(model_file: str, params_file: str, feeds_file: str, out: str) -> None:
@@ -138,6 +248,7 @@ def main() -> None:
     p.add_argument("params_file")
     p.add_argument("opset", type=int)
     p.add_argument("out")
+    p.add_argument("--fixes-out", help="export the ops paddle2onnx drops; write the fixes (JSON) here")
     p = sub.add_parser("run")
     p.add_argument("model_file")
     p.add_argument("params_file")
@@ -149,7 +260,7 @@ def main() -> None:
     elif args.command == "translate":
         translate_pdmodel(args.model_file, args.params_file, args.prefix)
     elif args.command == "export":
-        export(args.model_file, args.params_file, args.opset, args.out)
+        export(args.model_file, args.params_file, args.opset, args.out, args.fixes_out)
     elif args.command == "run":
         run(args.model_file, args.params_file, args.feeds, args.out)
 

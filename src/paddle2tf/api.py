@@ -128,9 +128,9 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             progress: Progress = _stderr_progress) -> ConversionReport:
     """Convert ``source`` (ONNX path, Paddle model path/prefix, ``module:attr`` or a paddle.nn.Layer) into
     ``out_dir`` (model.onnx, saved_model/, report.json, report.html). Returns the report; check
-    ``report.verdict``. ``apply_fixes=False`` turns off the workarounds for known exporter defects (sanitise
-    and repair). When verification fails the locate stage runs (``report.locate``) unless ``locate_on_failure``
-    is False."""
+    ``report.verdict``. ``apply_fixes=False`` turns off the workarounds for known exporter defects (sanitise,
+    export of dropped Paddle ops, repair). When verification fails the locate stage runs (``report.locate``)
+    unless ``locate_on_failure`` is False."""
     if opset < 11:
         raise BadInputError(f"--opset {opset}: paddle2tf exports with opset 11 or newer")
     stages = _Stages(progress)

@@ -61,19 +61,30 @@ def translate_legacy(model: PaddleModel, workdir: str, log_file: str | None = No
 
 
 def export_to_onnx(model: PaddleModel, onnx_path: str, opset: int = DEFAULT_OPSET,
-                   log_file: str | None = None) -> None:
-    run_child(["-m", WORKER, "export", model.model_file, model.params_file, str(opset), onnx_path],
+                   log_file: str | None = None, paddle_ops: bool = False) -> list[Fix]:
+    """paddle2onnx in a child process; with ``paddle_ops`` the same child then exports the Paddle ops
+    paddle2onnx dropped (paddle2tf.fixes.paddle_ops) and the fixes are returned."""
+    fixes_file = onnx_path + ".fixes.json"
+    extra = ["--fixes-out", fixes_file] if paddle_ops else []
+    run_child(["-m", WORKER, "export", model.model_file, model.params_file, str(opset), onnx_path, *extra],
               f"{model.model_file}: paddle2onnx could not export the model", ExportError, log_file,
               timeout=EXPORT_TIMEOUT_S)
     if not os.path.isfile(onnx_path):
         raise ExportError(f"{model.model_file}: paddle2onnx wrote no ONNX file")
+    if not paddle_ops:
+        return []
+    with open(fixes_file) as handle:
+        fixes = [Fix(**fix) for fix in json.load(handle)]
+    os.remove(fixes_file)
+    return fixes
 
 
 def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed: int = 0,
                   log_file: str | None = None, apply_fixes: bool = True) -> ExportResult:
     """Bring any Paddle source to an inference model in ``workdir/paddle`` and export it to ONNX.
 
-    With ``apply_fixes`` the PIR program is sanitised first (paddle2tf.fixes.sanitise)."""
+    With ``apply_fixes`` the PIR program is sanitised first (paddle2tf.fixes.sanitise) and the Paddle ops
+    paddle2onnx drops are exported by paddle2tf (paddle2tf.fixes.paddle_ops)."""
     paddle_dir = os.path.join(workdir, "paddle")
     scratch = os.path.join(workdir, ".export")
     os.makedirs(paddle_dir, exist_ok=True)
@@ -93,6 +104,6 @@ def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed
         fixes = sanitise_program(exportable.model_file, sanitised)
         exportable = PaddleModel(sanitised, exportable.params_file)
     onnx_path = os.path.join(workdir, "model.onnx")
-    export_to_onnx(exportable, onnx_path, opset, log_file)
+    fixes += export_to_onnx(exportable, onnx_path, opset, log_file, paddle_ops=apply_fixes)
     shutil.rmtree(scratch, ignore_errors=True)
     return ExportResult(onnx_path, paddle_model, notes, fixes)

@@ -2,7 +2,7 @@
 
 The models (tests/paddle_models.py) are batch-first with input spec [None, None, 16]: batch and sequence
 length are both dynamic. Thresholds as in test_zoo: Paddle↔TF max relative error <= 1e-4, ONNX↔TF <= 1e-5.
-Known paddle2onnx 2.1.0 defects that paddle2tf cannot repair are kept as strict xfails that state the defect.
+SimpleRNN, which paddle2onnx 2.1.0 drops, is exported by paddle2tf itself (defect 4).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import pytest
 from parity import assert_parity
 
 from paddle2tf import api
-from paddle2tf.errors import BadInputError, ExportError
 
 RECURRENT_OP = {"lstm_bidirect_2layers": "LSTM", "lstm_bidirect": "LSTM", "gru_bidirect": "GRU",
                 "gru_2layers": "GRU"}
@@ -41,20 +40,35 @@ def test_recurrent_model(name, paddle_model, tmp_path):
             assert_parity(api.verify_output(str(out), feeds_file=str(feeds_file), progress=lambda _: None))
 
 
-SIMPLE_RNN_DEFECT = (
-    "paddle2onnx 2.1.0 defect: paddle.nn.SimpleRNN (pd_op.rnn, mode RNN_TANH) is exported without any RNN node: "
-    "only Identity copies of its weights are written, while later nodes / graph outputs read "
-    "'p2o.pd_op.rnn.K.0' and 'p2o.pd_op.rnn.K.2_0', which nothing produces, so onnx.checker rejects the graph. "
-    "paddle2tf refuses it by name before export (sanitise refuse_simple_rnn, ExportError), or fails the check "
-    "(BadInputError) without fixes")
+# paddle.nn.SimpleRNN (pd_op.rnn, RNN_TANH / RNN_RELU) is dropped by paddle2onnx 2.1.0 (defect 4) and exported
+# by paddle2tf's Paddle-op exporter (paddle2tf.fixes.paddle_ops): one ONNX RNN node per layer.
+# ReLU (RNN_RELU) is exercised by test_simple_rnn_relu_initial_state_and_lengths.
+SIMPLE_RNN_LAYERS = {"simple_rnn_bidirect_2layers": 2, "gru_then_simple_rnn": 1}
 
 
-@pytest.mark.xfail(strict=True, raises=(ExportError, BadInputError), reason=SIMPLE_RNN_DEFECT)
-def test_simple_rnn(paddle_model, tmp_path):
-    assert_parity(api.convert(paddle_model("simple_rnn"), str(tmp_path / "out"), progress=lambda _: None))
+def _assert_simple_rnn_exported(report, out, layers: int) -> None:
+    assert_parity(report)
+    assert [f["pass_name"] for f in report.fixes if f["stage"] == "export"] == ["export_simple_rnn"], report.fixes
+    ops = [node.op_type for node in onnx.load(str(out / "model.onnx")).graph.node]
+    assert ops.count("RNN") == layers, ops
 
 
-@pytest.mark.xfail(strict=True, raises=(ExportError, BadInputError), reason=(
-    "GRU followed by SimpleRNN: the GRU exports, the SimpleRNN does not (same defect: " + SIMPLE_RNN_DEFECT + ")"))
-def test_gru_then_simple_rnn(paddle_model, tmp_path):
-    assert_parity(api.convert(paddle_model("gru_then_simple_rnn"), str(tmp_path / "out"), progress=lambda _: None))
+@pytest.mark.parametrize("name", list(SIMPLE_RNN_LAYERS))
+def test_simple_rnn(name, paddle_model, tmp_path):
+    out = tmp_path / "out"
+    report = api.convert(paddle_model(name), str(out), progress=lambda _: None)
+    _assert_simple_rnn_exported(report, out, SIMPLE_RNN_LAYERS[name])
+
+
+def test_simple_rnn_relu_initial_state_and_lengths(paddle_model, tmp_path):
+    """2-layer bidirectional SimpleRNN(activation='relu') given h0 [4, N, 32] and sequence lengths."""
+    rng = np.random.default_rng(3)
+    feeds_file = tmp_path / "feeds.npz"
+    np.savez(feeds_file, x=rng.uniform(-1, 1, (3, 12, 16)).astype(np.float32),
+             h0=rng.uniform(-1, 1, (4, 3, 32)).astype(np.float32), lengths=np.array([12, 5, 1], np.int64))
+    out = tmp_path / "out"
+    report = api.convert(paddle_model("simple_rnn_with_state"), str(out), feeds_file=str(feeds_file),
+                         progress=lambda _: None)
+    _assert_simple_rnn_exported(report, out, 2)
+    assert "mode RNN_RELU" in report.fixes[0]["target"]
+    assert "Relu, hidden 32, initial state, sequence lengths" in report.fixes[0]["change"]

@@ -1,8 +1,10 @@
 """Workarounds for known paddle2onnx 2.1.0 defects (docs/known-exporter-defects.md).
 
-Two stages, each a list of small named passes:
-- ``sanitise``: on the Paddle program (PIR JSON) before export;
-- ``repair``: on the exported ONNX model before checking.
+Three stages:
+- ``sanitise``: small named passes on the Paddle program (PIR JSON) before export;
+- ``export``: ONNX for the Paddle ops paddle2onnx drops, emitted by paddle2tf's own Paddle-op exporter
+  (``paddle_ops``, a registry) in the export child process right after paddle2onnx;
+- ``repair``: small named passes on the exported ONNX model before checking.
 Every change is recorded as a ``Fix`` so report.json says what was changed and why.
 """
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Fix:
-    stage: str  # "sanitise" | "repair"
+    stage: str  # "sanitise" | "export" | "repair"
     pass_name: str
     target: str  # the Paddle op or ONNX node changed
     change: str
