@@ -7,7 +7,7 @@ Each node test (CPU device) is exactly one of:
 - **expected unsupported** (``EXPECTED_UNSUPPORTED`` in ``node_suite_expectations.py``): the pre-scan
   ``find_unsupported`` must report the model and ``prepare`` must raise ``UnsupportedModelError``;
 - **converted**: the pre-scan must accept it and ``BackendTest``'s own comparison (the test's
-  rtol/atol) must pass. ``KNOWN_FAILURES`` below are strict xfails with the reason: they must fail
+  rtol/atol) must pass. ``node_suite.KNOWN_FAILURES`` are strict xfails with the reason: they must fail
   (an unexpected pass fails, so fixed tests leave the list).
 
 Per-op results: ``python -m paddle2tf.tools.operators_doc`` (docs/operators.md).
@@ -32,39 +32,6 @@ from paddle2tf.tools import node_suite
 # call paddle2tf.backend.prepare/run and compare with the expected outputs.
 backend_test = onnx.backend.test.BackendTest(paddle2tf.backend, __name__)
 
-# test name -> why it fails (strict xfails). Each was checked against ONNX Runtime: where the ONNX test
-# data and ONNX Runtime disagree, the converter matches ONNX Runtime (the reference its `verify` stage
-# uses) and the spec text where it is explicit.
-_ORT = "matches ONNX Runtime; "
-KNOWN_FAILURES = {
-    # AveragePool: count_include_pad=1 with ceil_mode
-    "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True_cpu":
-        _ORT + "the ONNX reference also counts the positions ceil_mode appends past the end padding in the "
-        "divisor (ONNX Runtime and PyTorch count only real input and explicit pads)",
-    # DFT: inverse
-    "test_dft_inverse_cpu": "expected data carries float32 round-off (1.9e-7) at exact zeros, above the "
-                            "test's atol=1e-7; the converter computes in double and returns exact zeros",
-    "test_dft_inverse_opset19_cpu": "same as test_dft_inverse_cpu",
-    # MaxUnpool with output_shape
-    "test_maxunpool_export_with_output_shape_cpu":
-        _ORT + "the ONNX reference scatters into the inferred shape and pads it to output_shape; the spec "
-        "says the indices are linear indices of the output (the original MaxPool input) tensor",
-    # QLinearMatMul int8
-    **{f"test_qlinearmatmul_{d}_int8_{f}_cpu": _ORT + "the expected int8 outputs wrap around (the ONNX "
-       "reference casts without saturating); the spec and ONNX Runtime saturate to [-128, 127]"
-       for d in ("2D", "3D") for f in ("float16", "float32")},
-    # Resize align_corners with downscaling scales
-    "test_resize_downsample_scales_linear_align_corners_cpu":
-        _ORT + "the ONNX reference uses the unrounded output length (length * scale) in the align_corners "
-        "transform; ONNX Runtime uses the integer output length",
-    "test_resize_downsample_scales_cubic_align_corners_cpu": "same as the linear align_corners case",
-    # AffineGrid expanded (function body)
-    "test_affine_grid_2d_expanded_cpu":
-        "the function body squeezes a [N, 1, 3] tensor without axes where N is only known at run time "
-        "(the output rank depends on N): TF graphs need a static rank (Squeeze in ops/shape.py)",
-    "test_affine_grid_2d_align_corners_expanded_cpu": "same as test_affine_grid_2d_expanded_cpu",
-}
-
 TESTS = node_suite.node_tests()
 EXPECTED_REJECTIONS = {name: label for label, names in EXPECTED_UNSUPPORTED.items() for name in names}
 
@@ -83,8 +50,8 @@ def _run_backend_test(name: str) -> None:
 def _params():
     for test in TESTS:
         marks = []
-        if test.name in KNOWN_FAILURES:
-            marks.append(pytest.mark.xfail(reason=KNOWN_FAILURES[test.name], strict=True))
+        if test.name in node_suite.KNOWN_FAILURES:
+            marks.append(pytest.mark.xfail(reason=node_suite.KNOWN_FAILURES[test.name], strict=True))
         yield pytest.param(test, id=test.name, marks=marks)
 
 
@@ -113,6 +80,6 @@ def test_node_suite_is_complete():
     assert {t.name for t in TESTS} <= set(backend_test._test_items["NodeModel"])
     eligible = {t.name for t in TESTS if t.category is None}
     assert not set(EXPECTED_REJECTIONS) - eligible
-    assert not set(KNOWN_FAILURES) - eligible
-    assert not set(KNOWN_FAILURES) & set(EXPECTED_REJECTIONS)
+    assert not set(node_suite.KNOWN_FAILURES) - eligible
+    assert not set(node_suite.KNOWN_FAILURES) & set(EXPECTED_REJECTIONS)
     assert {t.category for t in TESTS} - {None} <= set(node_suite.EXCLUDED_CATEGORIES)

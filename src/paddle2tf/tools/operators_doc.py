@@ -187,10 +187,11 @@ def render_markdown(outcomes: list[node_suite.Outcome]) -> str:
             out.append(f"| {r.op} | {r.domain or 'ai.onnx'} | {r.counts['rejected']} |")
     failing = [(r, name, error) for r in rows for name, error in r.failing]
     out += ["", "## Failing node tests", "",
-            "Why each one fails (checked against ONNX Runtime): `KNOWN_FAILURES` in `tests/test_backend_suite.py`.",
-            ""]
+            "Each is a strict expected failure in the suite (`KNOWN_FAILURES` in `paddle2tf/tools/node_suite.py`);"
+            " why it fails, checked against ONNX Runtime:", ""]
     if failing:
-        out += [f"- `{name}` ({r.label}): {_md(error)}" for r, name, error in failing]
+        out += [f"- `{name}` ({r.label}): {_md(node_suite.KNOWN_FAILURES.get(name, error))}"
+                for r, name, error in failing]
     else:
         out.append("None.")
     return "\n".join(out) + "\n"
