@@ -21,7 +21,7 @@ import onnx
 from paddle2tf.check import load_checked, load_model
 from paddle2tf.converter.module import SignatureInfo, TensorInfo, graph_inputs
 from paddle2tf.errors import BadInputError
-from paddle2tf.export import DEFAULT_OPSET, PaddleModel, export_paddle
+from paddle2tf.export import DEFAULT_OPSET, PaddleModel, copy_paddle_model, export_paddle
 from paddle2tf.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
 from paddle2tf.fixes.repair import repair_model
 from paddle2tf.metrics import FAIL, Tolerance
@@ -148,6 +148,8 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             with stages.stage("export", f"{resolved.describe()} → ONNX opset {opset}"):
                 exported = export_paddle(resolved, work, opset, seed, log_file, apply_fixes)
                 paddle_model, notes, fixes = exported.paddle_model, exported.notes, exported.fixes
+            if resolved.kind != "python":  # a copy beside the output: `verify` re-runs Paddle on it later
+                paddle_model = copy_paddle_model(paddle_model, os.path.join(work, "paddle"))
             shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
         else:
             shutil.copyfile(resolved.model_file, onnx_path)

@@ -42,8 +42,9 @@ def save_python_layer(source: Source, workdir: str, seed: int, log_file: str | N
     return PaddleModel(prefix + ".json", prefix + ".pdiparams")
 
 
-def copy_paddle_model(source: Source, workdir: str) -> PaddleModel:
+def copy_paddle_model(source: PaddleModel, workdir: str) -> PaddleModel:
     """Keep the user's Paddle model beside the output, so ``verify`` can re-run Paddle later."""
+    os.makedirs(workdir, exist_ok=True)
     suffix = os.path.splitext(source.model_file)[1]
     model_file = os.path.join(workdir, "model" + suffix)
     params_file = os.path.join(workdir, "model.pdiparams")
@@ -81,18 +82,20 @@ def export_to_onnx(model: PaddleModel, onnx_path: str, opset: int = DEFAULT_OPSE
 
 def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed: int = 0,
                   log_file: str | None = None, apply_fixes: bool = True) -> ExportResult:
-    """Bring any Paddle source to an inference model in ``workdir/paddle`` and export it to ONNX.
+    """Export a Paddle source to ``workdir/model.onnx``. A ``module:attr`` Layer is first saved as an inference
+    model in ``workdir/paddle``; a model file is exported from where it is (``ExportResult.paddle_model``
+    then names the user's files: keep a copy with ``copy_paddle_model`` if they are needed later).
 
     With ``apply_fixes`` the PIR program is sanitised first (paddle2tf.fixes.sanitise) and the Paddle ops
     paddle2onnx drops are exported by paddle2tf (paddle2tf.fixes.paddle_ops)."""
-    paddle_dir = os.path.join(workdir, "paddle")
     scratch = os.path.join(workdir, ".export")
-    os.makedirs(paddle_dir, exist_ok=True)
     os.makedirs(scratch, exist_ok=True)
     if source.kind == "python":
+        paddle_dir = os.path.join(workdir, "paddle")
+        os.makedirs(paddle_dir, exist_ok=True)
         paddle_model = save_python_layer(source, paddle_dir, seed, log_file)
     else:
-        paddle_model = copy_paddle_model(source, paddle_dir)
+        paddle_model = PaddleModel(source.model_file, source.params_file)
     exportable = paddle_model
     notes = []
     if paddle_model.model_file.endswith(".pdmodel"):
