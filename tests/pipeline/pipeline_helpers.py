@@ -51,33 +51,12 @@ class WebhookReceiver:
 
 
 def parse_models_config(text: str):
-    """Parse REPO/models.config with protobuf's strict text-format parser against the ModelServerConfig schema.
+    """Parse REPO/models.config with protobuf's strict text-format parser and TF Serving's own schema.
 
-    tensorflow-serving-api 2.21 would pull in the full ``tensorflow`` wheel over tensorflow-cpu (checked with
-    ``pip install --dry-run``), so the subset of tensorflow_serving/config/model_server_config.proto that
-    models.config uses is declared here with the same package, message names, field names and numbers.
+    tensorflow-serving-api is installed with --no-deps (README test command, .ci/run): its declared
+    dependency would pull the full ``tensorflow`` wheel over tensorflow-cpu, which provides the same modules.
     """
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
 
-    F = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(name="paddle2tf_test/model_server_config.proto",
-                                               package="tensorflow.serving", syntax="proto3")
-
-    def message(name, fields):
-        msg = proto.message_type.add(name=name)
-        for field_name, number, ftype, label, type_name in fields:
-            field = msg.field.add(name=field_name, number=number, type=ftype, label=label)
-            if type_name:
-                field.type_name = type_name
-        return msg
-
-    opt, rep = F.LABEL_OPTIONAL, F.LABEL_REPEATED
-    message("ModelConfig", [("name", 1, F.TYPE_STRING, opt, None), ("base_path", 2, F.TYPE_STRING, opt, None),
-                            ("model_platform", 4, F.TYPE_STRING, opt, None)])
-    message("ModelConfigList", [("config", 1, F.TYPE_MESSAGE, rep, ".tensorflow.serving.ModelConfig")])
-    message("ModelServerConfig",
-            [("model_config_list", 1, F.TYPE_MESSAGE, opt, ".tensorflow.serving.ModelConfigList")])
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
-    cls = message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.ModelServerConfig"))
-    return text_format.Parse(text, cls())
+    return text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
