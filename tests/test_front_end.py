@@ -101,3 +101,13 @@ def test_defect5_stacked_lstm_final_states(paddle_model, tmp_path):
     assert [o["shape"][0] for o in report["verification"]["outputs"][1:]] == [4, 4]
     proc = run_cli("convert", source, "-o", str(tmp_path / "unfixed"), "--no-fixes")
     assert proc.returncode in (EXIT_BAD_INPUT, EXIT_PARITY)
+
+
+def test_doctor_lists_the_defects_a_model_triggers(paddle_model):
+    proc = run_cli("doctor", paddle_model("lstm_stacked_states"))
+    assert proc.returncode == EXIT_OK, proc.stderr[-2000:]
+    assert "2 fix(es)" in proc.stdout and proc.stdout.count("[repair/concat_stacked_rnn_final_states]") == 2
+    proc = run_cli("doctor", paddle_model("pad1d"))
+    assert "[sanitise/float_attributes_as_f32] pd_op.pad3d" in proc.stdout
+    proc = run_cli("doctor", paddle_model("mlp"))
+    assert "no known exporter defect is triggered" in proc.stdout

@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     loc.add_argument("--chunk-size", type=int, default=200, metavar="N",
                      help="ONNX values compared per ONNX Runtime run / TensorFlow call (memory bound, default 200)")
     _add_tolerance_args(loc)
+    doc = sub.add_parser("doctor", help="list the known exporter defects a Paddle model triggers and the fixes")
+    doc.add_argument("source", help="Paddle model.json/.pdmodel (+ .pdiparams) | package.module:attr")
+    doc.add_argument("--input-spec", action="append", default=[], metavar="NAME:DTYPE:SHAPE")
+    doc.add_argument("--opset", type=int, default=13)
     sub.add_parser("ops", help="print the operator support table (registry + ONNX node-suite results)")
     chk = sub.add_parser("check", help="tell, without converting, whether every node of an ONNX model is supported")
     chk.add_argument("model", help="model.onnx")
@@ -115,6 +119,12 @@ def _run(args) -> int:
 
     if args.command == "check":
         return _check_model(args.model)
+    if args.command == "doctor":
+        from paddle2tf import doctor
+
+        specs = [parse_input_spec(text) for text in args.input_spec]
+        print(doctor.render(args.source, doctor.diagnose(args.source, specs, args.opset)))
+        return EXIT_OK
     if args.command == "ops":
         from paddle2tf.tools.operators_doc import support_table
 
