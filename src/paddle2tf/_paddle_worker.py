@@ -115,13 +115,11 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
 
 def export_paddle_ops(model_file: str, params_file: str, onnx_bytes: bytes) -> tuple[bytes, list]:
     """Export the ops paddle2onnx dropped (a registered op whose outputs the graph reads but nothing
-    produces). Costs nothing when the program text names no registered op."""
-    from paddle2tf.fixes import paddle_ops
-
-    with open(model_file) as handle:
-        if not paddle_ops.may_need_export(handle.read()):
-            return onnx_bytes, []
+    produces). The parent asks for this only when the program text names a registered op
+    (``paddle_ops.may_need_export``), so other exports import nothing more than paddle2onnx."""
     import onnx
+
+    from paddle2tf.fixes import paddle_ops
 
     model = onnx.load_from_string(onnx_bytes)
     try:

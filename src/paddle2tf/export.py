@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from paddle2tf.errors import ExportError
 from paddle2tf.fixes import Fix
+from paddle2tf.fixes.paddle_ops import may_need_export
 from paddle2tf.fixes.sanitise import sanitise_program
 from paddle2tf.sources import Source
 from paddle2tf.subprocesses import run_child
@@ -102,11 +103,14 @@ def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed
         exportable = translate_legacy(paddle_model, scratch, log_file)
         notes.append("legacy .pdmodel translated to PIR JSON by paddle2tf")
     fixes: list[Fix] = []
+    needs_paddle_ops = False
     if apply_fixes:
         sanitised = os.path.join(scratch, "sanitised.json")
         fixes = sanitise_program(exportable.model_file, sanitised)
         exportable = PaddleModel(sanitised, exportable.params_file)
+        with open(sanitised) as handle:  # the child then imports the Paddle-op exporter only when needed
+            needs_paddle_ops = may_need_export(handle.read())
     onnx_path = os.path.join(workdir, "model.onnx")
-    fixes += export_to_onnx(exportable, onnx_path, opset, log_file, paddle_ops=apply_fixes)
+    fixes += export_to_onnx(exportable, onnx_path, opset, log_file, paddle_ops=needs_paddle_ops)
     shutil.rmtree(scratch, ignore_errors=True)
     return ExportResult(onnx_path, paddle_model, notes, fixes)
