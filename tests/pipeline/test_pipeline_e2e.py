@@ -161,3 +161,33 @@ def test_concurrent_pipelines_publish_distinct_versions(tmp_path):
     assert no_staging_left(str(repo))
     assert [c.name for c in parse_models_config((repo / "models.config").read_text()).model_config_list.config] == [
         "tiny"]
+
+
+def test_timeout_kills_one_model_and_the_alert_command_runs(tmp_path):
+    """A model over its timeout is killed and alerted (file and command); the others are still published."""
+    repo, received = tmp_path / "repo", tmp_path / "from_command.json"
+    pipeline = tmp_path / "timeout.yaml"
+    pipeline.write_text(textwrap.dedent(f"""\
+        repository: {repo}
+        work_dir: {tmp_path / 'work'}
+        alerts:
+          alerts_file: {tmp_path / 'alerts.jsonl'}
+          command: cat > {received}
+        models:
+          - name: slow
+            source: paddle_models:build_mlp
+            input_specs: ["x:float32:-1x64"]
+            timeout_s: 1
+          - name: tiny
+            source: {tiny_onnx(tmp_path / 'tiny.onnx')}
+        """))
+    started = time.monotonic()
+    proc = run_cli("pipeline", "run", str(pipeline), "--jobs", "2")
+    assert proc.returncode == EXIT_PARITY, proc.stdout + proc.stderr
+    assert time.monotonic() - started < 120
+    assert_complete_version(str(repo), "tiny", 1)
+    assert not (repo / "slow").exists()
+    alerts = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [a["model"] for a in alerts] == ["slow"]
+    assert "timed out after 1 s" in alerts[0]["error"]
+    assert json.loads(received.read_text())["model"] == "slow"  # the command got the same alert on stdin
