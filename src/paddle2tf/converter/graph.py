@@ -156,29 +156,24 @@ class GraphRunner:
         return self._parent.static_value(name) if self._parent else None
 
     def tensor(self, name: str):
+        import tensorflow as tf
+
         if self.folding:
             # Folding runs eagerly (init_scope): a constant already materialised in the graph being
             # traced (cached in _tensors by an earlier, non-folded consumer) is out of scope here.
             value = self.static_value(name)
             if value is not None:
-                import tensorflow as tf
-
                 return tf.constant(value)
         if name in self._tensors:
             return self._tensors[name]
-        if name in self._static:
-            tensor = self.constant_tensor(f"const::{name}", lambda: self._static[name])
-            if not self.folding:  # eager tensors made while folding must not leak into the graph
-                self._tensors[name] = tensor
+        value = self.static_value(name)
+        if value is not None:
+            # Made and cached in this graph, also for an outer constant used in a subgraph: the parent would
+            # cache a tensor of this (If branch / loop body) graph and later use it outside that graph.
+            tensor = self.constant_tensor(f"const::{name}", lambda: value)
+            self._tensors[name] = tensor
             return tensor
         if self._parent is not None:
-            if self._parent.static_value(name) is not None:
-                # An outer constant used in a subgraph is made here: the parent would cache a tensor of
-                # this (If branch / loop body) graph and later use it outside that graph.
-                tensor = self.constant_tensor(f"const::{name}", lambda: self._parent.static_value(name))
-                if not self.folding:
-                    self._tensors[name] = tensor
-                return tensor
             return self._parent.tensor(name)
         raise KeyError(f"value '{name}' is used before any node produces it")
 
