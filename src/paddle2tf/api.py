@@ -223,9 +223,13 @@ def _convert_and_save(model, path: str) -> SignatureInfo:
     return converted.signature
 
 
+def _feeds_from_file(path: str, specs: list[InputSpec], origin: str = "") -> tuple[dict[str, np.ndarray], str]:
+    return load_feeds(path, specs), origin or f"from {os.path.basename(path)}"
+
+
 def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[dict[str, np.ndarray], str]:
     if feeds_file:
-        return load_feeds(feeds_file, specs), f"from {os.path.basename(feeds_file)}"
+        return _feeds_from_file(feeds_file, specs)
     return make_feeds(specs, seed), (f"generated: seed {seed}, floats uniform{list(FLOAT_RANGE)}, "
                                      f"ints in [{INT_RANGE[0]}, {INT_RANGE[1]})")
 
@@ -247,11 +251,9 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
         model_file = os.path.join(out_dir, data["source"]["paddle_model"])
         paddle_model = PaddleModel(model_file, os.path.join(os.path.dirname(model_file), "model.pdiparams"))
     specs = [InputSpec(t.onnx_name, t.dtype, tuple(t.shape)) for t in signature.inputs]
-    if feeds_file:
-        feeds, origin = load_feeds(feeds_file, specs), f"from {os.path.basename(feeds_file)}"
-    else:
-        stored = os.path.join(out_dir, FEEDS_FILE)
-        feeds, origin = load_feeds(stored, specs), f"from {FEEDS_FILE} (the inputs of the conversion)"
+    feeds, origin = (_feeds_from_file(feeds_file, specs) if feeds_file else
+                     _feeds_from_file(os.path.join(out_dir, FEEDS_FILE), specs,
+                                      f"from {FEEDS_FILE} (the inputs of the conversion)"))
     stages = _Stages(progress)
     onnx_path = os.path.join(out_dir, ONNX_FILE)
     log_file = os.path.join(out_dir, LOG_FILE)
