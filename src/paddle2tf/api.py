@@ -115,8 +115,7 @@ def _save_layer_object(layer, specs: Sequence[InputSpec], workdir: str) -> Sourc
     if not specs:
         raise BadInputError("a paddle.nn.Layer source needs input_specs")
     prefix = os.path.join(workdir, "layer", "model")
-    save_inference_model(layer, [{"name": s.name, "dtype": s.dtype, "shape": list(s.shape)} for s in specs],
-                         prefix)
+    save_inference_model(layer, [spec.to_dict() for spec in specs], prefix)
     return Source("paddle_json", model_file=prefix + ".json", params_file=prefix + ".pdiparams",
                   input_specs=tuple(specs))
 

@@ -36,7 +36,7 @@ class ExportResult:
 
 
 def save_python_layer(source: Source, workdir: str, seed: int, log_file: str | None = None) -> PaddleModel:
-    specs = [{"name": s.name, "dtype": s.dtype, "shape": list(s.shape)} for s in source.input_specs]
+    specs = [spec.to_dict() for spec in source.input_specs]
     prefix = os.path.join(workdir, "model")
     run_child(["-m", WORKER, "save-layer", source.reference, json.dumps(specs), prefix, "--seed", str(seed)],
               f"{source.reference}: cannot build and save the Paddle Layer", ExportError, log_file)

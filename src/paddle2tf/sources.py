@@ -22,6 +22,10 @@ class InputSpec:
     dtype: str
     shape: tuple[int | None, ...]
 
+    def to_dict(self) -> dict:
+        """The JSON form the Paddle worker takes (None for a dynamic dimension)."""
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
     def __str__(self) -> str:
         dims = "x".join("-1" if d is None else str(d) for d in self.shape)
         return f"{self.name}:{self.dtype}:{dims}"
