@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from paddle2tf.converter import registry
+from paddle2tf.converter.context import ChannelsLast
 
 
 @contextlib.contextmanager
@@ -43,7 +44,10 @@ def first_node(model, op_type: str, where=lambda node: True) -> str:
 # -- the faults -------------------------------------------------------------------------------------
 def scaled_output(factor: float = 1.01):
     def change(fn, node, inputs, attrs, ctx):
-        return fn(node, inputs, attrs, ctx) * factor
+        result = fn(node, inputs, attrs, ctx)
+        if isinstance(result, ChannelsLast):  # a Conv's result stays in the layout the converter chose
+            return ChannelsLast(result.tensor * factor)
+        return result * factor
 
     return change
 
@@ -53,6 +57,11 @@ def attribute(name: str, value):
         return fn(node, inputs, {**attrs, name: value}, ctx)
 
     return change
+
+
+def swapped_trans_b(fn, node, inputs, attrs, ctx):
+    """Gemm reading B the other way round: with a square B the shapes still agree, the values do not."""
+    return fn(node, inputs, {**attrs, "transB": 1 - attrs.get("transB", 0)}, ctx)
 
 
 class _ShiftedStarts:

@@ -7,8 +7,8 @@ Each node test (CPU device) is exactly one of:
 - **expected unsupported** (``EXPECTED_UNSUPPORTED`` in ``node_suite_expectations.py``): the pre-scan
   ``find_unsupported`` must report the model and ``prepare`` must raise ``UnsupportedModelError``;
 - **converted**: the pre-scan must accept it and ``BackendTest``'s own comparison (the test's
-  rtol/atol) must pass. ``node_suite.KNOWN_FAILURES`` are strict xfails with the reason: they must fail
-  (an unexpected pass fails, so fixed tests leave the list).
+  rtol/atol) must pass. There are no expected failures: a test the converter cannot pass is fixed, or
+  its op variant is declared unsupported by the converter's pre-scan check (so expected unsupported).
 
 Per-op results: ``python -m paddle2tf.tools.operators_doc`` (docs/operators.md).
 """
@@ -47,15 +47,7 @@ def _run_backend_test(name: str) -> None:
     getattr(case(name), name)()
 
 
-def _params():
-    for test in TESTS:
-        marks = []
-        if test.name in node_suite.KNOWN_FAILURES:
-            marks.append(pytest.mark.xfail(reason=node_suite.KNOWN_FAILURES[test.name], strict=True))
-        yield pytest.param(test, id=test.name, marks=marks)
-
-
-@pytest.mark.parametrize("test", list(_params()))
+@pytest.mark.parametrize("test", [pytest.param(test, id=test.name) for test in TESTS])
 def test_node(test: node_suite.NodeTest):
     if test.category is not None:
         pytest.skip(f"excluded by category '{test.category}': {node_suite.EXCLUDED_CATEGORIES[test.category]}")
@@ -80,6 +72,4 @@ def test_node_suite_is_complete():
     assert {t.name for t in TESTS} <= set(backend_test._test_items["NodeModel"])
     eligible = {t.name for t in TESTS if t.category is None}
     assert not set(EXPECTED_REJECTIONS) - eligible
-    assert not set(node_suite.KNOWN_FAILURES) - eligible
-    assert not set(node_suite.KNOWN_FAILURES) & set(EXPECTED_REJECTIONS)
     assert {t.category for t in TESTS} - {None} <= set(node_suite.EXCLUDED_CATEGORIES)

@@ -13,8 +13,9 @@ import shutil
 import numpy as np
 import onnx
 import pytest
-from locate_faults import attribute, first_node, perturb, scaled_output, slice_off_by_one
-from onnx import numpy_helper
+from locate_faults import attribute, first_node, perturb, scaled_output, slice_off_by_one, swapped_trans_b
+from onnx import helper, numpy_helper
+from onnx_graphs import make_model
 from test_cli import run_cli
 
 from paddle2tf import api
@@ -119,6 +120,35 @@ def test_bert_slice_off_by_one_through_api_convert(bert_small_out, tmp_path):
         report = api.convert(str(bert_small_out / "model.onnx"), str(out), force=True, locate_on_failure=False,
                              progress=lambda _: None)
     assert report.verdict == FAIL and report.locate is None
+
+
+def _gemm_mlp(layers: int = 4, width: int = 16) -> onnx.ModelProto:
+    """x → (Gemm transB=1 with a square weight → Relu) x layers: what Linear layers export as (no Paddle model
+    exported by paddle2onnx here has a Gemm)."""
+    rng = np.random.default_rng(3)
+    nodes, weights, value = [], {}, "x"
+    for i in range(layers):
+        weights[f"w{i}"] = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+        weights[f"b{i}"] = rng.standard_normal(width).astype(np.float32) * 0.1
+        nodes.append(helper.make_node("Gemm", [value, f"w{i}", f"b{i}"], [f"g{i}"], name=f"gemm_{i}", transB=1))
+        nodes.append(helper.make_node("Relu", [f"g{i}"], [f"h{i}"], name=f"relu_{i}"))
+        value = f"h{i}"
+    return make_model(nodes, {"x": (np.float32, (2, width))}, [value], weights)
+
+
+def test_gemm_swapped_trans_b():
+    """transB flipped in one Gemm of an MLP: located at exactly that Gemm, not the one before or after."""
+    model = _gemm_mlp()
+    feeds = _feeds(model)
+    _assert_clean(compare_graph(model, feeds))
+    gemms = [n.name for n in model.graph.node if n.op_type == "Gemm"]
+    target = gemms[1]
+    with perturb("Gemm", target, swapped_trans_b):
+        result = compare_graph(model, feeds)
+    _assert_culprit(result, target, "Gemm")
+    assert result.culprit.attributes["transB"] == 1  # the model's, not the fault's
+    assert [n.verdict for n in result.nodes if n.name == gemms[0]] == ["pass"]
+    assert result.other_sources == []
 
 
 def _edit_one_weight(model: onnx.ModelProto) -> str:

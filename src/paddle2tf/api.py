@@ -25,9 +25,14 @@ from paddle2tf.export import DEFAULT_OPSET, PaddleModel, copy_paddle_model, expo
 from paddle2tf.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
 from paddle2tf.fixes.repair import repair_model
 from paddle2tf.metrics import FAIL, Tolerance
+from paddle2tf.plugins import check_supported as check_plugin_support
+from paddle2tf.plugins import load as load_plugins
+from paddle2tf.plugins import load_recorded, onnxruntime_skip_reason
+from paddle2tf.plugins import record_dicts as plugin_records
 from paddle2tf.report import ConversionReport, StageTiming, model_summary
 from paddle2tf.sources import InputSpec, Source, check_specs_against_model, resolve_source
-from paddle2tf.verify import verify
+from paddle2tf.static_shape import StaticShape, apply_to_specs, fix_onnx_file
+from paddle2tf.verify import check_verifiable, verify
 
 ONNX_FILE = "model.onnx"
 SAVED_MODEL_DIR = "saved_model"
@@ -124,21 +129,27 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             feeds_file: str | None = None, verify_outputs: bool = True, force: bool = False,
             tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
             seed: int = 0, apply_fixes: bool = True, locate_on_failure: bool = True,
+            static_shapes: Sequence[StaticShape] = (),
+            plugins: Sequence[str] = (), paddle_reference: str | None = None,
             progress: Progress = _stderr_progress) -> ConversionReport:
     """Convert ``source`` (ONNX path, Paddle model path/prefix, ``module:attr`` or a paddle.nn.Layer) into
     ``out_dir`` (model.onnx, saved_model/, report.json, report.html). Returns the report; check
     ``report.verdict``. ``apply_fixes=False`` turns off the workarounds for known exporter defects (sanitise,
     export of dropped Paddle ops, repair). When verification fails the locate stage runs (``report.locate``)
-    unless ``locate_on_failure`` is False."""
+    unless ``locate_on_failure`` is False. ``plugins``: converter plugins to load (``.py`` files or module
+    names), recorded in the report. ``paddle_reference``: for an ONNX source, the Paddle inference model it was
+    exported from, run by verification like the model of a Paddle source. ``static_shapes``: inputs whose dynamic
+    dims are fixed in the ONNX model, the serving signature and the feeds (a Layer is saved with them too)."""
     if opset < 11:
         raise BadInputError(f"--opset {opset}: paddle2tf exports with opset 11 or newer")
+    load_plugins(plugins)
     stages = _Stages(progress)
     with _atomic_output(out_dir, force) as work:
         log_file = os.path.join(work, LOG_FILE)
         if isinstance(source, str | os.PathLike):
-            resolved = resolve_source(os.fspath(source), tuple(input_specs))
+            resolved = resolve_source(os.fspath(source), apply_to_specs(input_specs, static_shapes))
         else:
-            resolved = _save_layer_object(source, input_specs, work)
+            resolved = _save_layer_object(source, apply_to_specs(input_specs, static_shapes), work)
         paddle_model = None
         notes: list[str] = []
         fixes = []
@@ -152,6 +163,8 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
         else:
             shutil.copyfile(resolved.model_file, onnx_path)
+        if paddle_reference is not None:
+            paddle_model = _paddle_reference(paddle_reference, resolved, os.path.join(work, "paddle"))
         # Errors about an ONNX source name the user's file, not our working copy.
         display_name = None if resolved.is_paddle else resolved.model_file
         if apply_fixes:
@@ -160,15 +173,22 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
                 if repairs:
                     onnx.save(model, onnx_path)
                 fixes += repairs
+        if static_shapes:  # before the check, whose shape inference then propagates the fixed dims
+            fix_onnx_file(onnx_path, static_shapes, display_name)
         with stages.stage("check", "onnx.checker + shape inference"):
             model = load_checked(onnx_path, display_name)
             model_specs = _model_input_specs(model)
             check_specs_against_model(tuple(input_specs), model_specs, display_name or "the exported model")
         with stages.stage("convert", f"{len(model.graph.node)} ONNX nodes → TensorFlow SavedModel"):
+            check_plugin_support(model)  # an unknown custom op: the error says how to write its plugin
+            skip_onnxruntime = onnxruntime_skip_reason(model)
+            if verify_outputs:  # before the conversion's work
+                check_verifiable(paddle_model is not None, skip_onnxruntime)
             signature = _convert_and_save(model, os.path.join(work, SAVED_MODEL_DIR))
         report = ConversionReport(source={"kind": resolved.kind, "path": resolved.describe()},
                                   opset=_model_opset(model), signature=signature.to_dict(), notes=notes,
-                                  fixes=[asdict(fix) for fix in fixes], model_summary=model_summary(model))
+                                  fixes=[asdict(fix) for fix in fixes], model_summary=model_summary(model),
+                                  plugins=plugin_records())
         specs = _feed_specs(model_specs, input_specs)
         feeds, origin = _feeds(feeds_file, specs, seed)
         np.savez(os.path.join(work, FEEDS_FILE), **feeds)
@@ -176,15 +196,29 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel"):
                 report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
                                              origin, paddle_model, tolerance, per_output, log_file,
-                                             progress=lambda m: progress(f"  {m}"))
+                                             progress=lambda m: progress(f"  {m}"),
+                                             skip_onnxruntime=skip_onnxruntime)
             if locate_on_failure and report.verdict == FAIL:
                 _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, per_output, paddle_model, log_file,
                               progress)
         report.stages = stages.timings
+        if static_shapes:
+            report.source["static_shapes"] = [str(item) for item in static_shapes]
         if paddle_model is not None:
             report.source["paddle_model"] = os.path.relpath(paddle_model.model_file, work)
         write_reports(report, work)
     return report
+
+
+def _paddle_reference(text: str, resolved: Source, folder: str) -> PaddleModel:
+    """The Paddle model an ONNX source was exported from, copied beside the output like a Paddle source's."""
+    if resolved.is_paddle:
+        raise BadInputError(f"--paddle-reference {text}: only for an ONNX source (a Paddle source is its own)")
+    reference = resolve_source(text)
+    if reference.kind not in ("paddle_json", "paddle_pdmodel"):
+        raise BadInputError(f"--paddle-reference {text}: expected a Paddle inference model "
+                            "(model.json or model.pdmodel, with model.pdiparams beside it)")
+    return copy_paddle_model(PaddleModel(reference.model_file, reference.params_file), folder)
 
 
 def write_reports(report: ConversionReport, folder: str) -> None:
@@ -197,12 +231,19 @@ def write_reports(report: ConversionReport, folder: str) -> None:
 
 
 def _locate_stage(report: ConversionReport, stages: _Stages, onnx_path: str, feeds, origin: str,
-                  tolerance: Tolerance, per_output, paddle_model, log_file: str | None, progress: Progress) -> None:
-    """Run locate after a failed verification; a locate failure is noted, never fatal to the conversion."""
+                  tolerance: Tolerance, per_output, paddle_model, log_file: str | None, progress: Progress,
+                  recorded_plugins: Sequence[dict] = ()) -> None:
+    """Run locate after a failed verification; a locate failure is noted, never fatal to the conversion.
+    ``recorded_plugins`` (report.json's) are loaded first: locate converts the model again."""
     from paddle2tf.locate import run_locate
 
+    skipped = report.verification.skipped.get("onnxruntime")
+    if skipped:  # ONNX Runtime is locate's reference for every hop and every node
+        report.notes.append(f"locate skipped: {skipped}")
+        return
     with stages.stage("locate", "which hop, which ONNX node diverges"):
         try:
+            load_recorded(list(recorded_plugins), progress=lambda m: progress(f"  {m}"))
             report.locate = run_locate(onnx_path, feeds, origin, tolerance=tolerance, per_output=per_output,
                                        verification=report.verification, paddle_model=paddle_model,
                                        log_file=log_file, progress=lambda m: progress(f"  {m}"))
@@ -235,9 +276,11 @@ def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[d
 
 def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance = Tolerance(),
                   per_output: Mapping[str, Tolerance] | None = None, locate_on_failure: bool = True,
-                  progress: Progress = _stderr_progress) -> ConversionReport:
+                  plugins: Sequence[str] = (), progress: Progress = _stderr_progress) -> ConversionReport:
     """Re-run the three-way check on an existing output directory and rewrite its report.json and report.html
-    (with the locate stage when the check fails, unless ``locate_on_failure`` is False)."""
+    (with the locate stage when the check fails, unless ``locate_on_failure`` is False). The SavedModel runs
+    without any plugin; the locate stage loads ``plugins`` and those report.json records."""
+    load_plugins(plugins)
     report_path = os.path.join(out_dir, REPORT_FILE)
     if not os.path.isfile(report_path):
         raise BadInputError(f"{out_dir}: not a paddle2tf output (no {REPORT_FILE})")
@@ -256,20 +299,23 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
     stages = _Stages(progress)
     onnx_path = os.path.join(out_dir, ONNX_FILE)
     log_file = os.path.join(out_dir, LOG_FILE)
+    skip_onnxruntime = onnxruntime_skip_reason(onnx.load(onnx_path, load_external_data=False))
     with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel"):
         verification = verify(onnx_path, os.path.join(out_dir, SAVED_MODEL_DIR), signature,
                               feeds, origin, paddle_model, tolerance, per_output,
-                              progress=lambda m: progress(f"  {m}"))
+                              progress=lambda m: progress(f"  {m}"), skip_onnxruntime=skip_onnxruntime)
     summary = data.get("model_summary") or model_summary(load_model(onnx_path))
     report = ConversionReport(source=data["source"], opset=data["opset"], signature=data["signature"],
                               stages=[StageTiming(**s) for s in data.get("stages", [])
                                       if s["stage"] not in ("verify", "locate")],
                               verification=verification,
-                              notes=[n for n in data.get("notes", []) if not n.startswith("locate failed:")],
-                              fixes=data.get("fixes", []), model_summary=summary)
+                              notes=[n for n in data.get("notes", [])
+                                     if not n.startswith(("locate failed:", "locate skipped:"))],
+                              fixes=data.get("fixes", []), model_summary=summary, plugins=data.get("plugins", []),
+                              deploy_check=data.get("deploy_check"))  # same SavedModel: still valid
     if locate_on_failure and report.verdict == FAIL:
         _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, per_output, paddle_model, log_file,
-                      progress)
+                      progress, data.get("plugins", []))
     report.stages.extend(stages.timings)
     write_reports(report, out_dir)
     return report

@@ -20,6 +20,7 @@ from paddle2tf.errors import (
 )
 from paddle2tf.metrics import FAIL, Tolerance
 from paddle2tf.sources import parse_input_spec
+from paddle2tf.static_shape import parse_static_shape
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,6 +37,11 @@ def _add_tolerance_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tolerance", action="append", default=[], metavar="OUTPUT:RTOL:ATOL",
                         help="per-output tolerance override (repeatable)")
     parser.add_argument("--inputs", metavar="FEEDS.npz", help="verification inputs (default: seeded random)")
+
+
+def _add_plugin_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
+                        help="load converter plugins (repeatable; docs/writing-converters.md, Plugins)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,24 +61,44 @@ def build_parser() -> argparse.ArgumentParser:
                       help="turn off the workarounds for known paddle2onnx defects (for diagnosis)")
     conv.add_argument("--seed", type=int, default=0, help="seed for generated inputs and Layer factories")
     conv.add_argument("--no-locate", action="store_true", help="do not run the locate stage when verification fails")
+    conv.add_argument("--paddle-reference", metavar="PADDLE_MODEL",
+                      help="for an ONNX source: the Paddle model.json/.pdmodel it was exported from, run by verify")
+    conv.add_argument("--static-shape", action="append", default=[], metavar="NAME:DIMS",
+                      help="fix an input's shape, e.g. x:1x3x224x224, for static-shape targets (repeatable)")
     _add_tolerance_args(conv)
+    _add_plugin_arg(conv)
 
     ver = sub.add_parser("verify", help="re-run the three-way check on an existing OUT_DIR")
     ver.add_argument("out_dir")
     ver.add_argument("--no-locate", action="store_true", help="do not run the locate stage when verification fails")
     _add_tolerance_args(ver)
+    _add_plugin_arg(ver)
     loc = sub.add_parser("locate", help="find the hop and the first ONNX node where an existing OUT_DIR diverges")
     loc.add_argument("out_dir")
     loc.add_argument("--chunk-size", type=int, default=200, metavar="N",
                      help="ONNX values compared per ONNX Runtime run / TensorFlow call (memory bound, default 200)")
     _add_tolerance_args(loc)
+    _add_plugin_arg(loc)
     doc = sub.add_parser("doctor", help="list the known exporter defects a Paddle model triggers and the fixes")
     doc.add_argument("source", help="Paddle model.json/.pdmodel (+ .pdiparams) | package.module:attr")
     doc.add_argument("--input-spec", action="append", default=[], metavar="NAME:DTYPE:SHAPE")
     doc.add_argument("--opset", type=int, default=13)
-    sub.add_parser("ops", help="print the operator support table (registry + ONNX node-suite results)")
+    _add_plugin_arg(sub.add_parser("ops", help="print the operator support table (registry + ONNX node-suite "
+                                              "results), plugin converters marked"))
+    dep = sub.add_parser("deploy-check", help="ops, dtypes, dynamic dims, control flow and XLA compilation of an "
+                                              "OUT_DIR's SavedModel; exit 1 when a --require is not met")
+    dep.add_argument("out_dir")
+    dep.add_argument("--require", action="append", default=[], metavar="LIST",
+                     help="comma-separated: static, xla, no-control-flow, standard-ops")
+    dep.add_argument("--json", action="store_true", help="print the result as JSON")
+    dep.add_argument("--time", type=int, default=0, metavar="N",
+                     help="also measure the median latency of N runs, without and with XLA")
+    dep.add_argument("--rtol", type=float, default=1e-5, help="XLA vs non-XLA relative tolerance (default 1e-5)")
+    dep.add_argument("--atol", type=float, default=1e-5,
+                     help="XLA vs non-XLA absolute tolerance, in units of max(1, max|output|) (default 1e-5)")
     chk = sub.add_parser("check", help="tell, without converting, whether every node of an ONNX model is supported")
     chk.add_argument("model", help="model.onnx")
+    _add_plugin_arg(chk)
     from paddle2tf.pipeline.commands import add_parsers as _add_pipeline_parsers
 
     _add_pipeline_parsers(sub)  # `pipeline run|validate` and `repo list|show`
@@ -84,6 +110,7 @@ def _check_model(path: str) -> int:
 
     from paddle2tf.check import load_checked
     from paddle2tf.converter.graph import find_unsupported, graph_opsets, iter_nodes
+    from paddle2tf.plugins import how_to_hint
 
     model = load_checked(path)
     counts = Counter(node.op_type for node in iter_nodes(model.graph))
@@ -96,7 +123,9 @@ def _check_model(path: str) -> int:
         return EXIT_OK
     for op, nodes in sorted(problems.items()):
         print(f"unsupported: {op}: {', '.join(nodes)}")
-    raise UnsupportedModelError(f"{path}: {len(problems)} unsupported op(s): {', '.join(sorted(problems))}")
+    hint = how_to_hint(model)
+    raise UnsupportedModelError(f"{path}: {len(problems)} unsupported op(s): {', '.join(sorted(problems))}"
+                                f"{'; ' + hint if hint else ''}")
 
 
 def _per_output(specs: list[str], scale_atol: bool) -> dict[str, Tolerance]:
@@ -117,6 +146,10 @@ def _run(args) -> int:
     from paddle2tf import api
     from paddle2tf.report import render_summary
 
+    if args.command in ("check", "ops"):
+        from paddle2tf.plugins import load as load_plugins
+
+        load_plugins(args.plugin)
     if args.command == "check":
         return _check_model(args.model)
     if args.command == "doctor":
@@ -124,6 +157,8 @@ def _run(args) -> int:
 
         specs = [parse_input_spec(text) for text in args.input_spec]
         print(doctor.render(args.source, doctor.diagnose(args.source, specs, args.opset)))
+        if broken := doctor.render_broken_converters():
+            print(broken)
         return EXIT_OK
     if args.command == "ops":
         from paddle2tf.tools.operators_doc import support_table
@@ -134,6 +169,8 @@ def _run(args) -> int:
         from paddle2tf.pipeline.commands import run_command
 
         return run_command(args)
+    if args.command == "deploy-check":
+        return _deploy_check(args)
 
     tolerance = Tolerance(rtol=args.rtol, atol=args.atol, scale_atol=not args.unscaled_atol)
     per_output = _per_output(args.tolerance, tolerance.scale_atol)
@@ -144,11 +181,13 @@ def _run(args) -> int:
         report = api.convert(args.source, args.output, input_specs=specs, opset=args.opset, feeds_file=args.inputs,
                              verify_outputs=not args.no_verify, force=args.force, tolerance=tolerance,
                              per_output=per_output, seed=args.seed, apply_fixes=not args.no_fixes,
-                             locate_on_failure=not args.no_locate)
+                             locate_on_failure=not args.no_locate, plugins=args.plugin,
+                             paddle_reference=args.paddle_reference,
+                             static_shapes=[parse_static_shape(text) for text in args.static_shape])
         where = args.output
     else:
         report = api.verify_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output,
-                                   locate_on_failure=not args.no_locate)
+                                   locate_on_failure=not args.no_locate, plugins=args.plugin)
         where = args.out_dir
     print(render_summary(report))
     if report.locate is not None:
@@ -167,10 +206,26 @@ def _locate(args, tolerance: Tolerance, per_output: dict[str, Tolerance]) -> int
     if args.chunk_size < 1:
         raise BadInputError(f"--chunk-size {args.chunk_size}: must be at least 1")
     result = locate(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output,
-                    chunk_size=args.chunk_size, progress=_stderr_progress)
+                    chunk_size=args.chunk_size, plugins=args.plugin, progress=_stderr_progress)
     print(render_locate(result))
     print(f"output: {args.out_dir} (report.json 'locate', report.html)")
     return EXIT_OK if result.diverging_hop is None else EXIT_PARITY
+
+
+def _deploy_check(args) -> int:
+    """Exit 1 when a required property is not met (one line per failure, naming the blocking node)."""
+    import json
+
+    from paddle2tf.api import _stderr_progress
+    from paddle2tf.deploy_check import deploy_check, render_deploy_check
+    from paddle2tf.report import _json_default
+
+    if args.time < 0:
+        raise BadInputError(f"--time {args.time}: must be at least 0")
+    result = deploy_check(args.out_dir, require=args.require, tolerance=Tolerance(rtol=args.rtol, atol=args.atol),
+                          timing_runs=args.time, progress=_stderr_progress)
+    print(json.dumps(result.to_dict(), indent=2, default=_json_default) if args.json else render_deploy_check(result))
+    return EXIT_OK if result.ok else EXIT_PARITY
 
 
 def main(argv: list[str] | None = None) -> int:

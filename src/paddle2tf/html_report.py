@@ -140,8 +140,10 @@ def _verification_section(data: dict) -> str:
                       for f in verification["feeds"])
     origin = _e(verification["feeds"][0]["origin"]) if verification["feeds"] else ""
     return (f"<section><h2>Three-way verification {_badge(verification['verdict'])}</h2>"
-            f"<p class='small'>frameworks: {_e(', '.join(frameworks))}; inputs: {feeds} ({origin})</p>{table}"
-            f"<h3>Per-output metrics</h3>"
+            f"<p class='small'>frameworks: {_e(', '.join(frameworks))}; inputs: {feeds} ({origin})</p>"
+            + "".join(f"<p class='small'><b>{_e(name)} skipped</b>: {_e(reason)}</p>"
+                      for name, reason in verification.get("skipped", {}).items())
+            + table + "<h3>Per-output metrics</h3>"
             + _table(["output", "pair", "max_abs", "max_rel", "rel_l2", "l2", "cosine", "out of tol.", "tolerance",
                       "verdict"], metrics) + "</section>")
 
@@ -296,6 +298,21 @@ def _node_table(nodewise: dict) -> str:
                      classes) + "</details></section>")
 
 
+def _deploy_check_section(check: dict | None) -> str:
+    if not check:
+        return ""
+    from paddle2tf.deploy_check import deploy_check_rows
+
+    verdict = ""
+    if check["required"]:
+        verdict = (f" <span class='badge {'pass' if check['ok'] else 'fail'}'>"
+                   f"{_e(', '.join(check['required']))}: {'MET' if check['ok'] else 'NOT MET'}</span>")
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in deploy_check_rows(check))
+    failures = "".join(f"<li><code>{_e(line)}</code></li>" for line in check["failures"])
+    return (f"<section><h2>Deployment check (paddle2tf deploy-check){verdict}</h2><table>{body}</table>"
+            f"{'<ul>' + failures + '</ul>' if failures else ''}</section>")
+
+
 def _stages_section(data: dict) -> str:
     stages = list(data.get("stages", []))
     locate = data.get("locate")
@@ -333,7 +350,7 @@ def render_html(data: dict) -> str:
             f"<title>paddle2tf report: {_e(source)}</title><style>{_CSS}</style></head><body><main>"
             f"<h1>paddle2tf conversion report {_badge(verdict)}</h1><p class='muted'><code>{_e(source)}</code></p>"
             f"{headline}{_summary_section(data)}{_verification_section(data)}{_locate_section(data.get('locate'))}"
-            f"{_histogram_section(data)}{_stages_section(data)}{_notes_section(data)}"
+            f"{_deploy_check_section(data.get('deploy_check'))}{_histogram_section(data)}{_stages_section(data)}{_notes_section(data)}"
             f"<p class='small muted'>report schema {_e(data.get('schema_version', ''))}</p></main></body></html>")
 
 

@@ -25,7 +25,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -565,14 +565,16 @@ def run_locate(onnx_path: str, feeds: Mapping[str, np.ndarray], feeds_origin: st
 
 def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance = Tolerance(),
            per_output: Mapping[str, Tolerance] | None = None, nodewise: bool | None = True,
-           chunk_size: int = DEFAULT_CHUNK_SIZE, update_report: bool = True,
+           chunk_size: int = DEFAULT_CHUNK_SIZE, update_report: bool = True, plugins: Sequence[str] = (),
            progress: Progress = lambda _: None) -> LocateReport:
     """Locate the divergence of a paddle2tf output directory (model.onnx, report.json, the stored inputs).
 
     The Paddle → ONNX hop is judged by running Paddle (when the directory holds the Paddle model) and ONNX
-    Runtime; the ONNX → TensorFlow hop node by node. With ``update_report`` the result is stored in
-    report.json (``locate``) and report.html is re-rendered."""
+    Runtime; the ONNX → TensorFlow hop node by node. The converter plugins report.json records and
+    ``plugins`` are loaded first (the model is converted again). With ``update_report`` the result is stored
+    in report.json (``locate``) and report.html is re-rendered."""
     from paddle2tf import api
+    from paddle2tf import plugins as converter_plugins
     from paddle2tf.errors import BadInputError
     from paddle2tf.export import PaddleModel
     from paddle2tf.feeds import load_feeds
@@ -585,7 +587,13 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
         data = json.load(handle)
     from paddle2tf.check import load_model
 
-    specs = api._model_input_specs(load_model(onnx_path))
+    model = load_model(onnx_path)
+    skipped = converter_plugins.onnxruntime_skip_reason(model)
+    if skipped:
+        raise BadInputError(f"{out_dir}: locate compares against ONNX Runtime, and {skipped}")
+    converter_plugins.load(plugins)
+    converter_plugins.load_recorded(data.get("plugins", []), progress)
+    specs = api._model_input_specs(model)
     if feeds_file:
         feeds, origin = load_feeds(feeds_file, specs), f"from {os.path.basename(feeds_file)}"
     else:

@@ -44,10 +44,13 @@ class Verification:
     feeds: list[FeedInfo]
     outputs: list[OutputResult]
     verdict: str
+    skipped: dict[str, str] = field(default_factory=dict)  # framework -> why it could not run (then not compared)
 
     @staticmethod
-    def from_outputs(frameworks: list[str], feeds: list[FeedInfo], outputs: list[OutputResult]) -> Verification:
-        return Verification(frameworks, feeds, outputs, worst(o.verdict for o in outputs) if outputs else FAIL)
+    def from_outputs(frameworks: list[str], feeds: list[FeedInfo], outputs: list[OutputResult],
+                     skipped: dict[str, str] | None = None) -> Verification:
+        return Verification(frameworks, feeds, outputs, worst(o.verdict for o in outputs) if outputs else FAIL,
+                            dict(skipped or {}))
 
 
 @dataclass
@@ -65,8 +68,10 @@ class ConversionReport:
     verification: Verification | None = None
     notes: list[str] = field(default_factory=list)
     fixes: list[dict] = field(default_factory=list)  # paddle2tf.fixes.Fix records: what was changed and why
+    plugins: list[dict] = field(default_factory=list)  # paddle2tf.plugins.PluginRecord: converter plugins loaded
     model_summary: dict = field(default_factory=dict)  # nodes, op histogram, initializers (see model_summary())
     locate: Any = None  # paddle2tf.locate.LocateReport (or its dict) when the locate stage ran
+    deploy_check: dict | None = None  # paddle2tf.deploy_check.DeployCheck.to_dict() of `paddle2tf deploy-check`
     tool: dict = field(default_factory=lambda: {"paddle2tf": __version__, **library_versions()})
     schema_version: int = REPORT_SCHEMA_VERSION
 
@@ -135,4 +140,5 @@ def render_summary(report: ConversionReport) -> str:
     feeds = ", ".join(f"{f.name} {f.dtype}[{'x'.join(map(str, f.shape))}]" for f in verification.feeds)
     lines.append(f"verdict: {verification.verdict.upper()}  (frameworks: {', '.join(verification.frameworks)}; "
                  f"inputs: {feeds}; {verification.feeds[0].origin if verification.feeds else ''})")
+    lines += [f"{framework} skipped: {reason}" for framework, reason in verification.skipped.items()]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from paddle2tf.converter.module import SignatureInfo
+from paddle2tf.errors import BadInputError
 from paddle2tf.export import PaddleModel
 from paddle2tf.metrics import Tolerance, compare, worst
 from paddle2tf.report import PAIRS, FeedInfo, OutputResult, Verification, pair_key
@@ -16,15 +17,22 @@ from paddle2tf.runners import run_onnxruntime, run_paddle, run_savedmodel
 def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: dict[str, np.ndarray],
            feeds_origin: str, paddle_model: PaddleModel | None = None,
            tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
-           log_file: str | None = None, progress: Callable[[str], None] = lambda _: None) -> Verification:
+           log_file: str | None = None, progress: Callable[[str], None] = lambda _: None,
+           skip_onnxruntime: str = "") -> Verification:
+    """``skip_onnxruntime``: why ONNX Runtime cannot run the model (custom-domain nodes, see
+    ``plugins.onnxruntime_skip_reason``); it is then left out and recorded in ``Verification.skipped``."""
+    check_verifiable(paddle_model is not None, skip_onnxruntime)
     output_names = [t.onnx_name for t in signature.outputs]
     results: dict[str, dict[str, np.ndarray]] = {}
     if paddle_model is not None:
         progress("running Paddle")
         results["paddle"] = run_paddle(paddle_model.model_file, paddle_model.params_file, feeds, output_names,
                                        log_file)
-    progress("running ONNX Runtime")
-    results["onnxruntime"] = run_onnxruntime(onnx_path, feeds)
+    if skip_onnxruntime:
+        progress(f"ONNX Runtime skipped: {skip_onnxruntime}")
+    else:
+        progress("running ONNX Runtime")
+        results["onnxruntime"] = run_onnxruntime(onnx_path, feeds)
     progress("running the SavedModel (fresh TensorFlow process)")
     results["tensorflow"] = run_savedmodel(
         saved_model, feeds, {t.onnx_name: t.tf_name for t in signature.inputs},
@@ -39,4 +47,12 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
         outputs.append(OutputResult(name, list(reference.shape), str(reference.dtype), tol, pairs,
                                     worst(p.verdict for p in pairs.values())))
     feed_infos = [FeedInfo(name, str(array.dtype), list(array.shape), feeds_origin) for name, array in feeds.items()]
-    return Verification.from_outputs(list(results), feed_infos, outputs)
+    return Verification.from_outputs(list(results), feed_infos, outputs,
+                                     {"onnxruntime": skip_onnxruntime} if skip_onnxruntime else None)
+
+
+def check_verifiable(has_paddle: bool, skip_onnxruntime: str) -> None:
+    """The SavedModel needs a reference: Paddle, or ONNX Runtime when it can run the model."""
+    if skip_onnxruntime and not has_paddle:
+        raise BadInputError(f"nothing to verify the SavedModel against: {skip_onnxruntime} and there is no Paddle "
+                            "model (give the one the ONNX was exported from with --paddle-reference, or --no-verify)")

@@ -310,6 +310,16 @@ def test_clip_inputs(bounds, dtype):
     check_op("Clip", {"x": x}, outputs={"y": dtype}, initializers=inits, input_names=names, opset=13)
 
 
+@pytest.mark.parametrize("bounds", [(0.0, 6.0), (0.0, None), (None, 1.0)], ids=["relu6", "no_max", "no_min"])
+def test_clip_specials(bounds):
+    """Clip(0, 6) becomes Relu6 (fusable into a conv); an absent bound clamps ±inf to the largest finite."""
+    low, high = bounds
+    inits = {name: np.float32(v) for name, v in (("lo", low), ("hi", high)) if v is not None}
+    x = np.concatenate([data((8,), F32, -8, 8), specials(F32)])
+    names = ["x", "lo" if low is not None else "", *(["hi"] if high is not None else [])]
+    check_op("Clip", {"x": x}, initializers=inits, input_names=names, opset=11)
+
+
 def test_clip_runtime_bounds_dynamic():
     x = np.concatenate([data((6,), F32, -3, 3), specials(F32)])
     check_op("Clip", {"x": x, "lo": np.array(-1.0, F32), "hi": np.array(2.0, F32)}, opset=11,

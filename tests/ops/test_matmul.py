@@ -1,6 +1,9 @@
 import numpy as np
 import pytest
-from onnx_graphs import check_op, rng
+from onnx import helper
+from onnx_graphs import check_op, make_model, rng
+
+from paddle2tf.converter.module import ConvertedModule
 
 
 def _f(*shape, seed=0):
@@ -27,6 +30,16 @@ def test_matmul_dynamic():
 
 def test_matmul_constant_weight():
     check_op("MatMul", {"a": _f(2, 3, 4)}, initializers={"w": _f(4, 6, seed=1)})
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+def test_matmul_linear_layer_folds_batch_axes(dynamic):
+    """[B, S, K] @ [K, N] runs as one 2-D MatMul (no BatchMatMul), also with every dim symbolic."""
+    feeds = {"a": _f(2, 3, 5, 4), "b": _f(4, 6, seed=1)}
+    check_op("MatMul", feeds, dynamic_inputs=dynamic)
+    model = make_model([helper.make_node("MatMul", ["a", "b"], ["y"])], feeds, ["y"], dynamic_inputs=dynamic)
+    ops = {op.type for op in ConvertedModule(model).concrete.graph.get_operations()}
+    assert "MatMul" in ops and not ops & {"BatchMatMulV2", "BatchMatMulV3"}
 
 
 def test_matmul_int32():

@@ -97,9 +97,12 @@ AVG_CASES = {
                                        "count_include_pad": 1}),
     "2d_asym_pads_odd": ((1, 2, 7, 9), {"kernel_shape": [3, 2], "strides": [2, 3], "pads": [0, 1, 2, 0]}),
     "2d_ceil_exclude": ((1, 2, 7, 8), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
-    # The ceil_mode extension is not padding: it never counts, even with count_include_pad.
-    "2d_ceil_include_pads": ((1, 2, 8, 7), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1,
+    # count_include_pad with ceil_mode is supported where the last windows end inside the padding.
+    "2d_ceil_include_pads": ((1, 2, 9, 8), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1,
                                             "pads": [1, 0, 1, 1], "count_include_pad": 1}),
+    "2d_ceil_include_pads_dropped_window": ((1, 2, 4, 5), {"kernel_shape": [2, 2], "strides": [2, 2],
+                                                           "ceil_mode": 1, "pads": [0, 0, 1, 1],
+                                                           "count_include_pad": 1}),
     "2d_same_upper_exclude": ((1, 2, 7, 8), {"kernel_shape": [3, 3], "strides": [2, 3],
                                              "auto_pad": "SAME_UPPER"}),
     "2d_same_lower_include": ((1, 2, 7, 8), {"kernel_shape": [4, 3], "strides": [2, 2],
@@ -108,9 +111,6 @@ AVG_CASES = {
     "1d_pads_ceil": ((2, 3, 10), {"kernel_shape": [3], "strides": [2], "pads": [1, 1], "ceil_mode": 1}),
     "3d_pads_exclude": ((1, 2, 5, 6, 7), {"kernel_shape": [2, 3, 2], "strides": [2, 2, 2],
                                           "pads": [1, 0, 1, 0, 1, 0]}),
-    "3d_pads_include_ceil": ((1, 2, 5, 6, 7), {"kernel_shape": [3, 3, 2], "strides": [2, 2, 2],
-                                               "pads": [1, 1, 0, 0, 1, 1], "ceil_mode": 1,
-                                               "count_include_pad": 1}),
 }
 
 
@@ -118,6 +118,30 @@ AVG_CASES = {
 def test_average_pool(name):
     shape, attrs = AVG_CASES[name]
     _pool("AveragePool", shape, attrs)
+
+
+CEIL_INCLUDE_PADS = {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1, "pads": [1, 0, 1, 1],
+                     "count_include_pad": 1}
+
+
+@pytest.mark.parametrize("shape,attrs,dynamic,rejected", [
+    ((1, 2, 8, 7), CEIL_INCLUDE_PADS, False, True),  # the last ceil_mode windows pass the end padding
+    ((1, 2, 5, 6, 7), {"kernel_shape": [3, 3, 2], "strides": [2, 2, 2], "pads": [1, 1, 0, 0, 1, 1],
+                       "ceil_mode": 1, "count_include_pad": 1}, False, True),
+    ((1, 2, 9, 8), CEIL_INCLUDE_PADS, True, True),  # spatial size unknown at check time
+    ((1, 2, 9, 8), CEIL_INCLUDE_PADS, False, False),  # every window ends inside the padding
+    ((1, 2, 8, 7), {**CEIL_INCLUDE_PADS, "count_include_pad": 0}, False, False),
+])
+def test_average_pool_include_pad_with_ceil_windows_past_the_padding_is_rejected(shape, attrs, dynamic, rejected):
+    # The ONNX reference counts the positions past the end padding in the divisor; ONNX Runtime and
+    # PyTorch (and the converter) count only the input and the explicit pads.
+    from paddle2tf.converter.graph import find_unsupported
+
+    node = helper.make_node("AveragePool", ["x"], ["y"], name="pool", **attrs)
+    model = make_model([node], {"x": _x(shape)}, ["y"], opset=19, dynamic_inputs=dynamic)
+    expected = {"AveragePool (count_include_pad=1 with ceil_mode windows past the end padding: the ONNX "
+                "reference counts them in the divisor, ONNX Runtime does not)": ["pool"]}
+    assert find_unsupported(model) == (expected if rejected else {})
 
 
 @pytest.mark.parametrize("shape,attrs", [

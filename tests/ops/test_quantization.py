@@ -30,15 +30,38 @@ def test_dynamic_quantize_linear():
              opset=11)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
-def test_qlinear_matmul(dtype):
+QLINEAR_MATMUL_INPUTS = ["a", "as", "azp", "b", "bs", "bzp", "ys", "yzp"]
+
+
+def _qlinear_matmul_args(dtype):
     info = np.iinfo(dtype)
-    a = rng().integers(info.min, info.max, (2, 3, 4)).astype(dtype)
-    b = rng(1).integers(info.min, info.max, (4, 5)).astype(dtype)
-    check_op("QLinearMatMul", {"a": a, "b": b},
-             initializers={"as": np.float32(0.02), "azp": dtype(3), "bs": np.float32(0.03), "bzp": dtype(1),
-                           "ys": np.float32(0.5), "yzp": dtype(2)},
-             input_names=["a", "as", "azp", "b", "bs", "bzp", "ys", "yzp"], outputs={"y": dtype}, opset=10)
+    feeds = {"a": rng().integers(info.min, info.max, (2, 3, 4)).astype(dtype),
+             "b": rng(1).integers(info.min, info.max, (4, 5)).astype(dtype)}
+    inits = {"as": np.float32(0.02), "azp": dtype(3), "bs": np.float32(0.03), "bzp": dtype(1),
+             "ys": np.float32(0.5), "yzp": dtype(2)}
+    return feeds, inits
+
+
+def test_qlinear_matmul():
+    feeds, inits = _qlinear_matmul_args(np.uint8)
+    check_op("QLinearMatMul", feeds, initializers=inits, input_names=QLINEAR_MATMUL_INPUTS,
+             outputs={"y": np.uint8}, opset=10)
+
+
+@pytest.mark.parametrize("dtype,rejected", [(np.int8, True), (np.uint8, False)])
+def test_qlinear_matmul_int8_output_is_rejected(dtype, rejected):
+    # The ONNX node tests expect int8 results that wrap around; the spec and ONNX Runtime saturate.
+    from onnx import helper
+    from onnx_graphs import make_model
+
+    from paddle2tf.converter.graph import find_unsupported
+
+    feeds, inits = _qlinear_matmul_args(dtype)
+    node = helper.make_node("QLinearMatMul", QLINEAR_MATMUL_INPUTS, ["y"], name="qmm")
+    model = make_model([node], feeds, {"y": dtype}, inits, opset=10)
+    expected = {"QLinearMatMul (int8 output: the ONNX reference wraps around, the spec and ONNX Runtime "
+                "saturate)": ["qmm"]}
+    assert find_unsupported(model) == (expected if rejected else {})
 
 
 def test_qlinear_conv_per_channel():

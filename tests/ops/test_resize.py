@@ -13,6 +13,12 @@ def _x(shape=(2, 3, 5, 7), seed=0):
     return rng(seed).standard_normal(shape).astype(np.float32)
 
 
+def _x_for(coord):
+    # align_corners with a fractional output length (length * scale) is rejected: UP, DOWN and MIXED
+    # give integer lengths on 4 x 10.
+    return _x((2, 3, 4, 10)) if coord == "align_corners" else _x()
+
+
 def _resize(attrs, *, scales=None, sizes=None, roi=None, x=None, opset=13, dynamic=False, **kwargs):
     x = _x() if x is None else x
     init, names = {}, ["x", "", "", ""]
@@ -36,13 +42,13 @@ def _resize(attrs, *, scales=None, sizes=None, roi=None, x=None, opset=13, dynam
 @pytest.mark.parametrize("nearest_mode", NEAREST_MODES)
 def test_nearest(scales, coord, nearest_mode):
     _resize({"mode": "nearest", "coordinate_transformation_mode": coord, "nearest_mode": nearest_mode},
-            scales=scales)
+            scales=scales, x=_x_for(coord))
 
 
 @pytest.mark.parametrize("scales", [UP, DOWN, MIXED])
 @pytest.mark.parametrize("coord", COORDS)
 def test_linear(scales, coord):
-    _resize({"mode": "linear", "coordinate_transformation_mode": coord}, scales=scales)
+    _resize({"mode": "linear", "coordinate_transformation_mode": coord}, scales=scales, x=_x_for(coord))
 
 
 @pytest.mark.parametrize("scales", [UP, DOWN, MIXED])
@@ -50,7 +56,7 @@ def test_linear(scales, coord):
 @pytest.mark.parametrize("exclude_outside", [0, 1])
 def test_cubic(scales, coord, exclude_outside):
     _resize({"mode": "cubic", "coordinate_transformation_mode": coord, "exclude_outside": exclude_outside},
-            scales=scales)
+            scales=scales, x=_x_for(coord))
 
 
 @pytest.mark.parametrize("a", [-0.5, -0.75])
@@ -229,3 +235,28 @@ def test_unsupported_attributes_are_rejected(attrs):
     model = make_model([node], {"x": _x()}, ["y"], {"scales": np.array(UP, np.float32)}, opset=18)
     with pytest.raises(UnsupportedModelError, match="Resize"):
         ConvertedModule(model)
+
+
+@pytest.mark.parametrize("shape,scales,dynamic,rejected", [
+    ((2, 3, 5, 7), DOWN, False, True),  # 2.5 x 4.2: fractional output lengths
+    ((2, 3, 4, 10), DOWN, False, False),  # 2 x 6
+    ((2, 3, 4, 10), DOWN, True, True),  # unknown lengths
+    ((2, 3, 5, 7), [1, 1, 2, 3], True, False),  # integer scales: integer lengths whatever the input's
+    ((2, 3, 4, 10), "runtime", False, True),  # run-time scales
+])
+def test_align_corners_with_fractional_output_length_is_rejected(shape, scales, dynamic, rejected):
+    # The ONNX reference uses length * scale unrounded in the align_corners formula, ONNX Runtime (and the
+    # converter) the integer output length: only integer output lengths have one answer.
+    from paddle2tf.converter.graph import find_unsupported
+
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="resize", mode="linear",
+                            coordinate_transformation_mode="align_corners")
+    feeds, inits = {"x": _x(shape)}, {}
+    if scales == "runtime":
+        feeds["scales"] = np.array(DOWN, np.float32)
+    else:
+        inits["scales"] = np.array(scales, np.float32)
+    model = make_model([node], feeds, ["y"], inits, opset=13, dynamic_inputs=dynamic)
+    expected = {"Resize (align_corners with scales giving a fractional or unknown output length: the ONNX "
+                "reference uses length * scale unrounded, ONNX Runtime the integer output length)": ["resize"]}
+    assert find_unsupported(model) == (expected if rejected else {})

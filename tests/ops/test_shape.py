@@ -106,6 +106,27 @@ def test_squeeze_runtime_axes():
     check_op("Squeeze", {"x": f32(1, 3, 1, 2), "axes": i64(-2, 0)}, dynamic_inputs=True)
 
 
+@pytest.mark.parametrize("dynamic,axes,consumed,rejected", [
+    (True, None, True, True),  # which dims are 1, so the rank of what Relu gets, is only known at run time
+    (False, None, True, False),
+    (True, [0, 2], True, False),
+    (True, None, False, False),  # a model output may have an unknown rank
+])
+def test_squeeze_without_axes_of_unknown_shape_feeding_nodes_is_rejected(dynamic, axes, consumed, rejected):
+    from paddle2tf.converter.graph import find_unsupported
+
+    inits = {"axes": i64(*axes)} if axes else {}
+    nodes = [helper.make_node("Squeeze", ["x", *inits], ["s" if consumed else "y"], name="squeeze")]
+    if consumed:
+        nodes.append(helper.make_node("Relu", ["s"], ["y"]))
+    model = make_model(nodes, {"x": f32(1, 3, 1, 2)}, ["y"], inits, dynamic_inputs=dynamic)
+    expected = {"Squeeze (no axes on an input of unknown shape, feeding other nodes: the result's rank is only "
+                "known at run time)": ["squeeze"]}
+    assert find_unsupported(model) == (expected if rejected else {})
+    if not rejected:
+        assert_matches_ort(model, {"x": f32(1, 3, 1, 2)})
+
+
 @pytest.mark.parametrize("axes", [[0], [-1], [0, 3], [1, 4]])
 def test_unsqueeze_attribute(axes):
     check_op("Unsqueeze", {"x": f32(3, 4, 5)}, {"axes": axes}, opset=11)

@@ -15,10 +15,45 @@ def test_col2im(attrs):
     check_op("Col2Im", {"x": x, "image": image, "block": block}, attrs, opset=18)
 
 
+UNPOOL_X = np.array([[[[5, 6], [7, 8]]]], np.float32)
+UNPOOL_INDICES = np.array([[[[5, 7], [13, 15]]]], np.int64)
+
+
 def test_max_unpool():
-    x = np.array([[[[5, 6], [7, 8]]]], np.float32)
-    indices = np.array([[[[5, 7], [13, 15]]]], np.int64)
-    check_op("MaxUnpool", {"x": x, "i": indices}, {"kernel_shape": [2, 2], "strides": [2, 2]}, opset=11)
+    check_op("MaxUnpool", {"x": UNPOOL_X, "i": UNPOOL_INDICES}, {"kernel_shape": [2, 2], "strides": [2, 2]},
+             opset=11)
+
+
+def test_max_unpool_output_shape_of_the_unpooled_size():
+    check_op("MaxUnpool", {"x": UNPOOL_X, "i": UNPOOL_INDICES}, {"kernel_shape": [2, 2], "strides": [2, 2]},
+             initializers={"shape": np.array([1, 1, 4, 4], np.int64)}, opset=11)
+
+
+@pytest.mark.parametrize("output_shape,rejected", [
+    ([1, 1, 5, 5], True),
+    ("runtime", True),  # not known at check time
+    ([1, 1, 4, 4], False),  # the unpooled size
+    (None, False),
+])
+def test_max_unpool_larger_output_shape_is_rejected(output_shape, rejected):
+    # The ONNX reference scatters into the unpooled shape and pads it to output_shape; the spec and ONNX
+    # Runtime (and the converter) read the indices as flat positions in output_shape.
+    from onnx import helper
+    from onnx_graphs import make_model
+
+    from paddle2tf.converter.graph import find_unsupported
+
+    feeds, inits = {"x": UNPOOL_X, "i": UNPOOL_INDICES}, {}
+    if output_shape == "runtime":
+        feeds["shape"] = np.array([1, 1, 5, 5], np.int64)
+    elif output_shape is not None:
+        inits["shape"] = np.array(output_shape, np.int64)
+    names = ["x", "i", "shape"] if output_shape is not None else ["x", "i"]
+    node = helper.make_node("MaxUnpool", names, ["y"], name="unpool", kernel_shape=[2, 2], strides=[2, 2])
+    model = make_model([node], feeds, ["y"], inits, opset=11)
+    expected = {"MaxUnpool (output_shape other than the unpooled shape: the ONNX reference pads the unpooled "
+                "result, the spec and ONNX Runtime index into output_shape)": ["unpool"]}
+    assert find_unsupported(model) == (expected if rejected else {})
 
 
 @pytest.mark.parametrize("mode", ["avg", "max"])

@@ -32,3 +32,17 @@ def test_mel_weight_matrix():
     inits = {"bins": np.array(8, np.int32), "dft": np.array(32, np.int32), "rate": np.array(16000, np.int32),
              "low": np.array(0.0, np.float32), "high": np.array(8000.0, np.float32)}
     check_op("MelWeightMatrix", {}, initializers=inits, opset=17)
+
+
+def test_inverse_dft_keeps_float32_round_off_like_the_onnx_reference():
+    # Exact zeros of the inverse come out as float32 round-off (~2e-7) in the ONNX reference, which the
+    # node tests compare with atol=1e-7: the inverse runs in the input's precision, not in double.
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+    from onnx_graphs import make_model, run_converted
+
+    x = np.stack([np.arange(100, dtype=np.float32).reshape(1, 10, 10), np.zeros((1, 10, 10), np.float32)], -1)
+    node = helper.make_node("DFT", ["x"], ["y"], axis=1, inverse=1)
+    model = make_model([node], {"x": x}, ["y"], opset=17)
+    want = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    np.testing.assert_allclose(run_converted(model, {"x": x})["y"], want, rtol=1e-3, atol=1e-7)

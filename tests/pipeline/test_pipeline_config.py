@@ -99,3 +99,34 @@ def test_bad_pipeline_cli_exit_2(tmp_path):
     assert proc.stderr.strip().splitlines() == [f"paddle2tf: error: {path}:17: model 'resnet': duplicate model name "
                                                 "(first defined at line 12)"]
     assert not os.path.exists(tmp_path / "repo")
+
+
+def test_static_shapes(tmp_path):
+    from paddle2tf.pipeline.runner import _convert_command
+
+    text = GOOD.replace('    input_specs: ["x:float32:-1x3x224x224"]\n',
+                        '    input_specs: ["x:float32:-1x3x224x224"]\n    static_shapes: ["x:1x3x224x224"]\n')
+    resnet, local = load_pipeline(write(tmp_path, text)).models
+    assert [str(s) for s in resnet.static_shapes] == ["x:1x3x224x224"]
+    assert resnet.settings()["static_shapes"] == ["x:1x3x224x224"] and "static_shapes" not in local.settings()
+    command = _convert_command(resnet, "out")
+    assert command[command.index("--static-shape") + 1] == "x:1x3x224x224"
+    with pytest.raises(PipelineConfigError, match=r":15: model 'resnet'.static_shapes: 'x:1x-3': expected NAME:DIMS"):
+        load_pipeline(write(tmp_path, text.replace("x:1x3x224x224\"]\n    pre", "x:1x-3\"]\n    pre")))
+
+
+def test_plugins(tmp_path):
+    from paddle2tf.pipeline.runner import _convert_command
+
+    text = "plugins: [ops/shared.py, my_package.ops]\n" + GOOD.replace(
+        "    fixes: false\n", "    fixes: false\n    plugins: [fault.py]\n")
+    resnet, local = load_pipeline(write(tmp_path, text)).models
+    shared = str(tmp_path / "ops" / "shared.py")
+    assert resnet.plugins == (shared, "my_package.ops")
+    assert local.plugins == (shared, "my_package.ops", str(tmp_path / "fault.py"))
+    assert local.settings()["plugins"] == list(local.plugins)
+    assert "plugins" not in load_pipeline(write(tmp_path, GOOD)).models[0].settings()
+    command = _convert_command(local, "out")
+    assert [command[i + 1] for i, arg in enumerate(command) if arg == "--plugin"] == list(local.plugins)
+    with pytest.raises(PipelineConfigError, match=r":1: plugins: expected a list, got str 'x.py'"):
+        load_pipeline(write(tmp_path, "plugins: x.py\n" + GOOD))

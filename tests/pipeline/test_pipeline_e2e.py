@@ -13,6 +13,7 @@ import time
 
 from pipeline_helpers import WebhookReceiver, cli_env, parse_models_config, run_cli
 from test_cli import tiny_onnx
+from test_plugins import CONV_FAULT, conv_onnx
 
 from paddle2tf.errors import EXIT_OK, EXIT_PARITY
 from paddle2tf.pipeline.repository import PUBLISH_DELAY_ENV, Repository
@@ -40,6 +41,8 @@ def no_staging_left(repo: str) -> bool:
 def test_pipeline_end_to_end(paddle_model, tmp_path):
     tiny = tiny_onnx(tmp_path / "tiny.onnx")
     custom = tiny_onnx(tmp_path / "custom.onnx", "FancyActivation", "com.example")
+    conv = conv_onnx(tmp_path / "conv.onnx")
+    (tmp_path / "conv_fault.py").write_text(CONV_FAULT)  # a plugin perturbing node conv_a: ONNX → TF diverges
     repo = tmp_path / "repo"
     with WebhookReceiver() as hook:
         pipeline = tmp_path / "pipeline.yaml"
@@ -61,25 +64,36 @@ def test_pipeline_end_to_end(paddle_model, tmp_path):
               - name: pad1d_no_fixes
                 source: {paddle_model("pad1d")}
                 fixes: false
+              - name: conv_fault
+                source: {conv}
+                plugins: [conv_fault.py]
             """))
         proc = run_cli("pipeline", "run", str(pipeline), "--jobs", "2")
         assert proc.returncode == EXIT_PARITY, proc.stdout[-3000:] + proc.stderr[-3000:]
         out = proc.stdout
         for line in ("[mlp] export ...", "[tiny] verify ...", "[tiny] published version 1",
                      "[mlp] published version 1", "[custom_op] FAILED in stage convert",
-                     "[pad1d_no_fixes] FAILED in stage verify", "summary: 2 passed, 2 failed",
+                     "[pad1d_no_fixes] FAILED in stage verify", "[conv_fault] FAILED in stage verify",
+                     "summary: 2 passed, 3 failed",
                      "NOT delivered to http://127.0.0.1:9/unreachable"):
             assert line in out, out
         alerts = {a["json"]["model"]: a["json"] for a in hook.received}
-    assert set(alerts) == {"custom_op", "pad1d_no_fixes"}
+    assert set(alerts) == {"custom_op", "pad1d_no_fixes", "conv_fault"}
     assert "com.example.FancyActivation" in alerts["custom_op"]["error"]
     assert alerts["custom_op"]["stage"] == "convert" and alerts["custom_op"]["report"] is None
     pad = alerts["pad1d_no_fixes"]
     assert pad["stage"] == "verify" and pad["hop"] == "paddle_to_onnx" and pad["verdict"] == "fail"
     assert pad["verdict_table"][0]["paddle_vs_onnxruntime"] > 1e-2
     assert os.path.isfile(pad["report"])
+    fault = alerts["conv_fault"]
+    assert fault["stage"] == "verify" and fault["hop"] == "onnx_to_tensorflow" and fault["verdict"] == "fail"
+    assert fault["culprit"] == {"index": 0, "name": "conv_a", "op_type": "Conv", "domain": ""}
+    assert "'conv_a'" in fault["locate_summary"]
+    assert fault["error"].endswith("first diverging ONNX node 'conv_a' (Conv)"), fault["error"]
     with open(tmp_path / "alerts.jsonl") as handle:
-        assert sorted(json.loads(line)["model"] for line in handle) == ["custom_op", "pad1d_no_fixes"]
+        assert sorted(json.loads(line)["model"] for line in handle) == ["conv_fault", "custom_op", "pad1d_no_fixes"]
+    with open(fault["report"]) as handle:  # the plugin is recorded: locate OUT_DIR would reuse it
+        assert json.load(handle)["plugins"][0]["source"] == str(tmp_path / "conv_fault.py")
 
     repository = Repository(str(repo))
     assert repository.models() == ["mlp", "tiny"]  # failing models are never published

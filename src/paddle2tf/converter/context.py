@@ -13,12 +13,30 @@ if TYPE_CHECKING:
     from paddle2tf.converter.graph import GraphRunner
 
 
-class NodeInputs(Sequence):
-    """The node's inputs as TF tensors, materialised on first access (absent optional inputs are None)."""
+class ChannelsLast:
+    """A converter result already in channels-last layout (N, spatial..., C) for an NC... ONNX value.
 
-    def __init__(self, runner: GraphRunner, names: Sequence[str]):
+    The runner keeps it in that layout and transposes back to the ONNX layout only for a consumer that
+    needs it, so chains of conv/pool/elementwise ops pay for the layout change once, not per op.
+    """
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+
+class NodeInputs(Sequence):
+    """The node's inputs as TF tensors, materialised on first access (absent optional inputs are None).
+
+    With ``channels_last_rank`` set (elementwise ops only), every input is given in the channels-last
+    layout of that rank: full-rank inputs transposed, lower-rank ones aligned numpy-style first.
+    """
+
+    def __init__(self, runner: GraphRunner, names: Sequence[str], channels_last_rank: int | None = None):
         self._runner = runner
         self._names = list(names)
+        self._channels_last_rank = channels_last_rank
 
     def __len__(self) -> int:
         return len(self._names)
@@ -36,7 +54,11 @@ class NodeInputs(Sequence):
         if index >= len(self._names):
             return None  # trailing optional inputs may be omitted from the node entirely
         name = self._names[index]
-        return None if name == "" else self._runner.tensor(name)
+        if name == "":
+            return None
+        if self._channels_last_rank is not None:
+            return self._runner.channels_last_operand(name, self._channels_last_rank)
+        return self._runner.tensor(name)
 
 
 class NodeContext:
@@ -62,6 +84,14 @@ class NodeContext:
         if not self.has_input(index):
             return None
         return self._runner.static_value(self.node.input[index])
+
+    def has_channels_last(self, index: int) -> bool:
+        """True when input ``index`` already exists in channels-last layout (no transpose needed)."""
+        return self.has_input(index) and self._runner.has_channels_last(self.node.input[index])
+
+    def channels_last(self, index: int):
+        """Input ``index`` (rank >= 3, NC...) in channels-last layout N...C, transposed at most once."""
+        return self._runner.channels_last_tensor(self.node.input[index])
 
     def weight(self, index: int, transform: Callable[[np.ndarray], np.ndarray] | None = None,
                tag: str = "") -> object:

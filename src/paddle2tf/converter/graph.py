@@ -3,10 +3,17 @@
 Values whose inputs are all constant are evaluated at conversion time (constant folding with the
 converters themselves, so folding and run time share one semantics). Large float constants become
 tf.Variables owned by a ``WeightStore`` so they land in the SavedModel's ``variables/``.
+
+Layout: a value may exist in the ONNX layout, in channels-last layout (N, spatial..., C, what TF's CPU
+kernels want), or both. Conv/pool-like converters return ``ChannelsLast`` results; elementwise converters
+run in whichever layout avoids a transpose; any other consumer gets the ONNX layout, transposed back
+once and cached. Graph inputs and outputs are always in the ONNX layout.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
 
@@ -15,7 +22,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from paddle2tf.converter import registry
-from paddle2tf.converter.context import NodeContext, NodeInputs
+from paddle2tf.converter.context import ChannelsLast, NodeContext, NodeInputs
+from paddle2tf.converter.layout import channels_last_perm, to_channels_first, to_channels_last
 from paddle2tf.errors import UnsupportedModelError
 
 # Float constants at least this large are stored as variables, not embedded in the GraphDef.
@@ -69,12 +77,108 @@ UNSUPPORTED_IO_TYPES = {
 }
 
 
+def _iter_graphs(graph: onnx.GraphProto):
+    """The graph and its subgraphs (If/Loop/Scan bodies), recursively."""
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _iter_graphs(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    yield from _iter_graphs(sub)
+
+
+def _constant_node_value(node: onnx.NodeProto) -> np.ndarray | None:
+    for attr in node.attribute:
+        if attr.name == "value":
+            return numpy_helper.to_array(attr.t)
+        if attr.name in ("value_float", "value_floats"):
+            return np.array(helper.get_attribute_value(attr), np.float32)
+        if attr.name in ("value_int", "value_ints"):
+            return np.array(helper.get_attribute_value(attr), np.int64)
+    return None
+
+
+class ValueFacts:
+    """What the pre-scan knows about a model's values, for checks that need more than a node's attributes.
+
+    Element types and shapes come from the declared types completed by ONNX shape inference, which runs
+    on first use only (most models never need it); constants are initializers and Constant nodes.
+    """
+
+    def __init__(self, model: onnx.ModelProto):
+        self._model = model
+        self._types: dict[str, onnx.TypeProto] | None = None
+        self._producers: dict[str, onnx.TensorProto | onnx.NodeProto] | None = None
+        self._consumed: set[str] | None = None
+
+    def _type(self, name: str) -> onnx.TypeProto | None:
+        if self._types is None:
+            try:
+                # data_prop: shapes computed with Shape/Gather/Concat chains become static dims too.
+                model = onnx.shape_inference.infer_shapes(self._model, data_prop=True)
+            except Exception:  # e.g. a model over 2 GB: the declared types are all there is
+                model = self._model
+            self._types = {}
+            for graph in _iter_graphs(model.graph):
+                for value in [*graph.input, *graph.output, *graph.value_info]:
+                    if value.type.WhichOneof("value"):  # subgraph outputs are often declared without a type
+                        self._types[value.name] = value.type
+                for init in graph.initializer:
+                    self._types[init.name] = helper.make_tensor_type_proto(init.data_type, list(init.dims))
+        return self._types.get(name)
+
+    def elem_type(self, name: str) -> int:
+        """The value's TensorProto element type; 0 when unknown."""
+        value_type = self._type(name)
+        return value_type.tensor_type.elem_type if value_type is not None and value_type.HasField(
+            "tensor_type") else 0
+
+    def shape(self, name: str) -> tuple[int | None, ...] | None:
+        """The value's dims (None for a dim without a static size); None when even the rank is unknown."""
+        value_type = self._type(name)
+        if value_type is None or not value_type.tensor_type.HasField("shape"):
+            return None
+        return tuple(d.dim_value if d.HasField("dim_value") else None for d in value_type.tensor_type.shape.dim)
+
+    def constant(self, name: str) -> np.ndarray | None:
+        """The value when it is an initializer or a Constant node's output; else None."""
+        if self._producers is None:
+            self._producers = {}
+            for graph in _iter_graphs(self._model.graph):
+                self._producers.update((init.name, init) for init in graph.initializer)
+                self._producers.update((node.output[0], node) for node in graph.node
+                                       if node.op_type == "Constant" and node.domain in ("", "ai.onnx"))
+        producer = self._producers.get(name)
+        if isinstance(producer, onnx.TensorProto):
+            return numpy_helper.to_array(producer)
+        return _constant_node_value(producer) if producer is not None else None
+
+    def consumed(self, name: str) -> bool:
+        """Whether a node reads the value (or a subgraph returns it to its node); False for values that
+        are only outputs of the model."""
+        if self._consumed is None:
+            self._consumed = {used for node in iter_nodes(self._model.graph) for used in node.input}
+            for graph in list(_iter_graphs(self._model.graph))[1:]:
+                self._consumed.update(value.name for value in graph.output)
+        return name in self._consumed
+
+
+@functools.cache
+def _check_takes_values(check: Callable) -> bool:
+    return len(inspect.signature(check).parameters) > 2
+
+
 def find_unsupported(model: onnx.ModelProto) -> dict[str, list[str]]:
     """Map 'op (reason)' -> names of nodes using it, for every node the converter cannot handle.
 
     Graph inputs/outputs of element types TF cannot represent are reported as 'input/output dtype X'.
+    A converter's ``unsupported`` check is called as ``check(node, attrs)``, or as
+    ``check(node, attrs, values)`` with the model's ``ValueFacts`` when it takes a third parameter.
     """
     opsets = graph_opsets(model)
+    facts = ValueFacts(model)
     problems: dict[str, list[str]] = {}
     for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
         for value in values:
@@ -92,7 +196,13 @@ def find_unsupported(model: onnx.ModelProto) -> dict[str, list[str]]:
                 label += f" (opset {opset})"
             problems.setdefault(label, []).append(node.name or f"<{node.op_type}>")
             continue
-        reason = entry.unsupported(node, attributes(node)) if entry.unsupported else None
+        check = entry.unsupported
+        if check is None:
+            reason = None
+        elif _check_takes_values(check):
+            reason = check(node, attributes(node), facts)
+        else:
+            reason = check(node, attributes(node))
         if reason:
             problems.setdefault(f"{node.op_type} ({reason})", []).append(node.name or f"<{node.op_type}>")
     return problems
@@ -141,7 +251,8 @@ class GraphRunner:
         self._static = static if static is not None else {}
         if not self._static:
             self._static.update((init.name, numpy_helper.to_array(init)) for init in graph.initializer)
-        self._tensors: dict[str, object] = {}
+        self._tensors: dict[str, object] = {}  # ONNX layout
+        self._channels_last: dict[str, object] = {}  # the same values, channels-last
         self.folding = False
 
     # -- values -------------------------------------------------------------------------------
@@ -156,6 +267,7 @@ class GraphRunner:
         return self._parent.static_value(name) if self._parent else None
 
     def tensor(self, name: str):
+        """The value in the ONNX layout."""
         import tensorflow as tf
 
         if self.folding:
@@ -173,9 +285,60 @@ class GraphRunner:
             tensor = self.constant_tensor(f"const::{name}", lambda: value)
             self._tensors[name] = tensor
             return tensor
-        if self._parent is not None:
-            return self._parent.tensor(name)
-        raise KeyError(f"value '{name}' is used before any node produces it")
+        found = self._parent._find(name, channels_last=False) if self._parent is not None else None
+        if found is not None:
+            return found
+        channels_last = self._find(name, channels_last=True)
+        if channels_last is None:
+            raise KeyError(f"value '{name}' is used before any node produces it")
+        # Cached here, not where the channels-last tensor lives: this may be a subgraph's graph.
+        self._tensors[name] = to_channels_first(channels_last)
+        return self._tensors[name]
+
+    def _find(self, name: str, channels_last: bool):
+        """The tensor already made for ``name`` in that layout, here or in an enclosing graph; no new ops."""
+        table = self._channels_last if channels_last else self._tensors
+        if name in table:
+            return table[name]
+        return self._parent._find(name, channels_last) if self._parent is not None else None
+
+    def has_channels_last(self, name: str) -> bool:
+        return self._find(name, channels_last=True) is not None
+
+    def channels_last_tensor(self, name: str):
+        """The value (rank >= 3) in channels-last layout; a transpose is made at most once per value."""
+        if self.folding:  # eager values: nothing to cache for the graph being traced
+            return to_channels_last(self.tensor(name))
+        found = self._find(name, channels_last=True)
+        if found is not None:
+            return found
+        value = self.static_value(name)
+        if value is not None:
+            array = np.ascontiguousarray(np.transpose(value, channels_last_perm(value.ndim)))
+            tensor = self.constant_tensor(f"const_channels_last::{name}", lambda: array)
+        else:
+            tensor = to_channels_last(self.tensor(name))
+        self._channels_last[name] = tensor
+        return tensor
+
+    def channels_last_operand(self, name: str, rank: int):
+        """An elementwise operand for a channels-last computation of ``rank``: lower-rank operands are
+        aligned to the right (numpy broadcasting in the ONNX layout) before the transpose."""
+        import tensorflow as tf
+
+        value = self.static_value(name)
+        if value is not None and value.ndim < rank:
+            if value.size == 1:  # broadcasts the same in every layout
+                return self.tensor(name)
+            array = np.transpose(value.reshape((1,) * (rank - value.ndim) + value.shape), channels_last_perm(rank))
+            return self.constant_tensor(f"const_channels_last::{name}", lambda: np.ascontiguousarray(array))
+        if value is None and self._find(name, channels_last=True) is None:
+            tensor = self.tensor(name)
+            missing = rank - tensor.shape.rank
+            if missing > 0:
+                shape = tf.concat([tf.ones([missing], tf.int32), tf.shape(tensor)], 0)
+                return to_channels_last(tf.reshape(tensor, shape))
+        return self.channels_last_tensor(name)
 
     def make_constant(self, array: np.ndarray):
         import tensorflow as tf
@@ -231,24 +394,63 @@ class GraphRunner:
                         self._emit_hook(name)
                 return
 
+        rank = self._channels_last_rank(node) if entry.elementwise else None
+        if rank is not None:
+            inputs = NodeInputs(self, node.input, channels_last_rank=rank)
         with tf.name_scope(sanitise_name(node.name or node.op_type, "node")):
             results = _as_list(entry.fn(node, inputs, attrs, ctx))
+        if rank is not None:
+            results = [ChannelsLast(r) for r in results]
         if len(results) < len(wanted):
             raise UnsupportedModelError(
                 f"node '{node.name}' ({node.op_type}): converter returned {len(results)} outputs, "
                 f"{len(wanted)} expected")
-        for name, tensor in zip(node.output, results, strict=False):
+        for name, result in zip(node.output, results, strict=False):
             if not name:
                 continue
-            static = _static_int_value(tensor)
-            if static is not None:
-                self._static[name] = static
-            self._tensors[name] = tensor
+            if isinstance(result, ChannelsLast):
+                self._channels_last[name] = result.tensor
+            else:
+                static = _static_int_value(result)
+                if static is not None:
+                    self._static[name] = static
+                self._tensors[name] = result
             self._emit_hook(name)
 
+    def _channels_last_rank(self, node: onnx.NodeProto) -> int | None:
+        """The rank to run an elementwise node at in channels-last layout, or None for the ONNX layout.
+
+        Channels-last when some input exists only in that layout and no more inputs would need a transpose
+        into it than out of it; every input must have at most that rank (the output keeps the rank).
+        """
+        if any(attr.name == "axis" for attr in node.attribute):
+            return None  # opset < 7 binary ops align the right operand at an ONNX axis
+        names = [name for name in node.input if name]
+        channels_last = {name: self._find(name, channels_last=True) for name in names}
+        ranks = {t.shape.rank for t in channels_last.values() if t is not None}
+        if len(ranks) != 1:
+            return None
+        rank = ranks.pop()
+        to_onnx = sum(1 for name, t in channels_last.items() if t is not None and self._find(name, False) is None)
+        to_channels_last = 0
+        for name, found in channels_last.items():
+            if found is not None:
+                continue
+            value = self.static_value(name)
+            input_rank = value.ndim if value is not None else self.tensor(name).shape.rank
+            if input_rank is None or input_rank > rank:
+                return None
+            to_channels_last += int(value is None and input_rank == rank)
+        return rank if to_onnx > 0 and to_onnx >= to_channels_last else None
+
     def _emit_hook(self, name: str) -> None:
-        if self._value_hook is not None and self._parent is None:
-            self._value_hook(name, self.tensor(name))
+        if self._value_hook is None or self._parent is not None:
+            return
+        if name not in self._tensors and name in self._channels_last:
+            # Not cached: the hook (locate) must not change which layout later nodes run in.
+            self._value_hook(name, to_channels_first(self._channels_last[name]))
+            return
+        self._value_hook(name, self.tensor(name))
 
     def _all_inputs_static(self, node: onnx.NodeProto) -> bool:
         return all(name == "" or self.static_value(name) is not None for name in node.input)
@@ -262,6 +464,7 @@ class GraphRunner:
                 results = _as_list(entry.fn(node, inputs, attrs, ctx))
             finally:
                 self.folding = False
+            results = [to_channels_first(r.tensor) if isinstance(r, ChannelsLast) else r for r in results]
             values = [np.asarray(r.numpy()) if r is not None else None for r in results]
         if any(v is not None and v.size > FOLD_MAX_ELEMENTS for v in values):
             return None

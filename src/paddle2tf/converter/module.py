@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
+from paddle2tf.converter import passes
 from paddle2tf.converter.graph import GraphRunner, WeightStore, check_supported, graph_opsets, sanitise_name
 
 SERVING_KEY = "serving_default"
@@ -76,17 +77,20 @@ def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 class ConvertedModule:
     """Holds the tf.Module, its serving function and the ONNX↔TF name mapping."""
 
-    def __init__(self, model: onnx.ModelProto, extra_outputs: list[str] | None = None):
+    def __init__(self, model: onnx.ModelProto, optimize: bool = True):
         check_supported(model)  # before importing TensorFlow: an unsupported model is rejected fast
 
         import tensorflow as tf
 
         self.model = model
+        optimized = passes.optimize(model) if optimize else passes.Optimized(model)
+        self.rewrites = optimized.rewrites
+        graph = optimized.model.graph
         self.weights = WeightStore()
         self._static: dict[str, np.ndarray] = {}
         self.value_hook = None
         inputs = graph_inputs(model)
-        outputs = [o.name for o in model.graph.output] + list(extra_outputs or [])
+        outputs = [o.name for o in model.graph.output]
         input_names = _unique_names([vi.name for vi in inputs], "input")
         output_names = _unique_names(outputs, "output")
         self.signature = SignatureInfo()
@@ -99,7 +103,7 @@ class ConvertedModule:
         opsets = graph_opsets(model)
 
         def serve(*args):
-            runner = GraphRunner(opsets, model.graph, self.weights, static=self._static,
+            runner = GraphRunner(opsets, graph, self.weights, static=self._static,
                                  value_hook=self.value_hook)
             values = runner.run({vi.name: t for vi, t in zip(inputs, args, strict=True)},
                                 [name for name, _ in self._output_names])

@@ -1,24 +1,8 @@
-"""Helpers shared by converters (layout moves, axis handling)."""
+"""Helpers shared by converters (axis handling, constant inputs)."""
 
 from __future__ import annotations
 
 import numpy as np
-
-
-def to_channels_last(x):
-    """NC... -> N...C"""
-    import tensorflow as tf
-
-    rank = x.shape.rank
-    return tf.transpose(x, [0, *range(2, rank), 1])
-
-
-def to_channels_first(x):
-    """N...C -> NC..."""
-    import tensorflow as tf
-
-    rank = x.shape.rank
-    return tf.transpose(x, [0, rank - 1, *range(1, rank - 1)])
 
 
 def normalise_axis(axis: int, rank: int) -> int:

@@ -14,14 +14,14 @@ def _zero(x):
     return tf.zeros([], x.dtype)
 
 
-@converter("Relu", since=1)
+@converter("Relu", since=1, elementwise=True)
 def relu(node, inputs, attrs, ctx):
     import tensorflow as tf
 
     return tf.nn.relu(inputs[0])  # TF has integer Relu kernels too (Relu-14 adds int types)
 
 
-@converter("LeakyRelu", since=1)
+@converter("LeakyRelu", since=1, elementwise=True)
 def leaky_relu(node, inputs, attrs, ctx):
     import tensorflow as tf
 
@@ -29,7 +29,7 @@ def leaky_relu(node, inputs, attrs, ctx):
     return tf.where(x < _zero(x), x * attrs.get("alpha", 0.01), x)
 
 
-@converter("PRelu", since=1)
+@converter("PRelu", since=1, elementwise=True)
 def prelu(node, inputs, attrs, ctx):
     """slope * x for x < 0; slope broadcasts to x numpy-style (e.g. per-channel [C, 1, 1])."""
     import tensorflow as tf
@@ -38,7 +38,7 @@ def prelu(node, inputs, attrs, ctx):
     return tf.where(x < _zero(x), x * slope, x)
 
 
-@converter("ThresholdedRelu", since=10)
+@converter("ThresholdedRelu", since=10, elementwise=True)
 def thresholded_relu(node, inputs, attrs, ctx):
     import tensorflow as tf
 
@@ -46,7 +46,7 @@ def thresholded_relu(node, inputs, attrs, ctx):
     return tf.where(x > attrs.get("alpha", 1.0), x, tf.zeros_like(x))
 
 
-@converter("Elu", since=1)
+@converter("Elu", since=1, elementwise=True)
 def elu(node, inputs, attrs, ctx):
     import tensorflow as tf
 
@@ -60,18 +60,18 @@ def _selu(x, alpha, gamma):
     return tf.where(x > _zero(x), gamma * x, (gamma * alpha) * tf.math.expm1(x))
 
 
-@converter("Selu", since=1)
+@converter("Selu", since=1, elementwise=True)
 def selu_1(node, inputs, attrs, ctx):
     return _selu(inputs[0], attrs.get("alpha", 1.6732), attrs.get("gamma", 1.0507))  # Selu-1's defaults
 
 
-@converter("Selu", since=6)
+@converter("Selu", since=6, elementwise=True)
 def selu_6(node, inputs, attrs, ctx):
     return _selu(inputs[0], attrs.get("alpha", 1.67326319217681884765625),
                  attrs.get("gamma", 1.05070102214813232421875))
 
 
-@converter("Celu", since=12)
+@converter("Celu", since=12, elementwise=True)
 def celu(node, inputs, attrs, ctx):
     import tensorflow as tf
 
@@ -80,8 +80,9 @@ def celu(node, inputs, attrs, ctx):
     return tf.maximum(_zero(x), x) + tf.minimum(_zero(x), alpha * tf.math.expm1(x / alpha))
 
 
-@converter("Gelu", since=20, unsupported=lambda node, attrs: None if attrs.get("approximate", "none") in (
-    "none", "tanh") else f"approximate={attrs.get('approximate')!r}")
+@converter("Gelu", since=20, elementwise=True,
+           unsupported=lambda node, attrs: None if attrs.get("approximate", "none") in (
+               "none", "tanh") else f"approximate={attrs.get('approximate')!r}")
 def gelu(node, inputs, attrs, ctx):
     import tensorflow as tf
 
@@ -95,25 +96,25 @@ def _hard_sigmoid(x, alpha, beta):
     return tf.minimum(tf.maximum(alpha * x + beta, _zero(x)), tf.ones([], x.dtype))
 
 
-@converter("HardSigmoid", since=1)
+@converter("HardSigmoid", since=1, elementwise=True)
 def hard_sigmoid(node, inputs, attrs, ctx):
     return _hard_sigmoid(inputs[0], attrs.get("alpha", 0.2), attrs.get("beta", 0.5))
 
 
-@converter("HardSwish", since=14)
+@converter("HardSwish", since=14, elementwise=True)
 def hard_swish(node, inputs, attrs, ctx):
     x = inputs[0]
     return x * _hard_sigmoid(x, 1.0 / 6.0, 0.5)
 
 
-@converter("Softplus", since=1)
+@converter("Softplus", since=1, elementwise=True)
 def softplus(node, inputs, attrs, ctx):
     import tensorflow as tf
 
     return tf.math.softplus(inputs[0])  # log(exp(x) + 1), computed without overflow
 
 
-@converter("Mish", since=18)
+@converter("Mish", since=18, elementwise=True)
 def mish(node, inputs, attrs, ctx):
     import tensorflow as tf
 
@@ -121,7 +122,7 @@ def mish(node, inputs, attrs, ctx):
     return x * tf.tanh(tf.math.softplus(x))
 
 
-@converter("Softsign", since=1)
+@converter("Softsign", since=1, elementwise=True)
 def softsign(node, inputs, attrs, ctx):
     import tensorflow as tf
 

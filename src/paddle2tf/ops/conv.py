@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from paddle2tf.converter.context import ChannelsLast
 from paddle2tf.converter.registry import converter
-from paddle2tf.ops._common import to_channels_first, to_channels_last
 
 SAME_MODES = ("SAME_UPPER", "SAME_LOWER")
 
 
 # -- geometry shared with pool.py ------------------------------------------------------------------
-def spatial_sizes(x) -> list:
-    """Spatial dims of an NC... tensor: ints where static, scalar tensors where symbolic."""
+def spatial_sizes(x, channels_last: bool = False) -> list:
+    """Spatial dims of an NC... (or N...C) tensor: ints where static, scalar tensors where symbolic."""
     import tensorflow as tf
 
     dynamic = None
     sizes = []
-    for axis in range(2, x.shape.rank):
+    axes = range(1, x.shape.rank - 1) if channels_last else range(2, x.shape.rank)
+    for axis in axes:
         if x.shape[axis] is not None:
             sizes.append(int(x.shape[axis]))
             continue
@@ -184,21 +185,47 @@ def grouped_conv(x, filters, group: int, conv_fn):
     return tf.concat(parts, axis=-1)
 
 
-def conv_channels_last(x, filters, layout: str, strides, dilations, group: int):
-    """Valid convolution of a padded N...C tensor (rank 4 or 5)."""
+def conv_channels_last(x, filters, layout: str, strides, dilations, group: int, begins, ends):
+    """Convolution of an N...C tensor (rank 4 or 5) with the given spatial pads.
+
+    Static 2-D pads go into the convolution op itself, so grappler can fuse it with the bias and
+    activation that follow: Conv2D takes explicit pads; DepthwiseConv2dNative only 'SAME' (grappler's
+    shape inference aborts the process on its explicit pads), used when SAME's pads are these pads.
+    Other pads are applied with tf.pad before a VALID convolution.
+    """
     import tensorflow as tf
 
+    padding = "VALID"
+    if x.shape.rank == 4 and all(isinstance(v, int) for v in (*begins, *ends)):
+        if layout != "depthwise":
+            padding = [[0, 0], *([b, e] for b, e in zip(begins, ends, strict=True)), [0, 0]]
+        elif is_same_padding(x, filters, strides, begins, ends):
+            padding = "SAME"
+    if padding == "VALID":
+        x = pad_channels_last(x, begins, ends)
     if x.shape.rank == 4:
         if layout == "depthwise":
-            return tf.nn.depthwise_conv2d(x, filters, [1, *strides, 1], "VALID")
+            return tf.nn.depthwise_conv2d(x, filters, [1, *strides, 1], padding)
         # Conv2D infers the group count from input depth / filter depth on every CPU build.
-        return tf.nn.conv2d(x, filters, [1, *strides, 1], "VALID", dilations=[1, *dilations, 1])
+        return tf.nn.conv2d(x, filters, [1, *strides, 1], padding, dilations=[1, *dilations, 1])
     # Conv3D: no groups and no dilation on plain CPU kernels; the filter is already dilated with zeros.
     return grouped_conv(x, filters, group, lambda xg, fg: tf.nn.conv3d(xg, fg, [1, *strides, 1], "VALID"))
 
 
+def is_same_padding(x, filters, strides, begins, ends) -> bool:
+    """True when TF's 'SAME' rule gives exactly these pads (static spatial sizes, undilated filter)."""
+    sizes = list(x.shape[1:-1])
+    if any(size is None for size in sizes):
+        return False
+    same = auto_pads("SAME_UPPER", sizes, list(filters.shape[:2]), strides, [1, 1])
+    return same == (list(begins), list(ends))
+
+
 def add_bias_channels_last(y, bias):
-    return y if bias is None else y + bias
+    """BiasAdd (not a broadcast Add): the form grappler fuses into the preceding convolution."""
+    import tensorflow as tf
+
+    return y if bias is None else tf.nn.bias_add(y, bias)
 
 
 def check_conv_attrs(node, attrs):
@@ -210,28 +237,32 @@ def check_conv_attrs(node, attrs):
 @converter("Conv", since=1, unsupported=check_conv_attrs)
 def conv(node, inputs, attrs, ctx):
     """Conv-1 and Conv-11 only differ in documentation: one converter."""
-    import tensorflow as tf
-
-    x, bias = inputs[0], inputs[2]
     # A constant W is read as numpy for its shape: materialising inputs[1] would store it a second time.
     w = ctx.static(1) if ctx.static(1) is not None else inputs[1]
+    return ChannelsLast(convolve(ctx.channels_last(0), w, inputs[2], attrs, ctx))
+
+
+def convolve(x, w, bias, attrs, ctx):
+    """ONNX Conv of a channels-last ``x`` (N...C) -> channels-last result; ``w`` is W as numpy when
+    constant (``ctx`` then stores the TF filter layout once), else as a tensor."""
+    import tensorflow as tf
+
     n = x.shape.rank - 2
     kernel = kernel_shape(attrs, w, n)
     strides, dilations, group = conv_attrs(attrs, n)
-    begins, ends = resolve_pads(attrs, spatial_sizes(x), kernel, strides, dilations)
-    y = pad_channels_last(to_channels_last(x), begins, ends)
+    begins, ends = resolve_pads(attrs, spatial_sizes(x, channels_last=True), kernel, strides, dilations)
     # 3-D dilation is baked into the filter (zeros); 2-D kernels take dilations natively.
     baked = dilations if n == 3 else [1] * n
     as_2d = n == 1  # no Conv1D kernel in TF: run 1-D as 2-D with a unit height
     if as_2d:
-        y = tf.expand_dims(y, 1)
-        strides, dilations = [1, *strides], [1, *dilations]
+        x = tf.expand_dims(x, 1)
+        strides, dilations, begins, ends = [1, *strides], [1, *dilations], [0, *begins], [0, *ends]
     layout = "depthwise" if is_depthwise(w, group, strides, dilations) else "conv"
     filters = tf_filter(ctx, w, layout, n, group, baked, as_2d)
-    y = conv_channels_last(y, filters, layout, strides, [1] * 3 if n == 3 else dilations, group)
+    y = conv_channels_last(x, filters, layout, strides, [1] * 3 if n == 3 else dilations, group, begins, ends)
     if as_2d:
         y = tf.squeeze(y, 1)
-    return to_channels_first(add_bias_channels_last(y, bias))
+    return add_bias_channels_last(y, bias)
 
 
 # -- ConvTranspose -----------------------------------------------------------------------------------
@@ -291,14 +322,13 @@ def conv_transpose(node, inputs, attrs, ctx):
     """ConvTranspose-1 and -11 only differ in documentation: one converter."""
     import tensorflow as tf
 
-    x, bias = inputs[0], inputs[2]
+    y, bias = ctx.channels_last(0), inputs[2]
     # A constant W is read as numpy for its shape: materialising inputs[1] would store it a second time.
     w = ctx.static(1) if ctx.static(1) is not None else inputs[1]
-    n = x.shape.rank - 2
+    n = y.shape.rank - 2
     kernel = kernel_shape(attrs, w, n)
     strides, dilations, group = conv_attrs(attrs, n)
-    begins, outs, full = transpose_geometry(attrs, spatial_sizes(x), kernel, strides, dilations)
-    y = to_channels_last(x)
+    begins, outs, full = transpose_geometry(attrs, spatial_sizes(y, channels_last=True), kernel, strides, dilations)
     as_2d = n == 1
     if as_2d:
         y = tf.expand_dims(y, 1)
@@ -309,4 +339,4 @@ def conv_transpose(node, inputs, attrs, ctx):
     y = crop_channels_last(y, begins, outs, full)
     if as_2d:
         y = tf.squeeze(y, 1)
-    return to_channels_first(add_bias_channels_last(y, bias))
+    return ChannelsLast(add_bias_channels_last(y, bias))

@@ -51,7 +51,7 @@ def _via(x, dtype, fn):
 # -- binary arithmetic ------------------------------------------------------------------------------
 
 def _register_binary(op_type: str, since: int, compute):
-    @converter(op_type, since=since)
+    @converter(op_type, since=since, elementwise=True)
     def convert(node, inputs, attrs, ctx):
         import tensorflow as tf
 
@@ -91,7 +91,7 @@ for _op, (_since, _compute) in _BINARY.items():
     _register_binary(_op, _since, _compute)
 
 
-@converter("Pow", since=1)
+@converter("Pow", since=1, elementwise=True)
 def pow_(node, inputs, attrs, ctx):
     """Pow: the exponent may have another dtype (opset 12+); the result has the base's dtype."""
     import tensorflow as tf
@@ -154,28 +154,28 @@ def _operands(inputs):
     return values
 
 
-@converter("Max", since=1)
+@converter("Max", since=1, elementwise=True)
 def max_(node, inputs, attrs, ctx):
     import tensorflow as tf
 
     return functools.reduce(tf.maximum, _operands(inputs))  # NaN propagates, as in ONNX Runtime
 
 
-@converter("Min", since=1)
+@converter("Min", since=1, elementwise=True)
 def min_(node, inputs, attrs, ctx):
     import tensorflow as tf
 
     return functools.reduce(tf.minimum, _operands(inputs))
 
 
-@converter("Sum", since=1)
+@converter("Sum", since=1, elementwise=True)
 def sum_(node, inputs, attrs, ctx):
     import tensorflow as tf
 
     return functools.reduce(tf.add, _operands(inputs))  # not add_n: operands broadcast
 
 
-@converter("Mean", since=1)
+@converter("Mean", since=1, elementwise=True)
 def mean(node, inputs, attrs, ctx):
     import tensorflow as tf
 
@@ -187,7 +187,7 @@ def mean(node, inputs, attrs, ctx):
 # -- unary ----------------------------------------------------------------------------------------
 
 def _register_unary(op_type: str, since: int, compute):
-    @converter(op_type, since=since)
+    @converter(op_type, since=since, elementwise=True)
     def convert(node, inputs, attrs, ctx):
         import tensorflow as tf
 
@@ -229,7 +229,7 @@ for _op, (_since, _compute) in _UNARY.items():
     _register_unary(_op, _since, _compute)
 
 
-@converter("Abs", since=1)
+@converter("Abs", since=1, elementwise=True)
 def abs_(node, inputs, attrs, ctx):
     import tensorflow as tf
 
@@ -237,7 +237,7 @@ def abs_(node, inputs, attrs, ctx):
     return tf.identity(x) if x.dtype.is_unsigned else tf.abs(x)  # TF has no unsigned Abs kernel
 
 
-@converter("Sign", since=9)
+@converter("Sign", since=9, elementwise=True)
 def sign(node, inputs, attrs, ctx):
     import tensorflow as tf
 
@@ -247,7 +247,7 @@ def sign(node, inputs, attrs, ctx):
     return tf.sign(x)
 
 
-@converter("Erf", since=9)
+@converter("Erf", since=9, elementwise=True)
 def erf(node, inputs, attrs, ctx):
     import tensorflow as tf
 
@@ -272,7 +272,7 @@ def is_inf(node, inputs, attrs, ctx):
     return tf.zeros_like(x, dtype=tf.bool)
 
 
-@converter("Where", since=9)
+@converter("Where", since=9, elementwise=True)
 def where(node, inputs, attrs, ctx):
     import tensorflow as tf
 
@@ -295,19 +295,32 @@ def _clip(x, low, high):
     return x
 
 
-@converter("Clip", since=1)
+@converter("Clip", since=1, elementwise=True)
 def clip_1(node, inputs, attrs, ctx):
     return _clip(inputs[0], attrs.get("min"), attrs.get("max"))  # Clip-1: no defaults, absent = unbounded
 
 
-@converter("Clip", since=6)
+@converter("Clip", since=6, elementwise=True)
 def clip_6(node, inputs, attrs, ctx):
     return _clip(inputs[0], attrs.get("min", -FLT_MAX), attrs.get("max", FLT_MAX))
 
 
-@converter("Clip", since=11)
+@converter("Clip", since=11, elementwise=True)
 def clip_11(node, inputs, attrs, ctx):
-    return _clip(inputs[0], inputs[1], inputs[2])  # optional inputs; absent = unbounded
+    import tensorflow as tf
+
+    x = inputs[0]
+    if x.dtype.is_floating and (_static_scalar(ctx, 1), _static_scalar(ctx, 2)) == (0.0, 6.0):
+        return tf.nn.relu6(x)  # the form grappler fuses into a preceding convolution; NaN stays NaN
+    # An absent bound is the type's limit (numeric_limits lowest/max), so ±inf clamps to the largest finite.
+    low = inputs[1] if ctx.has_input(1) else (x.dtype.min if x.dtype.is_floating else None)
+    high = inputs[2] if ctx.has_input(2) else (x.dtype.max if x.dtype.is_floating else None)
+    return _clip(x, low, high)
+
+
+def _static_scalar(ctx, index: int) -> float | None:
+    value = ctx.static(index)
+    return float(value) if value is not None and value.size == 1 else None
 
 
 # -- Cast -----------------------------------------------------------------------------------------
@@ -381,7 +394,7 @@ def _to_e5m2_canonical_nan(x):
 
 
 
-@converter("Cast", since=1, unsupported=_cast_unsupported)
+@converter("Cast", since=1, elementwise=True, unsupported=_cast_unsupported)
 def cast(node, inputs, attrs, ctx):
     return cast_to(inputs[0], _target_dtype(attrs["to"]), bool(attrs.get("saturate", 1)))
 

@@ -23,7 +23,7 @@ def _matmul(a, b):
         a = a[tf.newaxis, :]
     if b_vec:
         b = b[:, tf.newaxis]
-    y = tf.linalg.matmul(a, b)
+    y = _matmul_folding_batch(a, b) if a.shape.rank > 2 and b.shape.rank == 2 else tf.linalg.matmul(a, b)
     if a_vec and b_vec:
         return tf.reshape(y, [])
     if a_vec:
@@ -31,6 +31,17 @@ def _matmul(a, b):
     if b_vec:
         return tf.squeeze(y, axis=-1)
     return y
+
+
+def _matmul_folding_batch(a, b):
+    """[..., M, K] @ [K, N] as one [prod(...) * M, K] @ [K, N] MatMul: TF's broadcasting BatchMatMulV2 is
+    about twice as slow on CPU for a Linear layer's shapes (measured: [8, 128, 768] @ [768, 3072])."""
+    import tensorflow as tf
+
+    k, n = a.shape[-1], b.shape[-1]
+    y = tf.linalg.matmul(tf.reshape(a, [-1, k if k is not None else tf.shape(a)[-1]]), b)
+    outer = [d if d is not None else tf.shape(a)[i] for i, d in enumerate(a.shape[:-1])]
+    return tf.reshape(y, [*outer, n if n is not None else tf.shape(b)[-1]])
 
 
 @converter("MatMul", since=1)

@@ -1,8 +1,9 @@
 """BatchNormalization (inference), InstanceNormalization, LayerNormalization, GroupNormalization,
 LpNormalization, LRN, MeanVarianceNormalization.
 
-All of them are element-wise once the statistics are known, so they are computed directly in the
-ONNX (channels-first) layout with broadcasting; no layout change is needed.
+All of them are element-wise once the statistics are known, so they are computed with broadcasting in
+the ONNX (channels-first) layout, except BatchNormalization on an input that is already channels-last
+(a Conv's output), which stays in that layout.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper
 
+from paddle2tf.converter.context import ChannelsLast
 from paddle2tf.converter.registry import converter
 
 # -- BatchNormalization ---------------------------------------------------------------------------
@@ -39,19 +41,22 @@ def _batch_norm(node, inputs, attrs, ctx, spatial: bool = True):
     """
     import tensorflow as tf
 
-    x = inputs[0]
     eps = attrs.get("epsilon", 1e-5)
-    rank = x.shape.rank
     statics = [ctx.static(i) for i in range(1, 5)]
     if all(v is not None for v in statics):
         scale, bias, mean, var = (np.asarray(v, np.float64) for v in statics)
         a = scale / np.sqrt(var + np.float64(np.float32(eps)))
         b = bias - mean * a
+        # Per-channel parameters broadcast on the last axis of a channels-last input: stay in its layout.
+        channels_last = ctx.has_channels_last(0) and a.ndim == 1
+        x = ctx.channels_last(0) if channels_last else inputs[0]
         dtype = x.dtype.as_numpy_dtype
-        shape = _param_shape(a.shape, rank, spatial)
+        shape = [-1] if channels_last else _param_shape(a.shape, x.shape.rank, spatial)
         a = ctx.constant(a.astype(dtype).reshape(shape), key="bn_scale")
         b = ctx.constant(b.astype(dtype).reshape(shape), key="bn_shift")
-        return x * a + b
+        return ChannelsLast(x * a + b) if channels_last else x * a + b
+    x = inputs[0]
+    rank = x.shape.rank
     scale, bias, mean, var = (tf.cast(inputs[i], x.dtype) for i in range(1, 5))
     shape = _param_shape(scale.shape, rank, spatial)
     scale, bias, mean, var = (tf.reshape(t, shape) for t in (scale, bias, mean, var))

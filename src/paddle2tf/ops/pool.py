@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from paddle2tf.converter.context import ChannelsLast
+from paddle2tf.converter.layout import to_channels_first, to_channels_last
 from paddle2tf.converter.registry import converter
-from paddle2tf.ops._common import to_channels_first, to_channels_last
 from paddle2tf.ops.conv import (
     SAME_MODES,
     at_least_zero,
     auto_pad_mode,
+    auto_pads,
     ceil_div,
     is_zero,
+    pad_channels_last,
     resolve_pads,
     spatial_sizes,
 )
@@ -39,12 +42,12 @@ class Windows:
     padding that counts as 'pad' for count_include_pad (the explicit/auto pads, not the ceil extension).
     """
 
-    def __init__(self, x, attrs, ceil_mode: bool, dilations=None):
-        n = x.shape.rank - 2
+    def __init__(self, sizes: list, attrs, ceil_mode: bool, dilations=None):
+        n = len(sizes)
         self.kernel = list(attrs["kernel_shape"])
         self.strides = list(attrs.get("strides", [1] * n))
         self.dilations = list(dilations or [1] * n)
-        self.sizes = spatial_sizes(x)
+        self.sizes = sizes
         self.begins, pad_ends = resolve_pads(attrs, self.sizes, self.kernel, self.strides, self.dilations)
         # ceil_mode applies under auto_pad too, as in ONNX shape inference and ONNX Runtime: VALID is
         # zero pads (the doc's VALID formula disagrees with both); SAME windows fit either way.
@@ -61,6 +64,14 @@ class Windows:
     @property
     def undilated(self) -> bool:
         return all(d == 1 for d in self.dilations)
+
+    @property
+    def is_tf_same(self) -> bool:
+        """True when TF's 'SAME' rule lays out exactly these windows (static sizes, no dilation)."""
+        if not self.undilated or not all(isinstance(v, int) for v in (*self.sizes, *self.ends)):
+            return False
+        same = auto_pads("SAME_UPPER", self.sizes, self.kernel, self.strides, self.dilations)
+        return same == (self.begins, self.ends)
 
 
 def minimum(a, b):
@@ -128,6 +139,31 @@ def gather_windows(x, win: Windows):
     return tf.reshape(x, tf.concat([shape[:2 + n], [int(np.prod(win.kernel))]], 0))
 
 
+def pools_natively(x, kind: str, dilations) -> bool:
+    return all(d == 1 for d in dilations or []) and x.dtype.name in NATIVE_POOL_DTYPES[(kind, x.shape.rank)]
+
+
+def native_pool(ctx, attrs, kind: str, ceil_mode: bool, dilations=None, include_pad: bool = False):
+    """The common case, channels-last in and out on TF's pooling kernels; None when they cannot compute it.
+
+    TF's 'SAME' windows ignore the padding in both a max and an average (the divisor counts only real
+    positions), which is ONNX's count_include_pad=0; other pads are applied with tf.pad before 'VALID'.
+    """
+    import tensorflow as tf
+
+    x = ctx.channels_last(0)
+    if not pools_natively(x, kind, dilations):
+        return None
+    win = Windows(spatial_sizes(x, channels_last=True), attrs, ceil_mode, dilations)
+    pool = tf.nn.max_pool if kind == "MAX" else tf.nn.avg_pool
+    if win.is_tf_same and (kind == "MAX" or not include_pad):
+        return ChannelsLast(pool(x, win.kernel, win.strides, "SAME"))
+    if kind == "AVG" and not every_position_counts(win, include_pad):
+        return None
+    padded = pad_channels_last(x, win.begins, win.ends, lowest(x.dtype) if kind == "MAX" else 0)
+    return ChannelsLast(pool(padded, win.kernel, win.strides, "VALID"))
+
+
 def window_reduce(padded, win: Windows, kind: str):
     """Max ("MAX") or mean ("AVG") of every window of a padded NC... tensor.
 
@@ -189,28 +225,34 @@ def check_pool_attrs(node, attrs):
     return None
 
 
-def max_pool(node, x, attrs, with_indices: bool, ceil_mode: bool = False, dilations=None):
-    win = Windows(x, attrs, ceil_mode, dilations)
+def max_pool(node, inputs, ctx, attrs, with_indices: bool, ceil_mode: bool = False, dilations=None):
+    wants_indices = with_indices and len(node.output) > 1 and node.output[1]
+    if not wants_indices:
+        native = native_pool(ctx, attrs, "MAX", ceil_mode, dilations)
+        if native is not None:
+            return native
+    x = inputs[0]
+    win = Windows(spatial_sizes(x), attrs, ceil_mode, dilations)
     y = window_reduce(pad_for_windows(x, win, lowest(x.dtype)), win, "MAX")
-    if with_indices and len(node.output) > 1 and node.output[1]:
+    if wants_indices:
         return [y, max_indices(x, win, attrs.get("storage_order", 0))]
     return y
 
 
 @converter("MaxPool", since=1, unsupported=check_pool_attrs)
 def max_pool_1(node, inputs, attrs, ctx):
-    return max_pool(node, inputs[0], attrs, with_indices=False)
+    return max_pool(node, inputs, ctx, attrs, with_indices=False)
 
 
 @converter("MaxPool", since=8, unsupported=check_pool_attrs)
 def max_pool_8(node, inputs, attrs, ctx):
     """Adds the optional Indices output and storage_order."""
-    return max_pool(node, inputs[0], attrs, with_indices=True)
+    return max_pool(node, inputs, ctx, attrs, with_indices=True)
 
 
 def max_pool_10(node, inputs, attrs, ctx):
     """Adds ceil_mode and dilations."""
-    return max_pool(node, inputs[0], attrs, with_indices=True, ceil_mode=bool(attrs.get("ceil_mode", 0)),
+    return max_pool(node, inputs, ctx, attrs, with_indices=True, ceil_mode=bool(attrs.get("ceil_mode", 0)),
                     dilations=attrs.get("dilations"))
 
 
@@ -241,8 +283,12 @@ def every_position_counts(win: Windows, include_pad: bool) -> bool:
     return all(is_zero(v) for v in (*win.begins, *win.ends))
 
 
-def average_pool(x, attrs, include_pad: bool, ceil_mode: bool = False, dilations=None):
-    win = Windows(x, attrs, ceil_mode, dilations)
+def average_pool(inputs, ctx, attrs, include_pad: bool, ceil_mode: bool = False, dilations=None):
+    native = native_pool(ctx, attrs, "AVG", ceil_mode, dilations, include_pad)
+    if native is not None:
+        return native
+    x = inputs[0]
+    win = Windows(spatial_sizes(x), attrs, ceil_mode, dilations)
     mean = window_reduce(pad_for_windows(x, win), win, "AVG")
     if every_position_counts(win, include_pad):
         return mean
@@ -253,30 +299,59 @@ def average_pool(x, attrs, include_pad: bool, ceil_mode: bool = False, dilations
 @converter("AveragePool", since=1, unsupported=check_pool_attrs)
 def average_pool_1(node, inputs, attrs, ctx):
     """No count_include_pad yet: padding never counts."""
-    return average_pool(inputs[0], attrs, include_pad=False)
+    return average_pool(inputs, ctx, attrs, include_pad=False)
 
 
 @converter("AveragePool", since=7, unsupported=check_pool_attrs)
 def average_pool_7(node, inputs, attrs, ctx):
     """Adds count_include_pad."""
-    return average_pool(inputs[0], attrs, include_pad=bool(attrs.get("count_include_pad", 0)))
+    return average_pool(inputs, ctx, attrs, include_pad=bool(attrs.get("count_include_pad", 0)))
 
 
 def average_pool_10(node, inputs, attrs, ctx):
     """Adds ceil_mode."""
-    return average_pool(inputs[0], attrs, include_pad=bool(attrs.get("count_include_pad", 0)),
+    return average_pool(inputs, ctx, attrs, include_pad=bool(attrs.get("count_include_pad", 0)),
                         ceil_mode=bool(attrs.get("ceil_mode", 0)))
+
+
+def check_average_pool(node, attrs, values):
+    """count_include_pad=1 with ceil_mode=1 where a window may extend past the end padding (the windows
+    ceil_mode adds do, or the input's spatial size is unknown): the ONNX reference also counts those
+    positions in the divisor, ONNX Runtime and PyTorch (like this converter) only the input and the pads.
+
+    Besides the limits of check_pool_attrs."""
+    reason = check_pool_attrs(node, attrs)
+    if reason or not (attrs.get("count_include_pad", 0) and attrs.get("ceil_mode", 0)):
+        return reason
+    if auto_pad_mode(attrs) != "NOTSET":
+        return None  # SAME and VALID windows end inside the padded input
+    kernel = attrs["kernel_shape"]
+    n = len(kernel)
+    strides, dilations = attrs.get("strides") or [1] * n, attrs.get("dilations") or [1] * n
+    pads = attrs.get("pads") or [0] * (2 * n)
+    shape = values.shape(node.input[0])
+    for d, size in enumerate(shape[2:] if shape is not None and len(shape) == n + 2 else [None] * n):
+        span = dilations[d] * (kernel[d] - 1) + 1
+        if size is not None:
+            count = ceil_div(size + pads[d] + pads[d + n] - span, strides[d]) + 1
+            if (count - 1) * strides[d] >= size + pads[d]:
+                count -= 1  # a window that would start in the end padding is dropped
+            if (count - 1) * strides[d] - pads[d] + span <= size + pads[d + n]:
+                continue
+        return ("count_include_pad=1 with ceil_mode windows past the end padding: the ONNX reference counts "
+                "them in the divisor, ONNX Runtime does not")
+    return None
 
 
 # 11 reworded pads/auto_pad: same computation as 10.
 for _since in (10, 11):
-    converter("AveragePool", since=_since, unsupported=check_pool_attrs)(average_pool_10)
+    converter("AveragePool", since=_since, unsupported=check_average_pool)(average_pool_10)
 
 
-@converter("AveragePool", since=19, unsupported=check_pool_attrs)
+@converter("AveragePool", since=19, unsupported=check_average_pool)
 def average_pool_19(node, inputs, attrs, ctx):
     """Adds dilations."""
-    return average_pool(inputs[0], attrs, include_pad=bool(attrs.get("count_include_pad", 0)),
+    return average_pool(inputs, ctx, attrs, include_pad=bool(attrs.get("count_include_pad", 0)),
                         ceil_mode=bool(attrs.get("ceil_mode", 0)), dilations=attrs.get("dilations"))
 
 
@@ -285,7 +360,7 @@ def lp_pool(x, attrs, p: float, ceil_mode: bool = False, dilations=None):
     """(sum over the window of |x|^p)^(1/p); padding adds zeros to the sum."""
     import tensorflow as tf
 
-    win = Windows(x, attrs, ceil_mode, dilations)
+    win = Windows(spatial_sizes(x), attrs, ceil_mode, dilations)
     powered = tf.pow(tf.abs(x), tf.cast(p, x.dtype))
     total = window_reduce(pad_for_windows(powered, win), win, "AVG") * tf.cast(np.prod(win.kernel), x.dtype)
     return tf.pow(total, tf.cast(1.0 / p, x.dtype))
@@ -314,29 +389,33 @@ def lp_pool_18(node, inputs, attrs, ctx):
                    dilations=attrs.get("dilations"))
 
 
-# -- Global pools (reductions over every spatial axis, no layout change needed) ----------------------
-def spatial_axes(x) -> list[int]:
-    return list(range(2, x.shape.rank))
+# -- Global pools (reductions over every spatial axis, in whichever layout the input already has) -----
+def global_reduce(ctx, inputs, reduce):
+    """``reduce(x, axes)`` over the spatial axes, channels-last when the input already is."""
+    if ctx.has_channels_last(0):
+        x = ctx.channels_last(0)
+        return ChannelsLast(reduce(x, list(range(1, x.shape.rank - 1))))
+    return reduce(inputs[0], list(range(2, inputs[0].shape.rank)))
 
 
 @converter("GlobalAveragePool", since=1)
 def global_average_pool(node, inputs, attrs, ctx):
     import tensorflow as tf
 
-    return tf.reduce_mean(inputs[0], axis=spatial_axes(inputs[0]), keepdims=True)
+    return global_reduce(ctx, inputs, lambda x, axes: tf.reduce_mean(x, axis=axes, keepdims=True))
 
 
 @converter("GlobalMaxPool", since=1)
 def global_max_pool(node, inputs, attrs, ctx):
     import tensorflow as tf
 
-    return tf.reduce_max(inputs[0], axis=spatial_axes(inputs[0]), keepdims=True)
+    return global_reduce(ctx, inputs, lambda x, axes: tf.reduce_max(x, axis=axes, keepdims=True))
 
 
 def global_lp_pool(x, p: float):
     import tensorflow as tf
 
-    total = tf.reduce_sum(tf.pow(tf.abs(x), tf.cast(p, x.dtype)), axis=spatial_axes(x), keepdims=True)
+    total = tf.reduce_sum(tf.pow(tf.abs(x), tf.cast(p, x.dtype)), axis=list(range(2, x.shape.rank)), keepdims=True)
     return tf.pow(total, tf.cast(1.0 / p, x.dtype))
 
 

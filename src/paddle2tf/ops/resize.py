@@ -39,20 +39,50 @@ def _check(attrs, coord_modes, modes=_MODES) -> str | None:
     return None
 
 
+def _align_corners_scales(node, attrs, values) -> str | None:
+    """align_corners with scales where an output length (length * scale) is fractional, or not known at
+    check time (run-time scales, or a non-integer scale on an axis of unknown length): the ONNX reference
+    puts the unrounded length * scale in the align_corners formula; the spec's length_resized and ONNX
+    Runtime, like this converter, use the integer output length."""
+    if attrs.get("coordinate_transformation_mode", "half_pixel") != "align_corners":
+        return None
+    scales_name = node.input[2] if len(node.input) > 2 else ""
+    sizes_name = node.input[3] if len(node.input) > 3 else ""
+    scales = values.constant(scales_name) if scales_name else None
+    sizes = values.constant(sizes_name) if sizes_name else None
+    if not scales_name or (scales is not None and scales.size == 0) or (sizes is not None and sizes.size):
+        return None  # resized to sizes
+    reason = ("align_corners with scales giving a fractional or unknown output length: the ONNX reference "
+              "uses length * scale unrounded, ONNX Runtime the integer output length")
+    if scales is None:
+        return reason
+    shape = values.shape(node.input[0])
+    scales = scales.astype(np.float32).reshape(-1)
+    for axis, scale in zip(attrs.get("axes") or range(len(scales)), scales, strict=False):
+        if scale == np.floor(scale):
+            continue  # an integer scale gives an integer length, whatever the input length
+        length = shape[axis] if shape is not None and -len(shape) <= axis < len(shape) else None
+        if length is None or np.float32(length) * scale != np.floor(np.float32(length) * scale):
+            return reason
+    return None
+
+
 def _unsupported_v10(node, attrs):
     return _check({"mode": attrs.get("mode", "nearest")}, _COORD_MODES, ("nearest", "linear"))
 
 
-def _unsupported_v11(node, attrs):
-    return _check(attrs, _COORD_MODES)
+def _unsupported(coord_modes):
+    def check(node, attrs, values):
+        """Modes the opset does not define; antialias with linear/cubic; align_corners with scales giving a
+        fractional or unknown output length (ONNX reference and ONNX Runtime disagree)."""
+        return _check(attrs, coord_modes) or _align_corners_scales(node, attrs, values)
+
+    return check
 
 
-def _unsupported_v13(node, attrs):  # tf_half_pixel_for_nn was removed in 13
-    return _check(attrs, _COORD_MODES[:-1])
-
-
-def _unsupported_v19(node, attrs):
-    return _check(attrs, (*_COORD_MODES[:-1], "half_pixel_symmetric"))
+_unsupported_v11 = _unsupported(_COORD_MODES)
+_unsupported_v13 = _unsupported(_COORD_MODES[:-1])  # tf_half_pixel_for_nn was removed in 13
+_unsupported_v19 = _unsupported((*_COORD_MODES[:-1], "half_pixel_symmetric"))
 
 
 def _unsupported_upsample(node, attrs):

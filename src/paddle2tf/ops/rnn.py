@@ -220,7 +220,8 @@ def _run_direction(cell, xw, states, seq_lens, reverse):
 
     if reverse:
         xw = _reverse_time(xw, seq_lens)
-    steps = tf.shape(xw)[0]
+    # A static length keeps the stacked output's shape static (what --static-shape promises).
+    steps = xw.shape[0] if xw.shape[0] is not None else tf.shape(xw)[0]
     ys = tf.TensorArray(xw.dtype, size=steps, element_shape=states[0].shape)
 
     def body(t, ys, *states):

@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 from onnx import numpy_helper
 
+from paddle2tf.converter.context import ChannelsLast
+from paddle2tf.converter.layout import channels_last_axis, to_channels_first, to_channels_last
 from paddle2tf.converter.registry import converter
-from paddle2tf.ops._common import normalise_axis, to_channels_first, to_channels_last
+from paddle2tf.ops._common import normalise_axis
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -148,13 +150,26 @@ def _squeeze(x, axes):
     return tf.reshape(x, tf.boolean_mask(tf.shape(x, out_type=tf.int64), keep))
 
 
-@converter("Squeeze", since=1)
+def _squeeze_check(node, attrs, values):
+    """No axes on an input whose shape is not static, feeding other nodes: which dims are 1, hence the
+    result's rank, is only known at run time, and converters need a static rank (an ONNX function body,
+    e.g. AffineGrid's, squeezes an [N, 1, 3] tensor with N from a run-time size)."""
+    has_axes = "axes" in attrs or (len(node.input) > 1 and node.input[1])
+    if has_axes or not values.consumed(node.output[0]):
+        return None
+    shape = values.shape(node.input[0])
+    if shape is not None and None not in shape:
+        return None
+    return "no axes on an input of unknown shape, feeding other nodes: the result's rank is only known at run time"
+
+
+@converter("Squeeze", since=1, unsupported=_squeeze_check)
 def squeeze_v1(node, inputs, attrs, ctx):
     axes = attrs.get("axes")
     return _squeeze(inputs[0], None if axes is None else [int(a) for a in axes])
 
 
-@converter("Squeeze", since=13)
+@converter("Squeeze", since=13, unsupported=_squeeze_check)
 def squeeze(node, inputs, attrs, ctx):
     return _squeeze(inputs[0], _ints(ctx, inputs, 1))
 
@@ -192,7 +207,13 @@ def unsqueeze(node, inputs, attrs, ctx):
 def concat(node, inputs, attrs, ctx):
     import tensorflow as tf
 
-    values = [t for t in inputs if t is not None]
+    present = [i for i in range(len(inputs)) if ctx.has_input(i)]
+    if any(ctx.has_channels_last(i) for i in present):  # e.g. DenseNet's feature concatenation
+        values = [ctx.channels_last(i) for i in present]
+        rank = values[0].shape.rank
+        return ChannelsLast(tf.concat(values, axis=channels_last_axis(normalise_axis(attrs.get("axis", 1), rank),
+                                                                      rank)))
+    values = [inputs[i] for i in present]
     axis = normalise_axis(attrs.get("axis", 1), _rank(values[0]))
     return tf.concat(values, axis=axis)
 

@@ -57,10 +57,27 @@ def col2im(node, inputs, attrs, ctx):
     return tf.reshape(tf.transpose(summed), out_shape)
 
 
-def _unpool_check(node, attrs):
-    """auto_pad other than NOTSET."""
+def _unpool_check(node, attrs, values):
+    """auto_pad other than NOTSET; an output_shape that differs from the unpooled X shape after the first dim
+    (or is not known at check time): the ONNX reference scatters into the unpooled shape and pads that to
+    output_shape; the spec (indices are flat positions in the output, i.e. the original MaxPool input) and
+    ONNX Runtime, like this converter, scatter into output_shape directly."""
     mode = auto_pad_mode(attrs) if "auto_pad" in attrs else "NOTSET"
-    return None if mode == "NOTSET" else f"auto_pad={mode}"
+    if mode != "NOTSET":
+        return f"auto_pad={mode}"
+    if len(node.input) < 3 or not node.input[2]:
+        return None
+    wanted, shape = values.constant(node.input[2]), values.shape(node.input[0])
+    if wanted is not None and shape is not None and None not in shape[1:]:
+        n = len(shape) - 2
+        kernel, strides = attrs["kernel_shape"], attrs.get("strides") or [1] * n
+        pads = attrs.get("pads") or [0] * (2 * n)
+        unpooled = [shape[1], *((shape[2 + d] - 1) * strides[d] - pads[d] - pads[d + n] + kernel[d] for d in range(n))]
+        # Padding only the outermost dim leaves every flat position where it is.
+        if [int(v) for v in wanted.reshape(-1)[1:]] == unpooled:
+            return None
+    return ("output_shape other than the unpooled shape: the ONNX reference pads the unpooled result, the spec "
+            "and ONNX Runtime index into output_shape")
 
 
 @converter("MaxUnpool", since=9, unsupported=_unpool_check)

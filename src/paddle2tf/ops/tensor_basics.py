@@ -8,7 +8,7 @@ from onnx import numpy_helper
 from paddle2tf.converter.registry import converter
 
 
-@converter("Identity", since=1)
+@converter("Identity", since=1, elementwise=True)
 def identity(node, inputs, attrs, ctx):
     import tensorflow as tf
 

@@ -6,12 +6,15 @@ Schema (docs/pipeline.md)::
     work_dir: PATH                    # optional; conversion outputs (failed ones are kept for their reports)
     defaults: {opset: INT, rtol: NUM, atol: NUM, timeout_s: NUM, fixes: BOOL}
     alerts: {webhooks: [URL, ...], alerts_file: PATH, command: STR}
+    plugins: [FILE.py | MODULE, ...]  # converter plugins for every model (as --plugin)
     models:                           # required, non-empty
       - name: STR                     # serving name, unique, [A-Za-z0-9_.-]
         source: STR                   # any `paddle2tf convert` SOURCE
         input_specs: [NAME:DTYPE:SHAPE, ...]
+        static_shapes: [NAME:DIMS, ...]   # optional, as --static-shape
         feeds: PATH                   # optional .npz
         preprocessing: STR            # optional note, recorded in the manifest
+        plugins: [FILE.py | MODULE, ...]  # this model's converter plugins, after the pipeline's
         rtol / atol / opset / timeout_s / fixes   # override the defaults
 """
 
@@ -25,6 +28,7 @@ import yaml
 
 from paddle2tf.errors import BadInputError
 from paddle2tf.sources import _PYTHON_REFERENCE, InputSpec, parse_input_spec
+from paddle2tf.static_shape import StaticShape, parse_static_shape
 
 DEFAULTS = {"opset": 13, "rtol": 1e-5, "atol": 1e-5, "timeout_s": 1800.0, "fixes": True}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -39,6 +43,7 @@ class ModelEntry:
     name: str
     source: str  # as converted: a path made absolute, or a module:attr reference as written
     input_specs: tuple[InputSpec, ...] = ()
+    static_shapes: tuple[StaticShape, ...] = ()
     feeds: str | None = None
     preprocessing: str = ""
     opset: int = 13
@@ -46,12 +51,18 @@ class ModelEntry:
     atol: float = 1e-5
     timeout_s: float = 1800.0
     fixes: bool = True
+    plugins: tuple[str, ...] = ()  # converter plugins: .py paths made absolute, or module names
     line: int = 0
 
     def settings(self) -> dict:
         """What, besides the source, determines the published artifact (compared for idempotence)."""
-        return {"opset": self.opset, "rtol": self.rtol, "atol": self.atol, "fixes": self.fixes,
-                "input_specs": [str(s) for s in self.input_specs], "preprocessing": self.preprocessing}
+        settings = {"opset": self.opset, "rtol": self.rtol, "atol": self.atol, "fixes": self.fixes,
+                    "input_specs": [str(s) for s in self.input_specs], "preprocessing": self.preprocessing}
+        if self.static_shapes:  # only when set: versions published before the option stay `unchanged`
+            settings["static_shapes"] = [str(s) for s in self.static_shapes]
+        if self.plugins:  # likewise
+            settings["plugins"] = list(self.plugins)
+        return settings
 
 
 @dataclass(frozen=True)
@@ -136,7 +147,8 @@ class _Checker:
 
 _SETTINGS = {"opset": "an integer", "rtol": "a number", "atol": "a number", "timeout_s": "a number",
              "fixes": "a boolean"}
-_MODEL_KEYS = {"name": "", "source": "", "input_specs": "", "feeds": "", "preprocessing": "", **_SETTINGS}
+_MODEL_KEYS = {"name": "", "source": "", "input_specs": "", "static_shapes": "", "feeds": "", "preprocessing": "",
+               "plugins": "", **_SETTINGS}
 
 
 def _resolve_path(text: str, base: str) -> str:
@@ -148,6 +160,11 @@ def _resolve_source(text: str, base: str) -> str:
     if _PYTHON_REFERENCE.match(text) and not os.path.exists(_resolve_path(text, base)):
         return text
     return _resolve_path(text, base)
+
+
+def _resolve_plugin(text: str, base: str) -> str:
+    """A .py file (or any path) relative to the pipeline file; a module name as written."""
+    return _resolve_path(text, base) if text.endswith(".py") or "/" in text else text
 
 
 def load_pipeline(path: str) -> Pipeline:
@@ -168,7 +185,8 @@ def load_pipeline(path: str) -> Pipeline:
         raise PipelineConfigError(f"{path}:1: empty pipeline file")
     base = os.path.dirname(os.path.abspath(path))
     top = check.mapping(root, "pipeline", {"version": "", "repository": "", "work_dir": "", "defaults": "",
-                                           "alerts": "", "models": ""}, required=("repository", "models"))
+                                           "alerts": "", "plugins": "", "models": ""},
+                        required=("repository", "models"))
     if "version" in top and check.scalar(top["version"][1], "version", "an integer") != 1:
         check.fail(top["version"][1], "version: only version 1 is supported")
     repository = _resolve_path(check.scalar(top["repository"][1], "repository", "a string"), base)
@@ -190,6 +208,9 @@ def load_pipeline(path: str) -> Pipeline:
                        if "alerts_file" in section else None)
         command = check.scalar(section["command"][1], "alerts.command", "a string") if "command" in section else None
         alerts = AlertConfig(tuple(hooks), alerts_file, command)
+    plugins: tuple[str, ...] = ()
+    if "plugins" in top:
+        plugins = tuple(_resolve_plugin(text, base) for _, text in check.string_list(top["plugins"][1], "plugins"))
     models_node = top["models"][1]
     if not isinstance(models_node, yaml.SequenceNode) or not models_node.value:
         check.fail(models_node, f"models: expected a non-empty list of models, got {check.kind(models_node)}")
@@ -213,10 +234,21 @@ def load_pipeline(path: str) -> Pipeline:
                     specs.append(parse_input_spec(text))
                 except BadInputError as exc:
                     check.fail(item, f"{where}.input_specs: {str(exc).replace('--input-spec ', '')}")
+        static_shapes = []
+        if "static_shapes" in entry:
+            for item, text in check.string_list(entry["static_shapes"][1], f"{where}.static_shapes"):
+                try:
+                    static_shapes.append(parse_static_shape(text))
+                except BadInputError as exc:
+                    check.fail(item, f"{where}.static_shapes: {str(exc).replace('--static-shape ', '')}")
         feeds = (_resolve_path(check.scalar(entry["feeds"][1], f"{where}.feeds", "a string"), base)
                  if "feeds" in entry else None)
         preprocessing = (check.scalar(entry["preprocessing"][1], f"{where}.preprocessing", "a string")
                          if "preprocessing" in entry else "")
+        own_plugins: tuple[str, ...] = ()
+        if "plugins" in entry:
+            own_plugins = tuple(_resolve_plugin(text, base)
+                                for _, text in check.string_list(entry["plugins"][1], f"{where}.plugins"))
         settings = dict(defaults)
         for key in _SETTINGS:
             if key in entry:
@@ -225,9 +257,10 @@ def load_pipeline(path: str) -> Pipeline:
             check.fail(entry.get("opset", (None, models_node))[1], f"{where}: opset {settings['opset']} < 11")
         if settings["timeout_s"] <= 0:
             check.fail(entry.get("timeout_s", (None, node))[1], f"{where}: timeout_s must be positive")
-        models.append(ModelEntry(name=name, source=source, input_specs=tuple(specs), feeds=feeds,
+        models.append(ModelEntry(name=name, source=source, input_specs=tuple(specs),
+                                 static_shapes=tuple(static_shapes), feeds=feeds,
                                  preprocessing=preprocessing, opset=settings["opset"], rtol=settings["rtol"],
                                  atol=settings["atol"], timeout_s=settings["timeout_s"], fixes=settings["fixes"],
-                                 line=node.start_mark.line + 1))
+                                 plugins=plugins + own_plugins, line=node.start_mark.line + 1))
     return Pipeline(path=os.path.abspath(path), repository=repository, work_dir=work_dir, models=tuple(models),
                     alerts=alerts)

@@ -58,10 +58,14 @@ def _convert_command(entry: ModelEntry, out_dir: str) -> list[str]:
                "--opset", str(entry.opset), "--rtol", repr(entry.rtol), "--atol", repr(entry.atol)]
     for spec in entry.input_specs:
         command += ["--input-spec", str(spec)]
+    for static in entry.static_shapes:
+        command += ["--static-shape", str(static)]
     if entry.feeds:
         command += ["--inputs", entry.feeds]
     if not entry.fixes:
         command.append("--no-fixes")
+    for plugin in entry.plugins:
+        command += ["--plugin", plugin]
     return command
 
 
@@ -132,6 +136,9 @@ def run_model(entry: ModelEntry, pipeline: Pipeline, repo: Repository, say) -> M
             locate = report.get("locate") or {}
             if locate.get("summary"):
                 result.error += f"; {locate['summary'].split(':')[0]}"
+            culprit = (locate.get("nodewise") or {}).get("culprit")
+            if culprit:
+                result.error += f" '{culprit['name']}' ({culprit['op_type']})"
     elif code == EXIT_BAD_INPUT:
         result.error = state["error"] or "conversion failed (exit 2)"
     elif code != EXIT_OK or result.report is None:
@@ -145,7 +152,10 @@ def run_model(entry: ModelEntry, pipeline: Pipeline, repo: Repository, say) -> M
             manifest = {"source": {"text": entry.source, "kind": report["source"].get("kind")},
                         "source_sha256": src_hash, "onnx_sha256": sha256_file(os.path.join(out_dir, "model.onnx")),
                         "settings": {**entry.settings(),
-                                     "feeds_sha256": sha256_file(entry.feeds) if entry.feeds else None},
+                                     "feeds_sha256": sha256_file(entry.feeds) if entry.feeds else None,
+                                     # a changed plugin builds another SavedModel from the same ONNX
+                                     **({"plugins_sha256": [sha256_file(p) for p in entry.plugins
+                                                            if os.path.isfile(p)]} if entry.plugins else {})},
                         "tool": report.get("tool", {}), "metrics": metrics_of(report),
                         "stages": report.get("stages", []), "pipeline": pipeline.path}
             published = repo.publish(entry.name, out_dir, manifest, progress=lambda m: say(f"[{entry.name}] {m}"))

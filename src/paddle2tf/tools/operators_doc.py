@@ -41,12 +41,13 @@ class OpRow:
 
 
 def _describe_check(check) -> str | None:
-    """A declared limitation: the check's docstring, else its name (lambdas: None, see observed reasons)."""
+    """A declared limitation: the first paragraph of the check's docstring, else its name (lambdas: None,
+    see observed reasons)."""
     if check is None:
         return None
     doc = inspect.getdoc(check)
     if doc:
-        return doc.splitlines()[0].rstrip(".")
+        return " ".join(doc.split("\n\n")[0].split()).rstrip(".")
     name = getattr(check, "__qualname__", "")
     if "<lambda>" in name or not name:
         return None
@@ -54,7 +55,9 @@ def _describe_check(check) -> str | None:
 
 
 def _rejection_reasons(outcomes, tests_by_name) -> dict[str, set[str]]:
-    """op -> reasons the pre-scan gave in the node suite ('Op (reason)' labels), for the ops' own variants."""
+    """Op a rejected test is about -> the reasons the pre-scan gave ('Op (reason)' labels). A reason about
+    another op (e.g. a node of an expanded function body) keeps that op's name: the rejection belongs to
+    the test's op row, whose counts include the test."""
     reasons: dict[str, set[str]] = defaultdict(set)
     for o in outcomes:
         if o.outcome != "rejected" or o.name not in tests_by_name:
@@ -62,18 +65,30 @@ def _rejection_reasons(outcomes, tests_by_name) -> dict[str, set[str]]:
         for label in node_suite.rejection(tests_by_name[o.name]):
             op, _, reason = label.partition(" (")
             if reason.endswith(")"):
-                reasons[op].add(reason[:-1])
+                reasons[o.op].add(reason[:-1] if op == o.op.rpartition(".")[2] else label)
     return reasons
 
 
-def build_rows(outcomes: list[node_suite.Outcome] | None) -> list[OpRow]:
+def _origin(entry) -> str:
+    """The module column: paddle2tf's module, or ``plugin:NAME`` (a file plugin by its file name)."""
+    if not entry.plugin:
+        return entry.module.rsplit(".", 1)[-1]
+    name = os.path.basename(entry.plugin) if entry.plugin.endswith(".py") else entry.plugin
+    replaced = entry.replaces.rsplit(".", 1)[-1]
+    return f"plugin:{name}" + (f" (replaces {replaced})" if entry.replaces else "")
+
+
+def build_rows(outcomes: list[node_suite.Outcome] | None, with_plugins: bool = True) -> list[OpRow]:
     from paddle2tf.converter import registry
 
     rows: dict[tuple[str, str], OpRow] = {}
-    for (domain, op), entries in registry.all_converters().items():
+    for (domain, op), all_entries in registry.all_converters().items():
+        entries = [e for e in all_entries if with_plugins or not e.plugin]
+        if not entries:
+            continue
         row = rows.setdefault((domain, op), OpRow(domain, op))
         row.since = [e.since for e in entries]
-        row.modules = sorted({e.module.rsplit(".", 1)[-1] for e in entries})
+        row.modules = sorted({_origin(e) for e in entries})
         for entry in entries:
             described = _describe_check(entry.unsupported)
             if described and described not in row.limitations:
@@ -88,9 +103,9 @@ def build_rows(outcomes: list[node_suite.Outcome] | None) -> list[OpRow]:
             if o.outcome == "fail":
                 lines = [line.strip() for line in o.detail.splitlines() if line.strip()]
                 row.failing.append((o.name, " ".join(lines[:2])[:200]))
-        for (_, op), row in rows.items():
-            if reasons.get(op):
-                row.limitations.append(f"rejected in the suite: {'; '.join(sorted(reasons[op]))}")
+        for row in rows.values():
+            if reasons.get(row.label):
+                row.limitations.append(f"rejected in the suite: {'; '.join(sorted(reasons[row.label]))}")
     return sorted(rows.values(), key=lambda r: (r.domain, r.op))
 
 
@@ -137,7 +152,22 @@ def support_table(outcomes: list[node_suite.Outcome] | None = None) -> str:
     else:
         text.append("")
         text.append("(no node-suite results stored: run python -m paddle2tf.tools.operators_doc)")
-    return "\n".join(text)
+    return "\n".join(text + _registry_notes())
+
+
+def _registry_notes() -> list[str]:
+    """Loaded plugins and what failed to import (converter modules, entry-point plugins)."""
+    from paddle2tf.converter import registry
+    from paddle2tf.plugins import records
+
+    loaded, broken = records(), registry.broken_modules()
+    lines = [""] if loaded or broken else []
+    for record in loaded:
+        lines.append(f"plugin ({record.kind}) {record.source}: {', '.join(record.ops) or 'no converters'}"
+                     + (f"; replaces {', '.join(record.replaces)}" if record.replaces else ""))
+    for name, error in sorted(broken.items()):
+        lines.append(f"BROKEN {name}: {error}")
+    return lines
 
 
 def _md(text: str) -> str:
@@ -147,7 +177,7 @@ def _md(text: str) -> str:
 def render_markdown(outcomes: list[node_suite.Outcome]) -> str:
     import onnx
 
-    rows = build_rows(outcomes)
+    rows = build_rows(outcomes, with_plugins=False)  # the document describes paddle2tf, not this machine's plugins
     counts = node_suite.summary(outcomes)
     implemented = [r for r in rows if r.since]
     missing = [r for r in rows if not r.since]
@@ -187,11 +217,10 @@ def render_markdown(outcomes: list[node_suite.Outcome]) -> str:
             out.append(f"| {r.op} | {r.domain or 'ai.onnx'} | {r.counts['rejected']} |")
     failing = [(r, name, error) for r in rows for name, error in r.failing]
     out += ["", "## Failing node tests", "",
-            "Each is a strict expected failure in the suite (`KNOWN_FAILURES` in `paddle2tf/tools/node_suite.py`);"
-            " why it fails, checked against ONNX Runtime:", ""]
+            "A failing test is a conformance bug: the converter is fixed, or the op variant is declared unsupported",
+            "in the converter's pre-scan check (with the reason listed under limitations above).", ""]
     if failing:
-        out += [f"- `{name}` ({r.label}): {_md(node_suite.KNOWN_FAILURES.get(name, error))}"
-                for r, name, error in failing]
+        out += [f"- `{name}` ({r.label}): {_md(error)}" for r, name, error in failing]
     else:
         out.append("None.")
     return "\n".join(out) + "\n"

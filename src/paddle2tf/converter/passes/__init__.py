@@ -1,0 +1,46 @@
+"""Graph optimisation passes: ONNX model -> equivalent ONNX model that converts to faster TF.
+
+Each pass is a module with two functions: ``find(model) -> bool`` (read-only: is there anything to rewrite?)
+and ``rewrite(model) -> int`` (in place; returns how many rewrites it made). The model is copied only when
+some pass finds work, so a model no pass changes costs no second copy of its weights. A pass keeps the name of
+every value it does not remove (a fused node produces the name of the pattern's last output and keeps the name
+of the pattern's first node), so verification and locate still match values by name; values fused away simply
+have no TensorFlow counterpart.
+
+Passes run in ``PASSES`` order before conversion (``optimize``). Add a pass: a module here with ``find`` and
+``rewrite``, listed in ``PASSES``, and a test in ``tests/converter/test_passes.py`` that checks the rewritten
+model against the original in ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import onnx
+
+from paddle2tf.converter.passes import fold_batch_norm
+
+PASSES: dict[str, ModuleType] = {
+    "fold_batch_norm": fold_batch_norm,
+}
+
+
+@dataclass
+class Optimized:
+    model: onnx.ModelProto
+    rewrites: dict[str, int] = field(default_factory=dict)  # pass name -> rewrites made
+
+
+def optimize(model: onnx.ModelProto, passes: dict[str, ModuleType] | None = None) -> Optimized:
+    """The model after every pass; the caller's model is never changed (rewrites happen on a copy)."""
+    result = Optimized(model)
+    for name, module in (PASSES if passes is None else passes).items():
+        if not module.find(result.model):
+            result.rewrites[name] = 0
+            continue
+        if result.model is model:
+            result.model = onnx.ModelProto()
+            result.model.CopyFrom(model)
+        result.rewrites[name] = module.rewrite(result.model)
+    return result

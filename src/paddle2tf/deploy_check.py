@@ -1,0 +1,311 @@
+"""Deploy-check stage: is a converted SavedModel ready for accelerator and static-shape runtimes?
+
+For the ``serving_default`` signature of OUT_DIR/saved_model, a fresh process that imports only TensorFlow
+(``_tf_deploy_check.py``) walks the signature's graph and every function it calls (If/While branches included):
+op types, ops outside TensorFlow's standard op set (``tf.raw_ops``), control-flow ops, shape ops, the dtypes
+computed and every tensor whose shape is not fully static. It then runs the signature on the conversion's
+verification inputs as is and under ``tf.function(jit_compile=True)`` (XLA) and the outputs are compared with the
+verification rule. ``require`` turns properties into requirements; each unmet one is a failure line naming the
+blocking input, node or op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from paddle2tf.errors import BadInputError
+from paddle2tf.metrics import PASS, PairMetrics, Tolerance, compare, worst
+from paddle2tf.subprocesses import run_child
+
+REQUIREMENTS = ("static", "xla", "no-control-flow", "standard-ops")
+NOT_COMPILED = "not_compiled"
+_SCRIPT = os.path.join(os.path.dirname(__file__), "_tf_deploy_check.py")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class NodeRef:
+    """A node of the serving graph or of a function it calls (``function`` names which)."""
+
+    node: str
+    op: str
+    function: str = ""
+    shape: list[int | None] | None = None  # output shape, for tensors with dynamic dims (None = unknown rank)
+
+    def describe(self) -> str:
+        where = f" in {self.function}" if self.function and self.function != "serving_default" else ""
+        return f"node '{self.node}' ({self.op}){where}" if self.node else f"op {self.op}"
+
+
+@dataclass
+class SignatureTensor:
+    name: str
+    dtype: str
+    shape: list[int | None] | None
+
+
+@dataclass
+class XlaCheck:
+    """The signature under ``jit_compile=True`` against the plain run (reference) on the same inputs."""
+
+    compiled: bool
+    verdict: str  # pass | warn | fail (outputs vs the plain run) | not_compiled
+    tolerance: Tolerance
+    error: str = ""  # first line of the compile error
+    blocking: list[NodeRef] = field(default_factory=list)  # what the compile error names
+    outputs: dict[str, PairMetrics] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)  # median, "tensorflow" and "xla", when timed
+
+
+@dataclass
+class DeployCheck:
+    saved_model: str
+    feeds_origin: str
+    inputs: list[SignatureTensor]
+    outputs: list[SignatureTensor]
+    ops: dict[str, int]  # op type -> nodes, most frequent first (function-call plumbing not counted)
+    nodes: int
+    functions: int  # functions the signature calls, nested ones included
+    dtypes: list[str]  # of every value computed (variable handles excluded)
+    nonstandard_ops: list[NodeRef]
+    control_flow: list[NodeRef]
+    shape_ops: list[NodeRef]  # Shape/Size/Rank left: runtime shape arithmetic
+    dynamic: list[NodeRef]  # computed tensors whose shape is not fully static
+    counts: dict[str, int]  # totals of the lists above (each list holds at most the first 50)
+    xla: XlaCheck | None
+    required: list[str]
+    failures: list[str]  # one line per unmet requirement, naming the blocking input / node / op
+    load_error: str = ""  # the SavedModel does not load in plain TensorFlow (then nothing else was checked)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+def parse_requirements(text: str | Sequence[str]) -> list[str]:
+    """``static,xla`` (or a list of such strings) -> names, checked against REQUIREMENTS."""
+    items = [text] if isinstance(text, str) else list(text)
+    names = [name.strip() for item in items for name in item.split(",") if name.strip()]
+    unknown = [name for name in names if name not in REQUIREMENTS]
+    if unknown:
+        raise BadInputError(f"--require {unknown[0]}: unknown requirement (one of {', '.join(REQUIREMENTS)})")
+    return list(dict.fromkeys(names))
+
+
+def _shape_text(shape: list[int | None] | None) -> str:
+    return "unknown rank" if shape is None else "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _is_dynamic(shape: list[int | None] | None) -> bool:
+    return shape is None or None in shape
+
+
+def _failures(check: DeployCheck) -> list[str]:
+    lines = []
+    if check.load_error:
+        missing = re.search(r"Op type not registered '([^']+)'", check.load_error)
+        for name in check.required:
+            if name == "standard-ops" and missing:
+                lines.append(f"standard-ops: op {missing.group(1)} is not registered in plain TensorFlow")
+            else:
+                lines.append(f"{name}: not checked, the SavedModel does not load in plain TensorFlow: "
+                             f"{check.load_error}")
+        return lines
+    if "static" in check.required:
+        for kind, tensors in (("input", check.inputs), ("output", check.outputs)):
+            lines += [f"static: {kind} '{t.name}' has dynamic dims {_shape_text(t.shape)}"
+                      for t in tensors if _is_dynamic(t.shape)]
+        if check.dynamic:
+            first = check.dynamic[0]
+            lines.append(f"static: {first.describe()} has shape {_shape_text(first.shape)} "
+                         f"(the first of {check.counts['dynamic']} tensors with dynamic dims)")
+    if "xla" in check.required and check.xla is not None:
+        if not check.xla.compiled:
+            where = ", ".join(ref.describe() for ref in check.xla.blocking)
+            lines.append(f"xla: does not compile{' at ' + where if where else ''}: {check.xla.error}")
+        else:
+            tol = check.xla.tolerance
+            lines += [f"xla: output '{name}' differs from the non-XLA run: max_rel {m.max_rel:.2e}, "
+                      f"{m.out_of_tolerance}/{m.elements} elements beyond rtol {tol.rtol:g} atol {tol.atol:g}"
+                      for name, m in check.xla.outputs.items() if m.verdict != PASS]
+    if "no-control-flow" in check.required:
+        lines += [f"no-control-flow: {ref.describe()}" for ref in check.control_flow]
+        if check.counts["control_flow"] > len(check.control_flow):
+            lines.append(f"no-control-flow: ... {check.counts['control_flow'] - len(check.control_flow)} more")
+    if "standard-ops" in check.required:
+        first_use: dict[str, NodeRef] = {}
+        for ref in check.nonstandard_ops:
+            first_use.setdefault(ref.op, ref)
+        lines += [f"standard-ops: op {op} is not in tf.raw_ops ({ref.describe()})" for op, ref in first_use.items()]
+    return lines
+
+
+def _xla_check(facts: dict, plain: dict[str, np.ndarray], compiled: dict[str, np.ndarray] | None,
+               tolerance: Tolerance) -> XlaCheck:
+    latency = facts.get("latency_ms", {})
+    if compiled is None:
+        blocking = [NodeRef(**ref) for ref in facts.get("xla_blocking", [])]
+        return XlaCheck(False, NOT_COMPILED, tolerance, facts["xla_error"], blocking, latency_ms=latency)
+    outputs = {name: compare(plain[name], compiled[name], tolerance) for name in plain}
+    return XlaCheck(True, worst(m.verdict for m in outputs.values()), tolerance, outputs=outputs, latency_ms=latency)
+
+
+def _signature_tensors(found: dict[str, dict], declared: list[dict]) -> list[SignatureTensor]:
+    """The SavedModel's own specs, in report.json's signature order (the ONNX graph's)."""
+    order = {t["tf_name"]: i for i, t in enumerate(declared)}
+    return [SignatureTensor(name, **found[name]) for name in sorted(found, key=lambda n: order.get(n, len(order)))]
+
+
+def _outputs(path: str, names: list[str]) -> dict[str, np.ndarray] | None:
+    if not os.path.isfile(path):
+        return None
+    with np.load(path) as data:
+        return {name: data[f"out_{i}"] for i, name in enumerate(names)}
+
+
+def deploy_check(out_dir: str, *, require: Sequence[str] = (), tolerance: Tolerance = Tolerance(),
+                 timing_runs: int = 0, update_report: bool = True, progress: Progress = lambda _: None) -> DeployCheck:
+    """Check OUT_DIR's SavedModel (see the module docstring). ``timing_runs`` > 0 also measures the median
+    latency of that many runs, plain and XLA, after a warm-up. With ``update_report`` the result is stored in
+    report.json (``deploy_check``) and report.html is re-rendered."""
+    from paddle2tf import api
+    from paddle2tf.feeds import load_feeds, make_feeds
+    from paddle2tf.runners import RunnerError
+    from paddle2tf.sources import InputSpec
+
+    required = parse_requirements(list(require))
+    report_path = os.path.join(out_dir, api.REPORT_FILE)
+    saved_model = os.path.join(out_dir, api.SAVED_MODEL_DIR)
+    if not os.path.isfile(report_path):
+        raise BadInputError(f"{out_dir}: not a paddle2tf output (no {api.REPORT_FILE})")
+    if not os.path.isfile(os.path.join(saved_model, "saved_model.pb")):
+        raise BadInputError(f"{out_dir}: no SavedModel ({api.SAVED_MODEL_DIR}/saved_model.pb)")
+    try:
+        with open(report_path) as handle:
+            data = json.load(handle)
+        signature = data["signature"]
+        specs = [InputSpec(t["onnx_name"], t["dtype"], tuple(t["shape"])) for t in signature["inputs"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadInputError(f"{report_path}: not a paddle2tf report ({type(exc).__name__}: {exc})") from None
+    feeds_file = os.path.join(out_dir, api.FEEDS_FILE)
+    if os.path.isfile(feeds_file):
+        feeds, origin = load_feeds(feeds_file, specs), f"from {api.FEEDS_FILE} (the inputs of the conversion)"
+    else:
+        feeds, origin = make_feeds(specs), "generated: seed 0"
+    output_names = [t["onnx_name"] for t in signature["outputs"]]
+    start = time.perf_counter()
+    progress("inspecting the serving signature and compiling it with XLA (fresh TensorFlow process)")
+    with tempfile.TemporaryDirectory(prefix="paddle2tf-deploy-") as tmp:
+        np.savez(os.path.join(tmp, "feeds.npz"), **feeds)
+        with open(os.path.join(tmp, "mapping.json"), "w") as handle:
+            json.dump({"inputs": {t["onnx_name"]: t["tf_name"] for t in signature["inputs"]},
+                       "outputs": {t["onnx_name"]: t["tf_name"] for t in signature["outputs"]}}, handle)
+        run_child([_SCRIPT, saved_model, os.path.join(tmp, "feeds.npz"), os.path.join(tmp, "mapping.json"), tmp,
+                   str(timing_runs)], f"{saved_model}: TensorFlow could not run the SavedModel", RunnerError,
+                  os.path.join(out_dir, api.LOG_FILE))
+        with open(os.path.join(tmp, "facts.json")) as handle:
+            facts = json.load(handle)
+        plain = _outputs(os.path.join(tmp, "plain.npz"), output_names)
+        compiled = _outputs(os.path.join(tmp, "xla.npz"), output_names)
+    refs = {key: [NodeRef(**item) for item in facts.get(key, [])]
+            for key in ("nonstandard_ops", "control_flow", "shape_ops", "dynamic")}
+    check = DeployCheck(
+        saved_model=saved_model, feeds_origin=origin,
+        inputs=_signature_tensors(facts.get("inputs", {}), signature["inputs"]),
+        outputs=_signature_tensors(facts.get("outputs", {}), signature["outputs"]),
+        ops=facts.get("ops", {}), nodes=facts.get("nodes", 0), functions=facts.get("functions", 0),
+        dtypes=facts.get("dtypes", []), nonstandard_ops=refs["nonstandard_ops"], control_flow=refs["control_flow"],
+        shape_ops=refs["shape_ops"], dynamic=refs["dynamic"],
+        counts=facts.get("counts", {key: 0 for key in refs}),
+        xla=None if plain is None else _xla_check(facts, plain, compiled, tolerance),
+        required=required, failures=[], load_error=facts.get("load_error", ""))
+    check.failures = _failures(check)
+    check.seconds = round(time.perf_counter() - start, 3)
+    if update_report:
+        _store(check, data, out_dir)
+    return check
+
+
+def _store(check: DeployCheck, data: dict, out_dir: str) -> None:
+    from paddle2tf import api
+    from paddle2tf.html_report import write_html
+    from paddle2tf.report import _json_default
+
+    data["deploy_check"] = check.to_dict()
+    with open(os.path.join(out_dir, api.REPORT_FILE), "w") as handle:
+        json.dump(data, handle, indent=2, default=_json_default)
+        handle.write("\n")
+    write_html(data, os.path.join(out_dir, api.HTML_FILE))
+
+
+# -- terminal rendering -----------------------------------------------------------------------------
+def _refs(refs: list[dict], total: int, limit: int = 3) -> str:
+    shown = ", ".join(f"'{r['node']}' ({r['op']})" for r in refs[:limit])
+    return f"{total}: {shown}{' …' if total > limit else ''}"
+
+
+def deploy_check_rows(data: dict) -> list[tuple[str, str]]:
+    """(property, finding) rows of a ``DeployCheck.to_dict()``, shared by the terminal table and report.html."""
+    rows = [("saved model", f"{data['saved_model']} (serving_default)")]
+    if data["load_error"]:
+        rows.append(("loads", f"NO: {data['load_error']}"))
+    else:
+        counts = data["counts"]
+        for kind in ("inputs", "outputs"):
+            rows.append((kind, ", ".join(f"{t['name']} {t['dtype']}{_shape_text(t['shape'])}" for t in data[kind])))
+        histogram = ", ".join(f"{op} x{n}" for op, n in list(data["ops"].items())[:8])
+        rows.append(("ops", f"{data['nodes']} nodes, {len(data['ops'])} types in {data['functions']} function(s): "
+                            f"{histogram}{' …' if len(data['ops']) > 8 else ''}"))
+        rows.append(("standard ops", "yes (every op in tf.raw_ops)" if not data["nonstandard_ops"] else
+                     "NO: " + ", ".join(sorted({r["op"] for r in data["nonstandard_ops"]}))))
+        rows.append(("control flow", _refs(data["control_flow"], counts["control_flow"]) if data["control_flow"]
+                     else "none"))
+        rows.append(("shape ops", _refs(data["shape_ops"], counts["shape_ops"]) if data["shape_ops"] else "none"))
+        rows.append(("dtypes", ", ".join(data["dtypes"])))
+        dynamic = [t["name"] for kind in ("inputs", "outputs") for t in data[kind] if _is_dynamic(t["shape"])]
+        rows.append(("dynamic dims", "none (every tensor static)" if not dynamic and not data["dynamic"] else
+                     f"signature: {', '.join(dynamic) or 'static'}; tensors: {counts['dynamic']}"
+                     + (f", first '{data['dynamic'][0]['node']}' {_shape_text(data['dynamic'][0]['shape'])}"
+                        if data["dynamic"] else "")))
+    xla = data["xla"]
+    if xla is not None:
+        tol = xla["tolerance"]
+        if xla["compiled"]:
+            worst_rel = max((m["max_rel"] for m in xla["outputs"].values()), default=0.0)
+            text = (f"compiles; vs non-XLA max_rel {worst_rel:.2e} (rtol {tol['rtol']:g}, atol {tol['atol']:g}"
+                    f"{' scaled' if tol['scale_atol'] else ''}): {xla['verdict'].upper()}")
+        else:
+            text = f"does NOT compile: {xla['error']}"
+        rows.append(("xla", text))
+        if xla["latency_ms"]:
+            rows.append(("latency", ", ".join(f"{k} {v:.2f} ms" for k, v in xla["latency_ms"].items())
+                         + " (median)"))
+    rows.append(("inputs used", data["feeds_origin"]))
+    return rows
+
+
+def render_deploy_check(data: DeployCheck | dict) -> str:
+    """The terminal table: one row per property, then the verdict on the requirements and the failure lines."""
+    data = data.to_dict() if isinstance(data, DeployCheck) else data
+    rows = deploy_check_rows(data)
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
+    if data["required"]:
+        lines.append(f"requirements: {', '.join(data['required'])}: {'MET' if data['ok'] else 'NOT MET'}")
+    lines += [f"  {line}" for line in data["failures"]]
+    return "\n".join(lines)
