@@ -120,6 +120,10 @@ def test_custom_op_plugin_convert_verify(custom_op_case, tmp_path):
     assert "verdict: PASS" in proc.stdout
     assert json.loads((out / "report.json").read_text())["plugins"] == report["plugins"]
 
+    # ... and deploys as plain TF: the plugin's TF ops are standard ops, the graph compiles with XLA.
+    proc = run_cli("deploy-check", str(out), "--require", "standard-ops,xla")
+    assert proc.returncode == EXIT_OK, proc.stdout[-2000:] + proc.stderr[-2000:]
+
     # locate's reference is ONNX Runtime: refused with the reason, nothing else.
     proc = run_cli("locate", str(out))
     assert proc.returncode == EXIT_BAD_INPUT and "locate compares against ONNX Runtime" in proc.stderr
