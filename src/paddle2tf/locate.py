@@ -32,6 +32,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from paddle2tf.converter.graph import node_input_names
 from paddle2tf.metrics import FAIL, PASS, PairMetrics, Tolerance, compare, worst
 from paddle2tf.report import Verification, pair_key
 
@@ -125,36 +126,6 @@ class LocateReport:
 
 
 # -- graph helpers ----------------------------------------------------------------------------------
-def _subgraph_outer_names(graph: onnx.GraphProto) -> set[str]:
-    """Names a subgraph reads from enclosing scopes."""
-    defined = {vi.name for vi in graph.input} | {init.name for init in graph.initializer}
-    used: set[str] = set()
-    for node in graph.node:
-        used.update(n for n in node.input if n)
-        for name in _nested_outer_names(node):
-            used.add(name)
-        defined.update(n for n in node.output if n)
-    return used - defined
-
-
-def _nested_outer_names(node: onnx.NodeProto) -> set[str]:
-    names: set[str] = set()
-    for attr in node.attribute:
-        if attr.type == onnx.AttributeProto.GRAPH:
-            names |= _subgraph_outer_names(attr.g)
-        elif attr.type == onnx.AttributeProto.GRAPHS:
-            for sub in attr.graphs:
-                names |= _subgraph_outer_names(sub)
-    return names
-
-
-def node_input_names(node: onnx.NodeProto) -> list[str]:
-    """Explicit inputs, then values its subgraphs read from the top-level scope."""
-    names = [n for n in node.input if n]
-    names += sorted(_nested_outer_names(node) - set(names))
-    return names
-
-
 def _chunks(nodes, chunk_size: int) -> list[tuple[int, int]]:
     """Consecutive node ranges [start, end) exposing at most ``chunk_size`` values (one node is never split)."""
     ranges, start, count = [], 0, 0

@@ -55,16 +55,40 @@ def graph_opsets(model: onnx.ModelProto) -> dict[str, int]:
     return {registry.normalise_domain(o.domain): o.version for o in model.opset_import}
 
 
+def node_subgraphs(node: onnx.NodeProto):
+    """The node's own subgraphs (If branches, Loop/Scan bodies), not recursively."""
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            yield attr.g
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            yield from attr.graphs
+
+
 def iter_nodes(graph: onnx.GraphProto):
     """Every node of the graph and of its subgraphs (If/Loop/Scan bodies)."""
     for node in graph.node:
         yield node
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from iter_nodes(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    yield from iter_nodes(sub)
+        for sub in node_subgraphs(node):
+            yield from iter_nodes(sub)
+
+
+def node_input_names(node: onnx.NodeProto) -> list[str]:
+    """Values the node reads: explicit inputs, then the values its subgraphs read from enclosing scopes."""
+    names = [n for n in node.input if n]
+    names += sorted(_outer_names_read_by_subgraphs(node) - set(names))
+    return names
+
+
+def _outer_names_read_by_subgraphs(node: onnx.NodeProto) -> set[str]:
+    names: set[str] = set()
+    for sub in node_subgraphs(node):
+        defined = {vi.name for vi in sub.input} | {init.name for init in sub.initializer}
+        used: set[str] = set()
+        for inner in sub.node:
+            used.update(node_input_names(inner))
+            defined.update(n for n in inner.output if n)
+        names |= used - defined
+    return names
 
 
 # Element types TF has no usable dtype for (no Cast kernels): a graph input or output of these types
@@ -81,12 +105,8 @@ def _iter_graphs(graph: onnx.GraphProto):
     """The graph and its subgraphs (If/Loop/Scan bodies), recursively."""
     yield graph
     for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from _iter_graphs(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    yield from _iter_graphs(sub)
+        for sub in node_subgraphs(node):
+            yield from _iter_graphs(sub)
 
 
 def _constant_node_value(node: onnx.NodeProto) -> np.ndarray | None:
@@ -385,7 +405,7 @@ class GraphRunner:
                 self._emit_hook(name)
             return
 
-        if entry.foldable and self._all_inputs_static(node) and not _has_subgraph(node):
+        if entry.foldable and self._all_inputs_static(node) and next(node_subgraphs(node), None) is None:
             folded = self._fold(entry, node, inputs, attrs, ctx)
             if folded is not None:
                 for name, value in zip(node.output, folded, strict=False):
@@ -469,10 +489,6 @@ class GraphRunner:
         if any(v is not None and v.size > FOLD_MAX_ELEMENTS for v in values):
             return None
         return values
-
-
-def _has_subgraph(node: onnx.NodeProto) -> bool:
-    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
 
 
 def _as_list(result) -> list:

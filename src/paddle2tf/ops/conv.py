@@ -199,7 +199,7 @@ def conv_channels_last(x, filters, layout: str, strides, dilations, group: int, 
     if x.shape.rank == 4 and all(isinstance(v, int) for v in (*begins, *ends)):
         if layout != "depthwise":
             padding = [[0, 0], *([b, e] for b, e in zip(begins, ends, strict=True)), [0, 0]]
-        elif is_same_padding(x, filters, strides, begins, ends):
+        elif is_tf_same(list(x.shape[1:-1]), list(filters.shape[:2]), strides, begins, ends):
             padding = "SAME"
     if padding == "VALID":
         x = pad_channels_last(x, begins, ends)
@@ -212,13 +212,11 @@ def conv_channels_last(x, filters, layout: str, strides, dilations, group: int, 
     return grouped_conv(x, filters, group, lambda xg, fg: tf.nn.conv3d(xg, fg, [1, *strides, 1], "VALID"))
 
 
-def is_same_padding(x, filters, strides, begins, ends) -> bool:
-    """True when TF's 'SAME' rule gives exactly these pads (static spatial sizes, undilated filter)."""
-    sizes = list(x.shape[1:-1])
-    if any(size is None for size in sizes):
+def is_tf_same(sizes, kernel, strides, begins, ends) -> bool:
+    """True when TF's 'SAME' rule gives exactly these pads (static sizes, undilated windows)."""
+    if not all(isinstance(v, int) for v in (*sizes, *begins, *ends)):
         return False
-    same = auto_pads("SAME_UPPER", sizes, list(filters.shape[:2]), strides, [1, 1])
-    return same == (list(begins), list(ends))
+    return auto_pads("SAME_UPPER", sizes, kernel, strides, [1] * len(kernel)) == (list(begins), list(ends))
 
 
 def add_bias_channels_last(y, bias):

@@ -22,8 +22,8 @@ from paddle2tf.ops.conv import (
     SAME_MODES,
     at_least_zero,
     auto_pad_mode,
-    auto_pads,
     ceil_div,
+    is_tf_same,
     is_zero,
     pad_channels_last,
     resolve_pads,
@@ -68,10 +68,7 @@ class Windows:
     @property
     def is_tf_same(self) -> bool:
         """True when TF's 'SAME' rule lays out exactly these windows (static sizes, no dilation)."""
-        if not self.undilated or not all(isinstance(v, int) for v in (*self.sizes, *self.ends)):
-            return False
-        same = auto_pads("SAME_UPPER", self.sizes, self.kernel, self.strides, self.dilations)
-        return same == (self.begins, self.ends)
+        return self.undilated and is_tf_same(self.sizes, self.kernel, self.strides, self.begins, self.ends)
 
 
 def minimum(a, b):

@@ -167,6 +167,18 @@ def _resolve_plugin(text: str, base: str) -> str:
     return _resolve_path(text, base) if text.endswith(".py") or "/" in text else text
 
 
+def _parsed_list(check, entry, key: str, where: str, parse, cli_option: str) -> list:
+    """A list of strings parsed like the CLI option ``cli_option`` parses them (errors without the option name)."""
+    parsed = []
+    if key in entry:
+        for item, text in check.string_list(entry[key][1], f"{where}.{key}"):
+            try:
+                parsed.append(parse(text))
+            except BadInputError as exc:
+                check.fail(item, f"{where}.{key}: {str(exc).replace(cli_option, '')}")
+    return parsed
+
+
 def load_pipeline(path: str) -> Pipeline:
     """Parse and validate a pipeline file; any problem raises PipelineConfigError('file:line: message')."""
     try:
@@ -227,20 +239,8 @@ def load_pipeline(path: str) -> Pipeline:
             check.fail(entry["name"][1], f"{where}: duplicate model name (first defined at line {seen[name]})")
         seen[name] = node.start_mark.line + 1
         source = _resolve_source(check.scalar(entry["source"][1], f"{where}.source", "a string"), base)
-        specs = []
-        if "input_specs" in entry:
-            for item, text in check.string_list(entry["input_specs"][1], f"{where}.input_specs"):
-                try:
-                    specs.append(parse_input_spec(text))
-                except BadInputError as exc:
-                    check.fail(item, f"{where}.input_specs: {str(exc).replace('--input-spec ', '')}")
-        static_shapes = []
-        if "static_shapes" in entry:
-            for item, text in check.string_list(entry["static_shapes"][1], f"{where}.static_shapes"):
-                try:
-                    static_shapes.append(parse_static_shape(text))
-                except BadInputError as exc:
-                    check.fail(item, f"{where}.static_shapes: {str(exc).replace('--static-shape ', '')}")
+        specs = _parsed_list(check, entry, "input_specs", where, parse_input_spec, "--input-spec ")
+        static_shapes = _parsed_list(check, entry, "static_shapes", where, parse_static_shape, "--static-shape ")
         feeds = (_resolve_path(check.scalar(entry["feeds"][1], f"{where}.feeds", "a string"), base)
                  if "feeds" in entry else None)
         preprocessing = (check.scalar(entry["preprocessing"][1], f"{where}.preprocessing", "a string")

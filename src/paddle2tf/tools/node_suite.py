@@ -69,14 +69,13 @@ class Outcome:
 def _all_types(graph: onnx.GraphProto) -> Iterable[onnx.TypeProto]:
     for vi in [*graph.input, *graph.output, *graph.value_info]:
         yield vi.type
+    from paddle2tf.converter.graph import node_subgraphs
+
     for node in graph.node:
+        for sub in node_subgraphs(node):
+            yield from _all_types(sub)
         for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from _all_types(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    yield from _all_types(sub)
-            elif attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == onnx.TensorProto.STRING:
+            if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == onnx.TensorProto.STRING:
                 yield onnx.helper.make_tensor_type_proto(onnx.TensorProto.STRING, None)
 
 

@@ -8,6 +8,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from paddle2tf.converter.graph import node_input_names
+
 
 class GraphIndex:
     """Constant values (initializers, Constant nodes) and the consumers of each value of one graph.
@@ -30,7 +32,7 @@ class GraphIndex:
                     self.constants[node.output[0]] = value.t
             for name in node.output:
                 self.producer[name] = position
-            for name in _read_names(node):
+            for name in set(node_input_names(node)):
                 self.consumers[name].append(position)
 
     def only_consumer(self, name: str) -> int | None:
@@ -55,22 +57,11 @@ class GraphIndex:
         return name
 
 
-def _read_names(node: onnx.NodeProto) -> set[str]:
-    """Values the node reads, including those its subgraphs read from the enclosing scope."""
-    names = {name for name in node.input if name}
-    for attr in node.attribute:
-        for graph in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else
-                      list(attr.graphs) if attr.type == onnx.AttributeProto.GRAPHS else []):
-            for sub in graph.node:
-                names |= _read_names(sub)
-    return names
-
-
 def remove_unused_constants(graph: onnx.GraphProto) -> None:
     """Drop Constant nodes and initializers nothing reads any more (a folded weight's old copy)."""
     read = {o.name for o in graph.output} | {i.name for i in graph.input}  # an initializer may be an input
     for node in graph.node:
-        read |= _read_names(node)
+        read.update(node_input_names(node))
     keep = [n for n in graph.node if not (n.op_type == "Constant" and n.output[0] not in read)]
     if len(keep) != len(graph.node):
         del graph.node[:]
