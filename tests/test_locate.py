@@ -8,6 +8,7 @@ once through ``api.convert`` on an ONNX source; the Paddle → ONNX drift case g
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -151,11 +152,15 @@ def test_gemm_swapped_trans_b():
     assert result.other_sources == []
 
 
-def _edit_one_weight(model: onnx.ModelProto) -> str:
-    """Scale one float weight (an initializer, or the value of a Constant node) by 1.1; returns its name."""
+def _edit_one_weight(model: onnx.ModelProto, skip: int = 0) -> str:
+    """Scale one float weight (an initializer, or the value of a Constant node) by 1.1, the ``skip``-th one in
+    graph order after leaving out ``skip`` others; returns its name."""
     for init in model.graph.initializer:
         array = numpy_helper.to_array(init)
         if array.dtype == np.float32 and array.size > 1000:
+            if skip:
+                skip -= 1
+                continue
             init.CopyFrom(numpy_helper.from_array(array * np.float32(1.1), init.name))
             return init.name
     for node in model.graph.node:
@@ -163,22 +168,44 @@ def _edit_one_weight(model: onnx.ModelProto) -> str:
             value = node.attribute[0]
             array = numpy_helper.to_array(value.t) if value.name == "value" else None
             if array is not None and array.dtype == np.float32 and array.size > 1000:
+                if skip:
+                    skip -= 1
+                    continue
                 value.t.CopyFrom(numpy_helper.from_array(array * np.float32(1.1), value.t.name))
                 return node.output[0]
     raise AssertionError("no float weight to edit")
 
 
-def test_paddle_to_onnx_drift(bert_small_out, tmp_path):
-    """The ONNX model edited after export: Paddle↔ONNX fails, ONNX↔TF passes → the Paddle → ONNX hop."""
+def _drifted_copy(source_out, out, skip: int = 0) -> str:
+    """A copy of a paddle2tf output whose model.onnx has one weight scaled after export (an exporter bug's
+    effect), converted again: Paddle↔ONNX fails, ONNX↔TF passes. Returns the weight's name."""
     from paddle2tf.converter.module import ConvertedModule
 
-    out = tmp_path / "drift"
-    shutil.copytree(bert_small_out, out)
+    shutil.copytree(source_out, out)
     model = onnx.load(str(out / "model.onnx"))
-    _edit_one_weight(model)
+    edited = _edit_one_weight(model, skip)
     onnx.save(model, str(out / "model.onnx"))
     shutil.rmtree(out / "saved_model")
     ConvertedModule(model).save(str(out / "saved_model"))
+    return edited
+
+
+def _assert_region_reads(region, model: onnx.ModelProto, weight: str) -> None:
+    """The region names the Paddle op reading ``weight`` and the ONNX node(s) reading it, and starts inside."""
+    assert region is not None
+    assert any(weight in op["params"] for op in region.paddle_ops), region.paddle_ops
+    readers = {n.name for n in model.graph.node if weight in n.input}
+    assert readers and readers <= {n["name"] for n in region.onnx_nodes}, (readers, region.onnx_nodes)
+    assert weight in region.constants
+    assert region.max_rel > 1e-2
+
+
+def test_paddle_to_onnx_drift(bert_small_out, tmp_path):
+    """The ONNX model edited after export: Paddle↔ONNX fails, ONNX↔TF passes → the Paddle → ONNX hop, and the
+    region where Paddle's and ONNX Runtime's intermediate values part: the op reading the edited weight."""
+    out = tmp_path / "drift"
+    weight = _drifted_copy(bert_small_out, out, skip=3)  # a weight inside the encoder, not the first one
+    model = onnx.load(str(out / "model.onnx"))
 
     report = api.verify_output(str(out), progress=lambda _: None)
     assert report.verdict == FAIL
@@ -187,17 +214,55 @@ def test_paddle_to_onnx_drift(bert_small_out, tmp_path):
     assert report.locate.diverging_hop == "paddle_to_onnx"
     assert not report.locate.nodewise.ran  # a node search only applies to ONNX → TF
     assert "Paddle → ONNX hop diverges" in report.locate.summary
-    assert json.loads((out / "report.json").read_text())["locate"]["diverging_hop"] == "paddle_to_onnx"
+    paddle_values = report.locate.paddle_values
+    assert paddle_values.ran and paddle_values.compared_values > 50
+    region = paddle_values.region
+    _assert_region_reads(region, model, weight)
+    assert "first drifting region" in report.locate.summary and region.first_value in report.locate.summary
+    # every value computed before the region is within tolerance (Paddle vs ONNX Runtime, default 1e-5)
+    first_op = min(op["index"] for op in region.paddle_ops)
+    before = [v for v in paddle_values.values if v.op_index < first_op and v.verdict != "not_compared"]
+    assert before and all(v.verdict in ("pass", "warn") for v in before)
+    data = json.loads((out / "report.json").read_text())["locate"]
+    assert data["diverging_hop"] == "paddle_to_onnx" and data["paddle_values"]["region"]["first_value"]
+    html = (out / "report.html").read_text()
+    assert 'id="paddle-curve"' in html and "id='paddle-region'" in html
 
     # the CLI: locate re-runs Paddle and ONNX Runtime, searches node by node, finds nothing in ONNX → TF
     proc = run_cli("locate", str(out))
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "Paddle → ONNX hop diverges" in proc.stdout
+    assert "Paddle → ONNX hop diverges" in proc.stdout and "first drifting region" in proc.stdout
     data = json.loads((out / "report.json").read_text())["locate"]
     assert data["diverging_hop"] == "paddle_to_onnx"
+    assert data["paddle_values"]["region"]["first_value"] == region.first_value
     assert data["hops"]["paddle_to_onnx"]["basis"].startswith("Paddle and ONNX Runtime run by locate")
     assert data["nodewise"]["ran"] and data["nodewise"]["culprit"] is None
     assert all(n["verdict"] in ("pass", "warn") for n in data["nodewise"]["nodes"])
+
+
+def test_paddle_to_onnx_region_names_the_sublayer(tmp_path, monkeypatch):
+    """A Layer source (Linear, ReLU, Linear, ReLU, Linear, Softmax) with its second Linear's weight edited in the
+    ONNX model: the region is that Linear's matmul, its sublayer named '2'; Paddle's values are fetched two at a
+    time (chunks) and match ONNX Runtime's (1e-5) up to it."""
+    from paddle2tf.locate import locate
+
+    monkeypatch.setenv("PYTHONPATH", os.path.dirname(__file__))  # the export child imports paddle_models
+    source_out = tmp_path / "mlp"
+    api.convert("paddle_models:build_mlp", str(source_out), input_specs=[InputSpec("x", "float32", (None, 64))],
+                progress=lambda _: None)
+    out = tmp_path / "drift"
+    weight = _drifted_copy(source_out, out, skip=1)
+    result = locate(str(out), chunk_size=2)
+    assert result.diverging_hop == "paddle_to_onnx"
+    region = result.paddle_values.region
+    _assert_region_reads(region, onnx.load(str(out / "model.onnx")), weight)
+    assert region.sublayers == ["2"]
+    assert [op["op"] for op in region.paddle_ops] == ["pd_op.matmul"]
+    ops = [v.paddle_op for v in result.paddle_values.values]
+    assert ops[:2] == ["pd_op.matmul", "pd_op.add"] and "pd_op.softmax" in ops
+    first = [v.verdict for v in result.paddle_values.values if v.op_index < region.paddle_ops[0]["index"]]
+    assert first == ["pass"] * 3  # matmul, add, relu of the first Linear
+    assert "sublayer(s) 2" in result.summary
 
 
 def test_locate_cli_clean_and_bad_input(tmp_path):

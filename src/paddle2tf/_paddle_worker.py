@@ -17,6 +17,8 @@ import sys
 import numpy as np
 
 ERROR_PREFIX = "paddle2tf-error: "
+SUBLAYERS_SUFFIX = ".sublayers.json"  # beside a saved Layer: parameter name -> structured name (layer1.0.conv1.weight)
+_NOT_VALUES = ("builtin.parameter", "pd_op.data", "pd_op.feed", "pd_op.fetch", "builtin.shadow_output")
 
 
 def _fail(message: str) -> None:
@@ -51,6 +53,9 @@ def save_inference_model(layer, specs: list[dict], prefix: str) -> None:
     input_spec = [paddle.static.InputSpec([-1 if d is None else d for d in s["shape"]], s["dtype"], s["name"])
                   for s in specs]
     paddle.jit.save(layer, prefix, input_spec=input_spec)
+    # The saved program names parameters by their unique names (conv2d_3.w_0); locate reports the sublayer.
+    with open(prefix + SUBLAYERS_SUFFIX, "w") as handle:
+        json.dump({param.name: name for name, param in layer.named_parameters()}, handle)
 
 
 def translate_pdmodel(model_file: str, params_file: str, prefix: str) -> None:
@@ -229,6 +234,53 @@ def run(model_file: str, params_file: str, feeds_file: str, out: str) -> None:
     np.savez(out, **{f"out_{i}": np.asarray(r) for i, r in enumerate(results)})
 
 
+def dump_values(model_file: str, params_file: str, feeds_file: str, names_file: str, out_dir: str,
+                chunk_size: int) -> None:
+    """Paddle's value of each name in NAMES_FILE (ONNX value names, paddle2onnx's naming of Paddle results) as
+    OUT_DIR/N.npy, fetched ``chunk_size`` at a time, and OUT_DIR/index.json: the main block's ops in program order
+    (op, operand and result names, parameters read) and the file of each value dumped."""
+    import paddle
+
+    with open(names_file) as handle:
+        wanted = set(json.load(handle))
+    if model_file.endswith(".pdmodel"):  # paddle2tf exported the PIR translation: name its values the same way
+        prefix = os.path.join(out_dir, "translated")
+        translate_pdmodel(model_file, params_file, prefix)
+        model_file, params_file = prefix + ".json", prefix + ".pdiparams"
+    paddle.enable_static()
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    feeds = dict(np.load(feeds_file))
+    with paddle.pir_utils.IrGuard():
+        program, feed_names, _ = _load(os.path.splitext(model_file)[0], model_file, params_file, exe)
+        ops = list(program.global_block().ops)
+        names = onnx_value_names(ops)
+        index, fetched = [], []
+        for op in ops:
+            if op.name() in _NOT_VALUES:
+                continue
+            operands = [names.get(v.id, "") if v.initialized() else "" for v in op.operands_source()]
+            params = [names[v.id] for v in op.operands_source() if v.initialized() and v.get_defining_op() is not
+                      None and v.get_defining_op().name() == "builtin.parameter"]
+            results = [names.get(r.id, "") for r in op.results()]
+            index.append({"op": op.name(), "operands": operands, "results": results, "params": params})
+            fetched += [(names[r.id], r) for r in op.results()
+                        if names.get(r.id) in wanted and r.is_dense_tensor_type()]
+        for op in ops:  # the program's own fetch ops hold fetch slots our fetch list would collide with
+            if op.name() == "pd_op.fetch":
+                program.global_block().remove_op(op)
+        files = {}
+        for start in range(0, len(fetched), chunk_size):
+            chunk = fetched[start:start + chunk_size]
+            values = exe.run(program, feed={name: feeds[name] for name in feed_names},
+                             fetch_list=[value for _, value in chunk])
+            for (name, _), value in zip(chunk, values, strict=True):
+                files[name] = f"{len(files)}.npy"
+                np.save(os.path.join(out_dir, files[name]), np.asarray(value))
+            del values
+    with open(os.path.join(out_dir, "index.json"), "w") as handle:
+        json.dump({"ops": index, "files": files}, handle)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="paddle2tf._paddle_worker")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -252,6 +304,13 @@ def main() -> None:
     p.add_argument("params_file")
     p.add_argument("feeds")
     p.add_argument("out")
+    p = sub.add_parser("values")
+    p.add_argument("model_file")
+    p.add_argument("params_file")
+    p.add_argument("feeds")
+    p.add_argument("names")
+    p.add_argument("out_dir")
+    p.add_argument("--chunk-size", type=int, default=200)
     args = parser.parse_args()
     if args.command == "save-layer":
         save_layer(args.reference, json.loads(args.specs), args.prefix, args.seed)
@@ -261,6 +320,8 @@ def main() -> None:
         export(args.model_file, args.params_file, args.opset, args.out, args.fixes_out)
     elif args.command == "run":
         run(args.model_file, args.params_file, args.feeds, args.out)
+    elif args.command == "values":
+        dump_values(args.model_file, args.params_file, args.feeds, args.names, args.out_dir, args.chunk_size)
 
 
 if __name__ == "__main__":

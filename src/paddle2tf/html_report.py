@@ -151,7 +151,32 @@ def _verification_section(data: dict) -> str:
 def error_curve_png(locate: dict) -> bytes | None:
     """The per-node max relative error along the graph (log scale), the culprit marked."""
     nodes = locate["nodewise"]["nodes"]
-    points = [(n["index"], n["max_rel"], n["verdict"]) for n in nodes if n["max_rel"] is not None]
+    culprit = locate["nodewise"].get("culprit")
+    mark = None
+    if culprit and nodes[culprit["index"]]["max_rel"] is not None:
+        mark = (culprit["index"], nodes[culprit["index"]]["max_rel"],
+                f"culprit: {culprit['op_type']} '{culprit['name']}'")
+    return _curve_png([(n["index"], n["max_rel"], n["verdict"]) for n in nodes if n["max_rel"] is not None],
+                      locate["tolerance"], len(nodes), mark, "ONNX node (topological order)",
+                      "max relative error (ORT vs TF)")
+
+
+def paddle_curve_png(locate: dict) -> bytes | None:
+    """Paddle's intermediate values vs ONNX Runtime's along the Paddle program, the drifting region marked."""
+    values = locate["paddle_values"]["values"]
+    region = locate["paddle_values"].get("region")
+    mark = None
+    if region:
+        first = next(v for v in values if v["name"] == region["first_value"])
+        mark = (first["op_index"], first["max_rel"], f"drift starts: op {first['op_index']} {first['paddle_op']}")
+    return _curve_png([(v["op_index"], v["max_rel"], v["verdict"]) for v in values if v["max_rel"] is not None],
+                      locate["tolerance"], max((v["op_index"] for v in values), default=0) + 1, mark,
+                      "Paddle op (program order)", "max relative error (Paddle vs ORT)")
+
+
+def _curve_png(points: list[tuple], tol: dict, length: int, mark: tuple | None, xlabel: str,
+               ylabel: str) -> bytes | None:
+    """Max relative error per position (log scale); ``mark``: (x, value, label) circled in red."""
     if not points:
         return None
     import matplotlib
@@ -159,7 +184,6 @@ def error_curve_png(locate: dict) -> bytes | None:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    tol = locate["tolerance"]
     finite = [p[1] for p in points if p[1] == p[1] and not math.isinf(p[1]) and p[1] > 0]
     floor = min([*finite, tol["rtol"]]) / 10 if finite else tol["rtol"] / 10
     ceiling = max([*finite, tol["rtol"], 1.0]) * 10
@@ -179,21 +203,17 @@ def error_curve_png(locate: dict) -> bytes | None:
         ax.scatter([p[0] for p in exact], [floor] * len(exact), s=10, facecolors="none", edgecolors="#8c959f",
                    label="exact (0)", zorder=2)
     ax.axhline(tol["rtol"], color="#0969da", linestyle="--", linewidth=1, label=f"rtol {tol['rtol']:g}")
-    culprit = locate["nodewise"].get("culprit")
-    if culprit:
-        value = nodes[culprit["index"]]["max_rel"]
-        if value is not None:
-            ax.scatter([culprit["index"]], [y(value)], s=140, facecolors="none", edgecolors="#cf222e", linewidths=2,
-                       zorder=3)
-            ax.annotate(f"culprit: {culprit['op_type']} '{culprit['name']}'", (culprit["index"], y(value)),
-                        textcoords="offset points", xytext=(10, -16), color="#cf222e", fontsize=9,
-                        fontweight="bold", ha="left" if culprit["index"] < 0.7 * len(nodes) else "right")
-        ax.axvline(culprit["index"], color="#cf222e", linewidth=0.8, alpha=0.5)
+    if mark:
+        x, value, label = mark
+        ax.scatter([x], [y(value)], s=140, facecolors="none", edgecolors="#cf222e", linewidths=2, zorder=3)
+        ax.annotate(label, (x, y(value)), textcoords="offset points", xytext=(10, -16), color="#cf222e",
+                    fontsize=9, fontweight="bold", ha="left" if x < 0.7 * length else "right")
+        ax.axvline(x, color="#cf222e", linewidth=0.8, alpha=0.5)
     ax.set_ylim(floor / 2, ceiling * 2)
     ax.set_yscale("log")
-    ax.set_xlabel("ONNX node (topological order)")
-    ax.set_ylabel("max relative error (ORT vs TF)")
-    ax.set_xlim(-1, max(len(nodes), 2))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(-1, max(length, 2))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, ncols=5, framealpha=0.9)
     fig.tight_layout()
@@ -215,6 +235,7 @@ def _locate_section(locate: dict | None) -> str:
                                                                                else "" for h in hops]),
              f"<p class='small muted'>inputs {_e(locate['feeds_origin'])}; tolerance rtol "
              f"{locate['tolerance']['rtol']:g}, atol {locate['tolerance']['atol']:g}; {locate['seconds']:.1f} s</p>"]
+    parts.append(_paddle_values_section(locate))
     nodewise = locate["nodewise"]
     if not nodewise["ran"]:
         parts.append(f"<p>Node-level search not run: {_e(nodewise['reason'])}</p></section>")
@@ -231,6 +252,34 @@ def _locate_section(locate: dict | None) -> str:
     if culprit:
         parts.append(_culprit_section(culprit, nodewise))
     parts.append(_node_table(nodewise))
+    return "".join(parts)
+
+
+def _paddle_values_section(locate: dict) -> str:
+    """Inside the Paddle → ONNX hop: the values compared, the first drifting region on both sides."""
+    paddle_values = locate.get("paddle_values") or {}
+    if not paddle_values.get("ran"):
+        return ""
+    parts = [f"<h3>Paddle → ONNX, value by value</h3><p class='small'>{paddle_values['compared_values']} Paddle "
+             f"values compared with their ONNX counterparts, {paddle_values['not_compared_values']} not compared, "
+             f"{paddle_values['seconds']:.1f} s</p>"]
+    png = paddle_curve_png(locate)
+    if png is not None:
+        parts.append(f'<img class="chart" id="paddle-curve" alt="Paddle vs ONNX Runtime error along the program" '
+                     f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+    region = paddle_values.get("region")
+    if region:
+        paddle_rows = [[_td(f"{op['index']}", True), _td(f"<code>{_e(op['op'])}</code>", False),
+                        _td(_e(", ".join(op["params"])) or "-", False),
+                        _td(_e(", ".join(op["sublayers"])) or "-", False)] for op in region["paddle_ops"]]
+        onnx_rows = [[_td(f"{n['index']}", True), _td(f"<code>{_e(n['name'])}</code>", False),
+                      _td(_e(n["op_type"]), False)] for n in region["onnx_nodes"]]
+        parts.append(f"<div class='culprit' id='paddle-region'><h3>First drifting region</h3><p>value "
+                     f"<code>{_e(region['first_value'])}</code> max_rel {_fmt(region['max_rel'])}, entered from "
+                     f"{_e(', '.join(region['entry_values'])) or 'the graph inputs'} (within tolerance)</p>"
+                     + _table(["#", "Paddle op", "parameters", "sublayers"], paddle_rows)
+                     + _table(["#", "ONNX node", "op type"], onnx_rows)
+                     + f"<p class='small'>ONNX constants read: {_e(', '.join(region['constants'])) or '-'}</p></div>")
     return "".join(parts)
 
 

@@ -33,6 +33,7 @@ import onnx
 from onnx import numpy_helper
 
 from paddle2tf.converter.graph import node_input_names
+from paddle2tf.locate_paddle import PaddleComparison, compare_paddle_values, describe_region
 from paddle2tf.metrics import FAIL, PASS, PairMetrics, Tolerance, compare, worst
 from paddle2tf.report import Verification, pair_key
 
@@ -120,6 +121,8 @@ class LocateReport:
     feeds_origin: str
     nodewise: NodewiseResult
     seconds: float = 0.0
+    # inside the Paddle → ONNX hop: Paddle's intermediate values vs ONNX Runtime's (locate_paddle)
+    paddle_values: PaddleComparison = field(default_factory=lambda: PaddleComparison(False, "not run"))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -453,7 +456,8 @@ def _diverging(hops: dict[str, HopResult]) -> str | None:
     return None if not failing else failing[0] if len(failing) == 1 else "both"
 
 
-def _summary(hops: dict[str, HopResult], diverging: str | None, nodewise: NodewiseResult) -> str:
+def _summary(hops: dict[str, HopResult], diverging: str | None, nodewise: NodewiseResult,
+             paddle_values: PaddleComparison) -> str:
     def rel(hop):
         value = hops[hop].max_rel
         return "n/a" if value is None else f"{value:.2e}"
@@ -469,12 +473,17 @@ def _summary(hops: dict[str, HopResult], diverging: str | None, nodewise: Nodewi
         elif nodewise.ran:
             text += "; every compared ONNX value is within tolerance"
         return text
+    region = (f"; {describe_region(asdict(paddle_values.region))}" if paddle_values.region else
+              f"; Paddle's intermediate values not compared ({paddle_values.reason})" if not paddle_values.ran else
+              "; no single Paddle value with an ONNX counterpart drifts on its own")
     if diverging == "paddle_to_onnx":
         return (f"the Paddle → ONNX hop diverges (paddle↔onnx max_rel {rel('paddle_to_onnx')}) while ONNX → "
                 f"TensorFlow is within tolerance (onnx↔tf max_rel {rel('onnx_to_tensorflow')}): the ONNX model "
-                "does not compute what the Paddle model does (an exporter defect, or the ONNX file was edited); "
-                "an ONNX-level node search only applies to the ONNX → TensorFlow hop")
+                "does not compute what the Paddle model does (an exporter defect, or the ONNX file was edited)"
+                + region)
     prefix = ("both hops diverge" if diverging == "both" else "the ONNX → TensorFlow hop diverges")
+    if diverging == "both":
+        where = f"{where}{region}" if where else region[2:]
     checked = [h for h in ("paddle_to_onnx", "onnx_to_tensorflow") if hops[h].verdict != NOT_CHECKED]
     labels = {"paddle_to_onnx": "paddle↔onnx", "onnx_to_tensorflow": "onnx↔tf"}
     prefix += " (" + ", ".join(f"{labels[h]} max_rel {rel(h)}" for h in checked) + ")"
@@ -529,9 +538,25 @@ def run_locate(onnx_path: str, feeds: Mapping[str, np.ndarray], feeds_origin: st
                                                          "graph outputs of the node-level comparison")
     else:
         result = NodewiseResult(False, reason="the ONNX → TensorFlow hop is within tolerance end to end")
+    paddle_values = _compare_paddle(model, paddle_model, feeds, hops["paddle_to_onnx"], tolerance, chunk_size,
+                                    log_file, progress)
     diverging = _diverging(hops)
-    return LocateReport(hops, diverging, _summary(hops, diverging, result), tolerance, feeds_origin, result,
-                        round(time.perf_counter() - start, 3))
+    return LocateReport(hops, diverging, _summary(hops, diverging, result, paddle_values), tolerance, feeds_origin,
+                        result, round(time.perf_counter() - start, 3), paddle_values)
+
+
+def _compare_paddle(model, paddle_model, feeds, hop: HopResult, tolerance: Tolerance, chunk_size: int,
+                    log_file: str | None, progress: Progress) -> PaddleComparison:
+    """Paddle's intermediate values vs ONNX Runtime's, when the Paddle → ONNX hop fails."""
+    if hop.verdict != FAIL:
+        return PaddleComparison(False, "the Paddle → ONNX hop is within tolerance end to end"
+                                if hop.verdict != NOT_CHECKED else "no Paddle model")
+    if paddle_model is None:
+        return PaddleComparison(False, "no Paddle model")
+    try:
+        return compare_paddle_values(model, paddle_model, feeds, tolerance, chunk_size, log_file, progress)
+    except Exception as exc:  # the hop is attributed already; the finer search failing must not hide that
+        return PaddleComparison(False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
 
 
 def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance = Tolerance(),
@@ -601,6 +626,10 @@ def render_locate(data: LocateReport | dict, growth_rows: int = 8) -> str:
     for hop, result in data["hops"].items():
         lines.append(f"  {HOP_LABELS[hop]:<20} {result['verdict'].upper():<12} max_rel {_fmt(result['max_rel'])}"
                      f"{'  (' + result['basis'] + ')' if result['basis'] else ''}")
+    paddle_values = data.get("paddle_values") or {}
+    if paddle_values.get("ran"):
+        lines.append(f"  Paddle values: {paddle_values['compared_values']} compared with ONNX Runtime, "
+                     f"{paddle_values['not_compared_values']} not compared, {paddle_values['seconds']:.1f} s")
     nodewise = data["nodewise"]
     if not nodewise["ran"]:
         return "\n".join(lines)
