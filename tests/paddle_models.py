@@ -212,6 +212,8 @@ MODELS = {
     "norm_zoo": (build_norm_zoo, [{"name": "x", "dtype": "float32", "shape": [None, 3, 24, 24]}]),
     "bert_like": (build_bert_like, IDS),
     "bert_small": (build_bert_small, IDS),
+    # BERT-large shape (~335M parameters): conversion cost only (benchmarks/conversion_memory.py)
+    "bert_large": (lambda: build_bert_like(vocab=30522, hidden=1024, layers=24, heads=16), IDS),
     "control_flow": (build_control_flow, [{"name": "x", "dtype": "float32", "shape": [None, 8]},
                                           {"name": "n", "dtype": "int64", "shape": [1]}]),
     "gru_simple_rnn": (build_gru_simple_rnn, [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]),

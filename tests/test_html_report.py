@@ -36,9 +36,10 @@ def _assert_self_contained(text: str) -> None:
 
 def test_failing_conversion_report_in_chromium(tmp_path):
     out = tmp_path / "out"
-    with perturb("Add", "add", scaled_output(1.5)):
-        report = api.convert(tiny_onnx(tmp_path / "m.onnx"), str(out), progress=lambda _: None)
-    assert report.verdict == "fail" and report.locate.nodewise.culprit.name == "add"
+    # The Sigmoid: MatMul + Add (+ Relu) convert as one fused node (fuse_matmul_bias), which locate cannot name.
+    with perturb("Sigmoid", "act", scaled_output(1.5)):
+        report = api.convert(tiny_onnx(tmp_path / "m.onnx", "Sigmoid"), str(out), progress=lambda _: None)
+    assert report.verdict == "fail" and report.locate.nodewise.culprit.name == "act"
     page = out / "report.html"
     text = page.read_text()
     _assert_self_contained(text)
@@ -47,7 +48,7 @@ def test_failing_conversion_report_in_chromium(tmp_path):
     dom = _chromium(tmp_path, page, "--dump-dom").stdout
     assert 'id="culprit"' in dom
     culprit = re.search(r'<section class="culprit" id="culprit"><h2>(.*?)</h2>', dom).group(1)
-    assert "add" in culprit and "Add" in culprit and "node 1" in culprit
+    assert "act" in culprit and "Sigmoid" in culprit and "node 2" in culprit
     assert re.search(r'<img class="chart" id="error-curve"[^>]*src="data:image/png;base64,', dom)
     for text_ in ("Three-way verification", "Op histogram", "Stage timings", "locate", "MatMul"):
         assert text_ in dom, text_

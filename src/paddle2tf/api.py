@@ -29,9 +29,16 @@ from paddle2tf.plugins import check_supported as check_plugin_support
 from paddle2tf.plugins import load as load_plugins
 from paddle2tf.plugins import load_recorded, onnxruntime_skip_reason
 from paddle2tf.plugins import record_dicts as plugin_records
+from paddle2tf.precision import default_tolerance, feed_dtype, recorded_precision
+from paddle2tf.preprocess import Preprocess, model_feeds, raw_feed
+from paddle2tf.preprocess import resolve as resolve_preprocess
 from paddle2tf.report import ConversionReport, StageTiming, model_summary
 from paddle2tf.sources import InputSpec, Source, check_specs_against_model, resolve_source
 from paddle2tf.static_shape import StaticShape, apply_to_specs, fix_onnx_file
+from paddle2tf.tflite import Reference as TfliteReference
+from paddle2tf.tflite import check_options as check_tflite_options
+from paddle2tf.tflite import parse_variants as parse_tflite_variants
+from paddle2tf.tflite import run_tflite
 from paddle2tf.verify import check_verifiable, verify
 
 ONNX_FILE = "model.onnx"
@@ -127,11 +134,13 @@ def _save_layer_object(layer, specs: Sequence[InputSpec], workdir: str) -> Sourc
 
 def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opset: int = DEFAULT_OPSET,
             feeds_file: str | None = None, verify_outputs: bool = True, force: bool = False,
-            tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
+            tolerance: Tolerance | None = None, per_output: Mapping[str, Tolerance] | None = None,
             seed: int = 0, apply_fixes: bool = True, locate_on_failure: bool = True,
             static_shapes: Sequence[StaticShape] = (),
             plugins: Sequence[str] = (), paddle_reference: str | None = None,
-            progress: Progress = _stderr_progress) -> ConversionReport:
+            precision: str = "fp32", reduced_io: bool = False,
+            tflite: Sequence[str] = (), calibration: str | None = None, tflite_min_top1: float | None = None,
+            preprocess: Preprocess | None = None, progress: Progress = _stderr_progress) -> ConversionReport:
     """Convert ``source`` (ONNX path, Paddle model path/prefix, ``module:attr`` or a paddle.nn.Layer) into
     ``out_dir`` (model.onnx, saved_model/, report.json, report.html). Returns the report; check
     ``report.verdict``. ``apply_fixes=False`` turns off the workarounds for known exporter defects (sanitise,
@@ -139,9 +148,21 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
     unless ``locate_on_failure`` is False. ``plugins``: converter plugins to load (``.py`` files or module
     names), recorded in the report. ``paddle_reference``: for an ONNX source, the Paddle inference model it was
     exported from, run by verification like the model of a Paddle source. ``static_shapes``: inputs whose dynamic
-    dims are fixed in the ONNX model, the serving signature and the feeds (a Layer is saved with them too)."""
+    dims are fixed in the ONNX model, the serving signature and the feeds (a Layer is saved with them too).
+    ``precision`` ``fp16``/``bf16``: the SavedModel computes in that type (``paddle2tf.precision``), with float32
+    inputs/outputs unless ``reduced_io``; ``tolerance`` defaults to the precision's (``DEFAULT_TOLERANCES``).
+    ``preprocess``: image preprocessing compiled into the signature (``paddle2tf.preprocess``); the verification
+    feeds the SavedModel raw images and Paddle / ONNX Runtime the same images preprocessed by the reference."""
+    tolerance = tolerance or default_tolerance(precision)  # also rejects an unknown precision
+    if reduced_io and precision == "fp32":
+        raise BadInputError("--precision-io: only with --precision fp16 or bf16")
     if opset < 11:
         raise BadInputError(f"--opset {opset}: paddle2tf exports with opset 11 or newer")
+    tflite_variants = parse_tflite_variants(tflite)  # TFLite files: paddle2tf.tflite
+    check_tflite_options(tflite_variants, calibration, tflite_min_top1)
+    if tflite_variants and preprocess is not None:
+        raise BadInputError("--tflite with --preprocess: not supported (the TFLite check generates model inputs, "
+                            "not raw images); convert for TFLite without --preprocess")
     load_plugins(plugins)
     stages = _Stages(progress)
     with _atomic_output(out_dir, force) as work:
@@ -179,28 +200,51 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             model = load_checked(onnx_path, display_name)
             model_specs = _model_input_specs(model)
             check_specs_against_model(tuple(input_specs), model_specs, display_name or "the exported model")
+            specs = _feed_specs(model_specs, input_specs)
+            if preprocess is not None:
+                preprocess = resolve_preprocess(preprocess, {s.name: (s.dtype, s.shape) for s in specs})
         with stages.stage("convert", f"{len(model.graph.node)} ONNX nodes → TensorFlow SavedModel"):
             check_plugin_support(model)  # an unknown custom op: the error says how to write its plugin
             skip_onnxruntime = onnxruntime_skip_reason(model)
             if verify_outputs:  # before the conversion's work
                 check_verifiable(paddle_model is not None, skip_onnxruntime)
-            signature = _convert_and_save(model, os.path.join(work, SAVED_MODEL_DIR))
+            signature, precision_record, rewrites = _convert_and_save(model, os.path.join(work, SAVED_MODEL_DIR),
+                                                                      precision, reduced_io, preprocess)
         report = ConversionReport(source={"kind": resolved.kind, "path": resolved.describe()},
                                   opset=_model_opset(model), signature=signature.to_dict(), notes=notes,
                                   fixes=[asdict(fix) for fix in fixes], model_summary=model_summary(model),
                                   plugins=plugin_records())
-        specs = _feed_specs(model_specs, input_specs)
-        feeds, origin = _feeds(feeds_file, specs, seed)
-        np.savez(os.path.join(work, FEEDS_FILE), **feeds)
+        report.signature["precision"] = precision_record.to_dict()
+        report.model_summary["rewrites"] = rewrites  # graph passes (converter/passes): {pass: rewrites made}
+        if preprocess is not None:
+            report.signature["preprocess"] = preprocess.to_dict()
+        serving_feeds, origin = _serving_feeds(feeds_file, specs, seed, preprocess)
+        np.savez(os.path.join(work, FEEDS_FILE), **serving_feeds)
+        feeds = model_feeds(preprocess, serving_feeds)  # what Paddle, ONNX Runtime and locate are given
         if verify_outputs:
             with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel"):
                 report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
                                              origin, paddle_model, tolerance, per_output, log_file,
                                              progress=lambda m: progress(f"  {m}"),
-                                             skip_onnxruntime=skip_onnxruntime)
-            if locate_on_failure and report.verdict == FAIL:
+                                             skip_onnxruntime=skip_onnxruntime,
+                                             serving_feeds=serving_feeds if preprocess else None)
+            if locate_on_failure and report.verdict == FAIL and precision != "fp32":
+                report.notes.append(f"locate skipped: it converts at float32; re-convert without --precision "
+                                    f"{precision} to look for a conversion error")
+                if precision == "fp16" and _has_infinite_error(report.verification):
+                    report.notes.append("float16 overflow: an output is inf/NaN where the reference is finite "
+                                        "(float16 holds values up to 65504); --precision bf16 has float32's range")
+            elif locate_on_failure and report.verdict == FAIL:
                 _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, per_output, paddle_model, log_file,
                               progress)
+        if tflite_variants:
+            with stages.stage("tflite", ", ".join(tflite_variants)):
+                reference = TfliteReference([t.onnx_name for t in signature.outputs], paddle_model, onnx_path,
+                                            skip_onnxruntime, log_file)
+                report.tflite = run_tflite(work, signature, tflite_variants, reference=reference,
+                                           feeds=feeds if verify_outputs else None, seed=seed, calibration=calibration,
+                                           tolerance=tolerance, per_output=per_output, min_top1=tflite_min_top1,
+                                           progress=lambda m: progress(f"  {m}"))
         report.stages = stages.timings
         if static_shapes:
             report.source["static_shapes"] = [str(item) for item in static_shapes]
@@ -208,6 +252,11 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             report.source["paddle_model"] = os.path.relpath(paddle_model.model_file, work)
         write_reports(report, work)
     return report
+
+
+def _has_infinite_error(verification) -> bool:
+    return any(pair.max_abs == float("inf") for out in verification.outputs for key, pair in out.pairs.items()
+               if key.endswith("_vs_tensorflow"))
 
 
 def _paddle_reference(text: str, resolved: Source, folder: str) -> PaddleModel:
@@ -255,16 +304,32 @@ def _model_opset(model) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def _convert_and_save(model, path: str) -> SignatureInfo:
+def _convert_and_save(model, path: str, precision: str = "fp32", reduced_io: bool = False,
+                      preprocess: Preprocess | None = None):
     from paddle2tf.converter.module import ConvertedModule
 
-    converted = ConvertedModule(model)
+    converted = ConvertedModule(model, precision=precision, reduced_io=reduced_io, preprocess=preprocess)
     converted.save(path)
-    return converted.signature
+    return converted.signature, converted.precision, converted.rewrites
 
 
 def _feeds_from_file(path: str, specs: list[InputSpec], origin: str = "") -> tuple[dict[str, np.ndarray], str]:
     return load_feeds(path, specs), origin or f"from {os.path.basename(path)}"
+
+
+def _serving_feeds(feeds_file: str | None, specs: list[InputSpec], seed: int,
+                   preprocess: Preprocess | None) -> tuple[dict[str, np.ndarray], str]:
+    """The feeds of the serving signature: with ``preprocess``, raw images for its input (a feeds file holds them
+    too), seeded uint8 pixels over 0..255 when generated."""
+    if preprocess is None:
+        return _feeds(feeds_file, specs, seed)
+    raw_specs = [InputSpec(s.name, preprocess.dtype, preprocess.raw_shape(s.shape)) if s.name == preprocess.input
+                 else s for s in specs]
+    if feeds_file:
+        return _feeds_from_file(feeds_file, raw_specs)
+    feeds, origin = _feeds(None, specs, seed)
+    feeds[preprocess.input] = raw_feed(preprocess, feeds[preprocess.input].shape, seed)
+    return feeds, f"{origin}; {preprocess.input}: raw images, pixels uniform in [0, 255]"
 
 
 def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[dict[str, np.ndarray], str]:
@@ -274,7 +339,7 @@ def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[d
                                      f"ints in [{INT_RANGE[0]}, {INT_RANGE[1]})")
 
 
-def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance = Tolerance(),
+def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance | None = None,
                   per_output: Mapping[str, Tolerance] | None = None, locate_on_failure: bool = True,
                   plugins: Sequence[str] = (), progress: Progress = _stderr_progress) -> ConversionReport:
     """Re-run the three-way check on an existing output directory and rewrite its report.json and report.html
@@ -292,10 +357,13 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
     if data["source"].get("paddle_model"):
         model_file = os.path.join(out_dir, data["source"]["paddle_model"])
         paddle_model = PaddleModel(model_file, os.path.join(os.path.dirname(model_file), "model.pdiparams"))
-    specs = [InputSpec(t.onnx_name, t.dtype, tuple(t.shape)) for t in signature.inputs]
-    feeds, origin = (_feeds_from_file(feeds_file, specs) if feeds_file else
-                     _feeds_from_file(os.path.join(out_dir, FEEDS_FILE), specs,
-                                      f"from {FEEDS_FILE} (the inputs of the conversion)"))
+    tolerance = tolerance or default_tolerance(recorded_precision(data))
+    specs = [InputSpec(t.onnx_name, feed_dtype(t.dtype, data), tuple(t.shape)) for t in signature.inputs]
+    serving_feeds, origin = (_feeds_from_file(feeds_file, specs) if feeds_file else
+                             _feeds_from_file(os.path.join(out_dir, FEEDS_FILE), specs,
+                                              f"from {FEEDS_FILE} (the inputs of the conversion)"))
+    preprocess = Preprocess.from_dict(data["signature"]["preprocess"]) if data["signature"].get("preprocess") else None
+    feeds = model_feeds(preprocess, serving_feeds)
     stages = _Stages(progress)
     onnx_path = os.path.join(out_dir, ONNX_FILE)
     log_file = os.path.join(out_dir, LOG_FILE)
@@ -303,19 +371,30 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
     with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel"):
         verification = verify(onnx_path, os.path.join(out_dir, SAVED_MODEL_DIR), signature,
                               feeds, origin, paddle_model, tolerance, per_output,
-                              progress=lambda m: progress(f"  {m}"), skip_onnxruntime=skip_onnxruntime)
+                              progress=lambda m: progress(f"  {m}"), skip_onnxruntime=skip_onnxruntime,
+                              serving_feeds=serving_feeds if preprocess else None)
     summary = data.get("model_summary") or model_summary(load_model(onnx_path))
     report = ConversionReport(source=data["source"], opset=data["opset"], signature=data["signature"],
                               stages=[StageTiming(**s) for s in data.get("stages", [])
-                                      if s["stage"] not in ("verify", "locate")],
+                                      if s["stage"] not in ("verify", "locate", "tflite-verify")],
                               verification=verification,
                               notes=[n for n in data.get("notes", [])
                                      if not n.startswith(("locate failed:", "locate skipped:"))],
                               fixes=data.get("fixes", []), model_summary=summary, plugins=data.get("plugins", []),
                               deploy_check=data.get("deploy_check"))  # same SavedModel: still valid
-    if locate_on_failure and report.verdict == FAIL:
+    if locate_on_failure and report.verdict == FAIL and recorded_precision(data) != "fp32":
+        report.notes.append("locate skipped: it converts at float32; re-convert without --precision to look for "
+                            "a conversion error")
+    elif locate_on_failure and report.verdict == FAIL:
         _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, per_output, paddle_model, log_file,
                       progress, data.get("plugins", []))
+    if data.get("tflite"):  # the TFLite files of the conversion, verified again (not re-converted)
+        with stages.stage("tflite-verify", "the TFLite files"):
+            reference = TfliteReference([t.onnx_name for t in signature.outputs], paddle_model, onnx_path,
+                                        skip_onnxruntime, log_file)
+            report.tflite = run_tflite(out_dir, signature, (), reference=reference, feeds=feeds, tolerance=tolerance,
+                                       per_output=per_output, existing=data["tflite"],
+                                       progress=lambda m: progress(f"  {m}"))
     report.stages.extend(stages.timings)
     write_reports(report, out_dir)
     return report

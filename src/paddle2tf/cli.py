@@ -19,6 +19,7 @@ from paddle2tf.errors import (
     UnsupportedModelError,
 )
 from paddle2tf.metrics import FAIL, Tolerance
+from paddle2tf.preprocess import parse_preprocess
 from paddle2tf.sources import parse_input_spec
 from paddle2tf.static_shape import parse_static_shape
 
@@ -30,8 +31,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_tolerance_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rtol", type=float, default=1e-5, help="relative tolerance (default 1e-5)")
-    parser.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (default 1e-5)")
+    parser.add_argument("--rtol", type=float, help="relative tolerance (default 1e-5; precision fp16 1e-2, bf16 5e-2)")
+    parser.add_argument("--atol", type=float, help="absolute tolerance (default 1e-5; precision fp16 1e-2, bf16 5e-2)")
     parser.add_argument("--unscaled-atol", action="store_true",
                         help="apply atol as is, not in units of each output's magnitude max(1, max|a|)")
     parser.add_argument("--tolerance", action="append", default=[], metavar="OUTPUT:RTOL:ATOL",
@@ -65,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="for an ONNX source: the Paddle model.json/.pdmodel it was exported from, run by verify")
     conv.add_argument("--static-shape", action="append", default=[], metavar="NAME:DIMS",
                       help="fix an input's shape, e.g. x:1x3x224x224, for static-shape targets (repeatable)")
+    conv.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
+                      help="compute (and store weights) in float16 or bfloat16; the signature stays float32")
+    conv.add_argument("--precision-io", action="store_true",
+                      help="with --precision: the signature's float inputs/outputs in the reduced type too")
+    conv.add_argument("--preprocess", metavar="SPEC",
+                      help="image preprocessing in the signature, e.g. 'x:layout=nhwc,dtype=uint8,resize=224x224,"
+                           "scale=1/255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,input_channels=bgr' (README)")
+    conv.add_argument("--tflite", action="append", default=[], metavar="LIST",
+                      help="also write verified TFLite files, comma-separated: fp32, fp16, int8-dynamic, int8")
+    conv.add_argument("--calibration", metavar="FEEDS.npz",
+                      help="representative inputs for --tflite int8 (rows = samples; default: seeded random)")
+    conv.add_argument("--tflite-min-top1", type=float, metavar="RATE",
+                      help="fail when a quantised TFLite variant's top-1 agreement with the reference is below RATE")
     _add_tolerance_args(conv)
     _add_plugin_arg(conv)
 
@@ -172,7 +186,7 @@ def _run(args) -> int:
     if args.command == "deploy-check":
         return _deploy_check(args)
 
-    tolerance = Tolerance(rtol=args.rtol, atol=args.atol, scale_atol=not args.unscaled_atol)
+    tolerance = _tolerance(args)
     per_output = _per_output(args.tolerance, tolerance.scale_atol)
     if args.command == "locate":
         return _locate(args, tolerance, per_output)
@@ -183,7 +197,10 @@ def _run(args) -> int:
                              per_output=per_output, seed=args.seed, apply_fixes=not args.no_fixes,
                              locate_on_failure=not args.no_locate, plugins=args.plugin,
                              paddle_reference=args.paddle_reference,
-                             static_shapes=[parse_static_shape(text) for text in args.static_shape])
+                             static_shapes=[parse_static_shape(text) for text in args.static_shape],
+                             precision=args.precision, reduced_io=args.precision_io,
+                             tflite=args.tflite, calibration=args.calibration, tflite_min_top1=args.tflite_min_top1,
+                             preprocess=parse_preprocess(args.preprocess) if args.preprocess else None)
         where = args.output
     else:
         report = api.verify_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output,
@@ -196,6 +213,24 @@ def _run(args) -> int:
         print(render_locate(report.locate))
     print(f"output: {where} (report.json, report.html, model.onnx, saved_model/)")
     return EXIT_PARITY if report.verdict == FAIL else EXIT_OK
+
+
+def _tolerance(args) -> Tolerance:
+    """--rtol/--atol, each defaulting to the precision's (convert --precision, or the one OUT_DIR records)."""
+    import json
+
+    from paddle2tf.precision import default_tolerance, recorded_precision
+
+    precision = getattr(args, "precision", None)
+    if precision is None:
+        try:
+            with open(os.path.join(args.out_dir, "report.json")) as handle:
+                precision = recorded_precision(json.load(handle))
+        except (OSError, ValueError):
+            precision = "fp32"  # the command reports the missing or broken OUT_DIR itself
+    default = default_tolerance(precision)
+    return Tolerance(rtol=default.rtol if args.rtol is None else args.rtol,
+                     atol=default.atol if args.atol is None else args.atol, scale_atol=not args.unscaled_atol)
 
 
 def _locate(args, tolerance: Tolerance, per_output: dict[str, Tolerance]) -> int:

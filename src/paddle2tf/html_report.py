@@ -26,7 +26,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;font-family:ui-monospa
 code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .pass{background:#1a7f37} .warn{background:#9a6700} .fail{background:#cf222e} .unverified,.not_checked,
-.not_compared,.skipped{background:#6e7781}
+.not_compared,.skipped,.not_judged,.not_converted{background:#6e7781}
 .culprit{border:2px solid #cf222e;background:#fff5f5}
 .culprit h2{color:#cf222e;border-color:#ffcecb}
 .bar{display:inline-block;height:10px;background:#54aeff;border-radius:2px}
@@ -89,10 +89,21 @@ def _summary_section(data: dict) -> str:
     for kind in ("inputs", "outputs"):
         rows.append([kind, "<br>".join(f"<code>{_e(t['onnx_name'])}</code> → <code>{_e(t['tf_name'])}</code> "
                                        f"{_e(t['dtype'])}{_shape(t['shape'])}" for t in signature.get(kind, []))])
+    if signature.get("precision"):
+        rows.append(["precision", _precision(signature["precision"])])
     tool = data.get("tool", {})
     rows.append(["tools", _e(", ".join(f"{k} {v}" for k, v in tool.items()))])
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f"<section><h2>Model</h2><table>{body}</table></section>"
+
+
+def _precision(record: dict) -> str:
+    """convert --precision: compute type, signature type, default tolerance and the float32 islands."""
+    tol = record.get("default_tolerance") or {}
+    islands = ", ".join(f"{op} x{n}" for op, n in (record.get("fp32_islands") or {}).items())
+    return (f"compute <b>{_e(record.get('compute_dtype', record.get('compute', '')))}</b>, inputs/outputs "
+            f"{_e(record.get('io', 'float32'))}; default tolerance rtol {_e(tol.get('rtol', ''))}, atol "
+            f"{_e(tol.get('atol', ''))}" + (f"; computed in float32: {_e(islands)}" if islands else ""))
 
 
 def _histogram_section(data: dict) -> str:
@@ -362,6 +373,22 @@ def _deploy_check_section(check: dict | None) -> str:
             f"{'<ul>' + failures + '</ul>' if failures else ''}</section>")
 
 
+def _tflite_section(items: list | None) -> str:
+    if not items:
+        return ""
+    from paddle2tf.tflite import tflite_rows
+
+    header, *rows = tflite_rows(items)
+    cells = [[_td(_e(row[0])), _td(f"<code>{_e(row[1])}</code>"), *(_td(_e(v), True) for v in row[2:6]),
+              _td(_badge(item["verdict"]) + (f" <span class='small'>{_e(item['reason'])}</span>"
+                                             if item.get("reason") else ""))]
+             for row, item in zip(rows, items, strict=True)]
+    return (f"<section><h2>TFLite files</h2>{_table(header, cells)}<p class='small muted'>max_rel/max_abs: worst "
+            "output on the verification inputs; top-1 agreement: argmax over the last axis of each float output of "
+            "rank &ge; 2, worst output. fp32 is held to the conversion's tolerance; quantised variants are judged "
+            "only with --tflite-min-top1.</p></section>")
+
+
 def _stages_section(data: dict) -> str:
     stages = list(data.get("stages", []))
     locate = data.get("locate")
@@ -399,6 +426,7 @@ def render_html(data: dict) -> str:
             f"<title>paddle2tf report: {_e(source)}</title><style>{_CSS}</style></head><body><main>"
             f"<h1>paddle2tf conversion report {_badge(verdict)}</h1><p class='muted'><code>{_e(source)}</code></p>"
             f"{headline}{_summary_section(data)}{_verification_section(data)}{_locate_section(data.get('locate'))}"
+            f"{_tflite_section(data.get('tflite'))}"
             f"{_deploy_check_section(data.get('deploy_check'))}{_histogram_section(data)}{_stages_section(data)}{_notes_section(data)}"
             f"<p class='small muted'>report schema {_e(data.get('schema_version', ''))}</p></main></body></html>")
 

@@ -8,7 +8,7 @@ from importlib import metadata
 from typing import Any
 
 from paddle2tf import __version__
-from paddle2tf.metrics import FAIL, PairMetrics, Tolerance, worst
+from paddle2tf.metrics import FAIL, PASS, WARN, PairMetrics, Tolerance, worst
 
 REPORT_SCHEMA_VERSION = 1
 PAIRS = (("paddle", "onnxruntime"), ("paddle", "tensorflow"), ("onnxruntime", "tensorflow"))
@@ -72,12 +72,18 @@ class ConversionReport:
     model_summary: dict = field(default_factory=dict)  # nodes, op histogram, initializers (see model_summary())
     locate: Any = None  # paddle2tf.locate.LocateReport (or its dict) when the locate stage ran
     deploy_check: dict | None = None  # paddle2tf.deploy_check.DeployCheck.to_dict() of `paddle2tf deploy-check`
+    tflite: list = field(default_factory=list)  # paddle2tf.tflite.TfliteResult (or its dict) per --tflite variant
     tool: dict = field(default_factory=lambda: {"paddle2tf": __version__, **library_versions()})
     schema_version: int = REPORT_SCHEMA_VERSION
 
     @property
     def verdict(self) -> str:
-        return self.verification.verdict if self.verification else "unverified"
+        if not self.verification:
+            return "unverified"
+        # A TFLite variant that fails (fp32 beyond tolerance, a quantised one below --tflite-min-top1) fails it too.
+        judged = [v for v in (t["verdict"] if isinstance(t, dict) else t.verdict for t in self.tflite)
+                  if v in (PASS, WARN, FAIL)]
+        return worst([self.verification.verdict, *judged])
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -128,7 +134,7 @@ def render_summary(report: ConversionReport) -> str:
     """A short terminal table: per output, max relative error for each pair and the verdict."""
     verification = report.verification
     if verification is None:
-        return "verification skipped (--no-verify)"
+        return "verification skipped (--no-verify)" + (f"\n{_tflite_lines(report)}" if report.tflite else "")
     keys = [pair_key(a, b) for a, b in PAIRS if a in verification.frameworks and b in verification.frameworks]
     header = ["output", "shape", *(f"{PAIR_LABELS[k]} max_rel" for k in keys), "verdict"]
     rows = [header]
@@ -141,4 +147,15 @@ def render_summary(report: ConversionReport) -> str:
     lines.append(f"verdict: {verification.verdict.upper()}  (frameworks: {', '.join(verification.frameworks)}; "
                  f"inputs: {feeds}; {verification.feeds[0].origin if verification.feeds else ''})")
     lines += [f"{framework} skipped: {reason}" for framework, reason in verification.skipped.items()]
+    if report.tflite:
+        lines.append(_tflite_lines(report))
     return "\n".join(lines)
+
+
+def _tflite_lines(report: ConversionReport) -> str:
+    from paddle2tf.tflite import render_tflite
+
+    text = render_tflite(report.tflite)
+    if report.verification and report.verdict != report.verification.verdict:
+        text += f"\nverdict with the TFLite files: {report.verdict.upper()}"
+    return text

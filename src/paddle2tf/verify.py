@@ -18,9 +18,11 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
            feeds_origin: str, paddle_model: PaddleModel | None = None,
            tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
            log_file: str | None = None, progress: Callable[[str], None] = lambda _: None,
-           skip_onnxruntime: str = "") -> Verification:
+           skip_onnxruntime: str = "", serving_feeds: dict[str, np.ndarray] | None = None) -> Verification:
     """``skip_onnxruntime``: why ONNX Runtime cannot run the model (custom-domain nodes, see
-    ``plugins.onnxruntime_skip_reason``); it is then left out and recorded in ``Verification.skipped``."""
+    ``plugins.onnxruntime_skip_reason``); it is then left out and recorded in ``Verification.skipped``.
+    ``serving_feeds``: what the SavedModel's signature takes when it differs from the model's ``feeds`` (raw
+    images, ``convert --preprocess``); recorded as the feeds."""
     check_verifiable(paddle_model is not None, skip_onnxruntime)
     output_names = [t.onnx_name for t in signature.outputs]
     results: dict[str, dict[str, np.ndarray]] = {}
@@ -35,7 +37,7 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
         results["onnxruntime"] = run_onnxruntime(onnx_path, feeds)
     progress("running the SavedModel (fresh TensorFlow process)")
     results["tensorflow"] = run_savedmodel(
-        saved_model, feeds, {t.onnx_name: t.tf_name for t in signature.inputs},
+        saved_model, serving_feeds or feeds, {t.onnx_name: t.tf_name for t in signature.inputs},
         {t.onnx_name: t.tf_name for t in signature.outputs}, log_file)
 
     outputs = []
@@ -46,7 +48,8 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
         reference = results["paddle" if "paddle" in results else "onnxruntime"][name]
         outputs.append(OutputResult(name, list(reference.shape), str(reference.dtype), tol, pairs,
                                     worst(p.verdict for p in pairs.values())))
-    feed_infos = [FeedInfo(name, str(array.dtype), list(array.shape), feeds_origin) for name, array in feeds.items()]
+    feed_infos = [FeedInfo(name, str(array.dtype), list(array.shape), feeds_origin)
+                  for name, array in (serving_feeds or feeds).items()]
     return Verification.from_outputs(list(results), feed_infos, outputs,
                                      {"onnxruntime": skip_onnxruntime} if skip_onnxruntime else None)
 

@@ -8,10 +8,13 @@ folded weights).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from onnx import helper, numpy_helper
 from onnx_graphs import assert_matches_ort, make_model, rng, run_ort
 
-from paddle2tf.converter.passes import fold_batch_norm, optimize
+from paddle2tf.converter.graph import find_unsupported
+from paddle2tf.converter.passes import fold_batch_norm, fuse_gelu, fuse_layer_norm, optimize
+from paddle2tf.converter.passes._graph import INTERNAL_DOMAIN
 
 
 def assert_pass_keeps_outputs(original, rewritten, feeds, rtol=1e-5, atol=1e-5):
@@ -87,3 +90,231 @@ def test_fold_batch_norm_reads_constant_nodes_like_paddle2onnx_writes():
     assert result.rewrites == {"fold_batch_norm": 1}
     assert [n.op_type for n in result.model.graph.node] == ["Conv", "Relu"]
     assert_pass_keeps_outputs(model, result.model, feeds)
+
+
+# -- fusions: the rewritten model converts to what ONNX Runtime computes on the original ------------------------
+# Below opset 17 (LayerNormalization) / 20 (Gelu) and for Linear the fused nodes are in paddle2tf's internal
+# domain, which ONNX Runtime cannot run: the rewritten model's conversion is compared with ONNX Runtime on the
+# original (rtol = atol = 1e-5: rsqrt for 1 / sqrt and the MatMul's summation order). With the standard op
+# available, ONNX Runtime runs the rewritten model too.
+
+def assert_converts_like_original(original, rewritten, feeds, rtol=1e-5, atol=1e-5):
+    from onnx_graphs import run_converted
+
+    from paddle2tf.converter.module import ConvertedModule
+
+    want = run_ort(original, feeds)
+    got = ConvertedModule(rewritten, optimize=False)(feeds)
+    for name, value in want.items():
+        np.testing.assert_allclose(got[name], value, rtol=rtol, atol=atol, err_msg=name)
+    via_module = run_converted(original, feeds)  # the passes as ConvertedModule runs them
+    for name, value in want.items():
+        np.testing.assert_allclose(via_module[name], value, rtol=rtol, atol=atol, err_msg=name)
+
+
+def ops_of(model):
+    return [(n.domain, n.op_type) for n in model.graph.node if n.op_type != "Constant"]
+
+
+def layer_norm_model(opset=13, beta=True, mean_axes=(-1,), eps_input=False, extra_reader=False):
+    """paddle2onnx's decomposition: weights behind Identity + Reshape, eps a Constant node."""
+    r = rng(3)
+    c = 16
+    consts = {"gamma": r.standard_normal(c).astype(np.float32), "beta": r.standard_normal(c).astype(np.float32),
+              "two": np.array(2.0, np.float32), "flat": np.array([-1], np.int64)}
+    nodes = [helper.make_node("ReduceMean", ["x"], ["mean"], name="mean", axes=list(mean_axes)),
+             helper.make_node("Sub", ["x", "mean"], ["d"], name="sub"),
+             helper.make_node("Pow", ["d", "two"], ["sq"], name="pow"),
+             helper.make_node("ReduceMean", ["sq"], ["var"], name="var", axes=list(mean_axes)),
+             helper.make_node("Add", ["var", "eps"], ["var_eps"], name="add_eps"),
+             helper.make_node("Sqrt", ["var_eps"], ["std"], name="sqrt"),
+             helper.make_node("Identity", ["gamma"], ["gamma_id"], name="gamma_id"),
+             helper.make_node("Reshape", ["gamma_id", "flat"], ["gamma_flat"], name="gamma_flat"),
+             helper.make_node("Div", ["d", "std"], ["normed"], name="div"),
+             helper.make_node("Mul", ["normed", "gamma_flat"], ["scaled"], name="mul")]
+    output = "scaled"
+    if beta:
+        nodes += [helper.make_node("Identity", ["beta"], ["beta_id"], name="beta_id"),
+                  helper.make_node("Add", ["beta_id", "scaled"], ["y"], name="add_beta")]
+        output = "y"
+    feeds = {"x": (r.standard_normal((2, 5, c)) * 3 + 1).astype(np.float32)}
+    if eps_input:
+        feeds["eps"] = np.array(1e-5, np.float32)
+    else:
+        nodes.insert(0, helper.make_node("Constant", [], ["eps"], value=numpy_helper.from_array(
+            np.array(1e-5, np.float32))))
+    outputs = [output, "d"] if extra_reader else [output]
+    if opset >= 18:  # ReduceMean's axes became an input
+        consts["axes"] = np.array(mean_axes, np.int64)
+        for node in nodes:
+            if node.op_type == "ReduceMean":
+                del node.attribute[:]
+                node.input.append("axes")
+    return make_model(nodes, feeds, outputs, consts, opset=opset, dynamic_inputs=True), feeds, output
+
+
+def test_fuse_layer_norm_below_opset_17_uses_the_internal_op():
+    for beta in (True, False):
+        model, feeds, output = layer_norm_model(beta=beta)
+        result = optimize(model, {"fuse_layer_norm": fuse_layer_norm})
+        assert result.rewrites == {"fuse_layer_norm": 1}
+        fused = [n for n in result.model.graph.node if n.op_type == "LayerNormalization"]
+        assert len(fused) == 1 and fused[0].domain == INTERNAL_DOMAIN
+        assert fused[0].name == "mean" and list(fused[0].output) == [output]
+        assert list(fused[0].input) == ["x", "gamma_flat", *(["beta_id"] if beta else [])]
+        assert not {"ReduceMean", "Sub", "Pow", "Sqrt", "Div"} & {op for _, op in ops_of(result.model)}
+        assert (INTERNAL_DOMAIN, 1) in {(o.domain, o.version) for o in result.model.opset_import}
+        assert find_unsupported(result.model) == {}  # not an unknown custom op
+        assert_converts_like_original(model, result.model, feeds)
+
+
+def test_fuse_layer_norm_from_opset_17_uses_onnx_layer_normalization():
+    for opset in (17, 18):
+        model, feeds, _ = layer_norm_model(opset=opset)
+        result = optimize(model, {"fuse_layer_norm": fuse_layer_norm})
+        assert result.rewrites == {"fuse_layer_norm": 1}
+        assert ("", "LayerNormalization") in ops_of(result.model)
+        assert_pass_keeps_outputs(model, result.model, feeds)
+
+
+def test_fuse_layer_norm_skips_near_patterns():
+    """Mean over another axis, eps fed at run time, an intermediate value read outside the pattern."""
+    for kwargs in ({"mean_axes": (1,)}, {"eps_input": True}, {"extra_reader": True}):
+        model, feeds, _ = layer_norm_model(**kwargs)
+        result = optimize(model, {"fuse_layer_norm": fuse_layer_norm})
+        assert result.rewrites == {"fuse_layer_norm": 0}, kwargs
+        assert result.model is model
+
+
+SQRT2 = float(np.sqrt(2.0))
+
+
+def gelu_model(opset=13, form="paddle", sqrt2=SQRT2, one=1.0):
+    consts = {"sqrt2": np.array(sqrt2, np.float32), "one": np.array(one, np.float32),
+              "half": np.array(0.5, np.float32), "rsqrt2": np.array(np.sqrt(0.5), np.float32)}
+    if form == "paddle":  # Mul(Mul(x, Add(Erf(Div(x, sqrt2)), 1)), 0.5)
+        nodes = [helper.make_node("Div", ["x", "sqrt2"], ["s"], name="div"),
+                 helper.make_node("Erf", ["s"], ["e"], name="erf"),
+                 helper.make_node("Add", ["e", "one"], ["a"], name="add"),
+                 helper.make_node("Mul", ["x", "a"], ["m"], name="mul"),
+                 helper.make_node("Mul", ["m", "half"], ["y"], name="half")]
+    else:  # Mul(Mul(x, 0.5), Add(1, Erf(Mul(x, 1/sqrt2))))
+        nodes = [helper.make_node("Mul", ["x", "half"], ["h"], name="half"),
+                 helper.make_node("Mul", ["rsqrt2", "x"], ["s"], name="scale"),
+                 helper.make_node("Erf", ["s"], ["e"], name="erf"),
+                 helper.make_node("Add", ["one", "e"], ["a"], name="add"),
+                 helper.make_node("Mul", ["h", "a"], ["y"], name="mul")]
+    nodes.append(helper.make_node("Identity", ["y"], ["out"], name="out"))
+    feeds = {"x": (rng(5).standard_normal((3, 7, 11)) * 3).astype(np.float32)}
+    return make_model(nodes, feeds, ["out"], consts, opset=opset, dynamic_inputs=True), feeds
+
+
+def test_fuse_gelu_below_opset_20_uses_the_internal_op():
+    for form, first in (("paddle", "div"), ("half_first", "half")):
+        model, feeds = gelu_model(form=form)
+        result = optimize(model, {"fuse_gelu": fuse_gelu})
+        assert result.rewrites == {"fuse_gelu": 1}, form
+        assert ops_of(result.model) == [(INTERNAL_DOMAIN, "Gelu"), ("", "Identity")], form
+        gelu = result.model.graph.node[0]
+        assert gelu.name == first and list(gelu.input) == ["x"] and list(gelu.output) == ["y"]
+        assert_converts_like_original(model, result.model, feeds)
+
+
+def test_fuse_gelu_from_opset_20_uses_onnx_gelu():
+    model, feeds = gelu_model(opset=20)
+    result = optimize(model, {"fuse_gelu": fuse_gelu})
+    assert result.rewrites == {"fuse_gelu": 1}
+    assert ops_of(result.model) == [("", "Gelu"), ("", "Identity")]
+    assert_pass_keeps_outputs(model, result.model, feeds)
+
+
+def test_fuse_gelu_skips_other_constants():
+    for kwargs in ({"sqrt2": 2.0}, {"one": 2.0}):
+        model, _ = gelu_model(**kwargs)
+        assert optimize(model, {"fuse_gelu": fuse_gelu}).rewrites == {"fuse_gelu": 0}, kwargs
+
+
+def linear_model(activation="gelu", a_shape=(2, 3, 8), bias_shape=(6,), extra_reader=False, weight_input=False):
+    r = rng(11)
+    consts = {"w": (r.standard_normal((8, 6)) * 0.5).astype(np.float32),
+              "b": r.standard_normal(bias_shape).astype(np.float32),
+              "sqrt2": np.array(np.sqrt(2.0), np.float32), "one": np.array(1.0, np.float32),
+              "half": np.array(0.5, np.float32)}
+    nodes = [helper.make_node("MatMul", ["a", "w"], ["mm"], name="matmul"),
+             helper.make_node("Add", ["mm", "b"], ["biased"], name="bias"),
+             helper.make_node("Identity", ["biased"], ["biased_id"], name="biased_id")]
+    if activation == "gelu":
+        nodes += [helper.make_node("Div", ["biased_id", "sqrt2"], ["s"], name="div"),
+                  helper.make_node("Erf", ["s"], ["e"], name="erf"),
+                  helper.make_node("Add", ["e", "one"], ["g"], name="add"),
+                  helper.make_node("Mul", ["biased_id", "g"], ["m"], name="mul"),
+                  helper.make_node("Mul", ["m", "half"], ["y"], name="mul_half")]
+    elif activation == "relu":
+        nodes.append(helper.make_node("Relu", ["biased_id"], ["y"], name="relu"))
+    else:
+        nodes.append(helper.make_node("Neg", ["biased_id"], ["y"], name="neg"))
+    feeds = {"a": r.standard_normal(a_shape).astype(np.float32)}
+    if weight_input:
+        feeds["w"] = consts.pop("w")
+    outputs = ["y", "mm"] if extra_reader else ["y"]
+    return make_model(nodes, feeds, outputs, consts, dynamic_inputs=True), feeds
+
+
+def test_fuse_matmul_bias_absorbs_gelu_and_relu():
+    expected = {"gelu": ("Gelu", []), "relu": ("Relu", []), "none": ("", [("", "Identity"), ("", "Neg")])}
+    for activation, (attr, rest) in expected.items():
+        for a_shape in ((2, 3, 8), (4, 8), (8,)):
+            model, feeds = linear_model(activation, a_shape)
+            result = optimize(model)
+            assert result.rewrites["fuse_matmul_bias"] == 1, (activation, a_shape)
+            assert ops_of(result.model) == [(INTERNAL_DOMAIN, "Linear"), *rest], (activation, a_shape)
+            linear = result.model.graph.node[0]
+            assert linear.name == "matmul" and list(linear.input) == ["a", "w", "b"]
+            assert list(linear.output) == (["biased"] if activation == "none" else ["y"])
+            assert helper.get_attribute_value(linear.attribute[0]) == attr.encode()
+            assert_converts_like_original(model, result.model, feeds)
+
+
+def test_fuse_matmul_bias_skips_non_vector_bias_shared_product_and_runtime_weights():
+    for kwargs in ({"bias_shape": (1, 6)}, {"extra_reader": True}, {"weight_input": True}):
+        model, feeds = linear_model(**kwargs)
+        result = optimize(model)
+        assert result.rewrites["fuse_matmul_bias"] == 0, kwargs
+        assert_converts_like_original(model, result.model, feeds)
+
+
+@pytest.fixture(scope="module")
+def bert_small_onnx(paddle_model, tmp_path_factory):
+    """bert_small exported by paddle2onnx at its default opset (13: LayerNorm and GELU written out)."""
+    from paddle2tf.export import export_paddle
+    from paddle2tf.sources import resolve_source
+
+    folder = tmp_path_factory.mktemp("bert_small_onnx")
+    return export_paddle(resolve_source(paddle_model("bert_small"), ()), str(folder)).onnx_path
+
+
+def test_fusions_find_every_pattern_of_a_paddle2onnx_bert(bert_small_onnx):
+    import onnx
+
+    from paddle2tf.converter.module import ConvertedModule
+    from paddle2tf.plugins import onnxruntime_skip_reason
+
+    model = onnx.load(bert_small_onnx)
+    assert {o.domain: o.version for o in model.opset_import}[""] < 17
+    # 2 layers: 2 LayerNorms, 1 GELU and 6 Linear layers each; the embeddings' LayerNorm; the pooler
+    expected = {"fold_batch_norm": 0, "fuse_layer_norm": 5, "fuse_gelu": 2, "fuse_matmul_bias": 13}
+    result = optimize(model)
+    assert result.rewrites == expected
+    left = {op for _, op in ops_of(result.model)}
+    assert not {"ReduceMean", "Pow", "Sqrt", "Erf", "Div"} & left
+    assert sum(n.op_type == "Linear" and helper.get_attribute_value(n.attribute[0]) == b"Gelu"
+               for n in result.model.graph.node) == 2
+    assert find_unsupported(result.model) == {}
+    assert onnxruntime_skip_reason(model) == ""  # verification's model.onnx is the original
+    ids = rng(2).integers(0, 1000, size=(2, 16), dtype=np.int64)
+    feeds = {model.graph.input[0].name: ids}
+    converted = ConvertedModule(model)
+    assert converted.rewrites == expected
+    want, got = run_ort(model, feeds), converted(feeds)
+    for name, value in want.items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-5, err_msg=name)

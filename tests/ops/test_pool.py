@@ -231,3 +231,25 @@ def test_unknown_auto_pad_is_rejected_before_conversion():
     node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], auto_pad="SAME_MIDDLE")
     model = make_model([node], {"x": _x((1, 1, 4, 4))}, ["y"])
     assert list(find_unsupported(model)) == ["MaxPool (auto_pad=SAME_MIDDLE)"]
+
+
+@pytest.mark.parametrize("size, attrs", [
+    (8, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),  # ResNet's stem (not TF's SAME)
+    (8, {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1}),
+    (9, {"kernel_shape": [2, 3], "strides": [1, 2], "pads": [0, 1, 1, 0]}),
+])
+def test_max_pool_pads_with_edge_copies(size, attrs):
+    """Pads of 1 take copies of the edge elements, not -inf (an unbounded value TFLite's int8 calibration cannot
+    quantise): same results as ONNX Runtime on all-negative inputs, where a zero pad would win the max."""
+    from onnx_graphs import assert_matches_ort
+
+    from paddle2tf.converter.module import ConvertedModule
+
+    x = -np.abs(_x((1, 2, size, size))) - 1
+    model = make_model([helper.make_node("MaxPool", ["x"], ["y"], **attrs)], {"x": x}, {"y": np.float32}, opset=12)
+    assert_matches_ort(model, {"x": x})
+    graph = ConvertedModule(model).concrete.graph
+    assert "MirrorPad" in {op.type for op in graph.get_operations()}
+    constants = [op.get_attr("value") for op in graph.get_operations() if op.type == "Const"]
+    assert not any(np.isinf(np.frombuffer(c.tensor_content, np.float32)).any() for c in constants
+                   if c.dtype == 1 and c.tensor_content)

@@ -372,7 +372,7 @@ class GraphRunner:
         if self.folding:
             return tf.constant(make())
         array = make()
-        if array.dtype.kind in "fc" and array.nbytes >= VARIABLE_MIN_BYTES:
+        if (array.dtype.kind in "fc" or array.dtype.name == "bfloat16") and array.nbytes >= VARIABLE_MIN_BYTES:
             return self._weights.get(key, lambda: array)
         return tf.constant(array)
 

@@ -77,7 +77,11 @@ def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 class ConvertedModule:
     """Holds the tf.Module, its serving function and the ONNX↔TF name mapping."""
 
-    def __init__(self, model: onnx.ModelProto, optimize: bool = True):
+    def __init__(self, model: onnx.ModelProto, optimize: bool = True, precision: str = "fp32",
+                 reduced_io: bool = False, preprocess=None):
+        """``precision`` fp16/bf16: compute in that type after the passes (``paddle2tf.precision``); float32
+        graph inputs/outputs keep their type unless ``reduced_io``. ``preprocess``: a resolved
+        ``paddle2tf.preprocess.Preprocess``: that input takes raw images and preprocesses them in the graph."""
         check_supported(model)  # before importing TensorFlow: an unsupported model is rejected fast
 
         import tensorflow as tf
@@ -85,11 +89,14 @@ class ConvertedModule:
         self.model = model
         optimized = passes.optimize(model) if optimize else passes.Optimized(model)
         self.rewrites = optimized.rewrites
-        graph = optimized.model.graph
+        from paddle2tf.precision import reduce_precision
+
+        reduced, self.precision = reduce_precision(optimized.model, precision, reduced_io)
+        graph = reduced.graph
         self.weights = WeightStore()
         self._static: dict[str, np.ndarray] = {}
         self.value_hook = None
-        inputs = graph_inputs(model)
+        inputs = graph_inputs(reduced if reduced_io else model)
         outputs = [o.name for o in model.graph.output]
         input_names = _unique_names([vi.name for vi in inputs], "input")
         output_names = _unique_names(outputs, "output")
@@ -97,6 +104,8 @@ class ConvertedModule:
         specs = []
         for vi, tf_name in zip(inputs, input_names, strict=True):
             dtype, shape = _value_info(vi)
+            if preprocess is not None and vi.name == preprocess.input:  # the signature takes the raw images
+                dtype, shape = np.dtype(preprocess.dtype), list(preprocess.raw_shape(shape))
             specs.append(tf.TensorSpec(shape, tf.as_dtype(dtype), name=tf_name))
             self.signature.inputs.append(TensorInfo(vi.name, tf_name, str(np.dtype(dtype)), shape))
         self._output_names = list(zip(outputs, output_names, strict=True))
@@ -105,6 +114,11 @@ class ConvertedModule:
         def serve(*args):
             runner = GraphRunner(opsets, graph, self.weights, static=self._static,
                                  value_hook=self.value_hook)
+            if preprocess is not None:
+                from paddle2tf.preprocess import apply_tf
+
+                args = [tf.cast(apply_tf(preprocess, t), tf.as_dtype(_value_info(vi)[0]))
+                        if vi.name == preprocess.input else t for vi, t in zip(inputs, args, strict=True)]
             values = runner.run({vi.name: t for vi, t in zip(inputs, args, strict=True)},
                                 [name for name, _ in self._output_names])
             return {tf_name: tf.identity(value, name=tf_name)

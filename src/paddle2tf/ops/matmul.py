@@ -1,8 +1,10 @@
-"""MatMul, Gemm, MatMulInteger, Einsum."""
+"""MatMul, Gemm, MatMulInteger, Einsum, and paddle2tf.Linear (MatMul + bias + activation)."""
 
 from __future__ import annotations
 
+from paddle2tf.converter.passes._graph import INTERNAL_DOMAIN
 from paddle2tf.converter.registry import converter
+from paddle2tf.ops.activation import gelu_exact
 
 # TF's BatchMatMulV2 has no unsigned kernels: compute in a wider signed type (wrap-around is
 # modular, so the low bits - the ONNX result - are identical) and cast back.
@@ -40,8 +42,14 @@ def _matmul_folding_batch(a, b):
 
     k, n = a.shape[-1], b.shape[-1]
     y = tf.linalg.matmul(tf.reshape(a, [-1, k if k is not None else tf.shape(a)[-1]]), b)
-    outer = [d if d is not None else tf.shape(a)[i] for i, d in enumerate(a.shape[:-1])]
-    return tf.reshape(y, [*outer, n if n is not None else tf.shape(b)[-1]])
+    return tf.reshape(y, [*_outer_dims(a), n if n is not None else tf.shape(b)[-1]])
+
+
+def _outer_dims(a) -> list:
+    """a's dims but the last: static where known, else read at run time."""
+    import tensorflow as tf
+
+    return [d if d is not None else tf.shape(a)[i] for i, d in enumerate(a.shape[:-1])]
 
 
 @converter("MatMul", since=1)
@@ -76,6 +84,30 @@ def gemm(node, inputs, attrs, ctx):
             c = tf.reshape(c, [-1])
         y = y + (c if beta == 1.0 else c * tf.cast(beta, y.dtype))
     return tf.cast(y, dtype) if y.dtype != dtype else y
+
+
+def _relu(y):
+    import tensorflow as tf
+
+    return tf.nn.relu(y)
+
+
+_ACTIVATIONS = {"": lambda y: y, "Relu": _relu, "Gelu": gelu_exact}
+
+
+@converter("Linear", since=1, domain=INTERNAL_DOMAIN,
+           unsupported=lambda node, attrs: None if attrs.get("activation", "") in _ACTIVATIONS
+           else f"activation={attrs.get('activation')!r}")
+def linear(node, inputs, attrs, ctx):
+    """activation(A @ W + bias) with W [K, N], bias [N] (the fuse_matmul_bias pass): one 2-D MatMul over A's
+    rows, BiasAdd and the activation, the sequence grappler's remapper fuses into one _FusedMatMul."""
+    import tensorflow as tf
+
+    a, w, bias = inputs[0], inputs[1], inputs[2]
+    k, n = w.shape
+    rows = a if a.shape.rank == 2 else tf.reshape(a, [-1, k])
+    y = _ACTIVATIONS[attrs.get("activation", "")](tf.nn.bias_add(tf.linalg.matmul(rows, w), bias))
+    return y if a.shape.rank == 2 else tf.reshape(y, [*_outer_dims(a), n])
 
 
 def _zero_point_a(zp, rank_a):

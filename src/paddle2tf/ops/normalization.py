@@ -12,6 +12,7 @@ import numpy as np
 from onnx import helper
 
 from paddle2tf.converter.context import ChannelsLast
+from paddle2tf.converter.passes._graph import INTERNAL_DOMAIN
 from paddle2tf.converter.registry import converter
 
 # -- BatchNormalization ---------------------------------------------------------------------------
@@ -120,6 +121,22 @@ def _stash_dtype(x_dtype, stash_type: int):
     return x_dtype if x_dtype == tf.float64 else stash
 
 
+def _layer_norm(xs, axes: list[int], eps: float):
+    """(normalised, mean, inverse std) of xs over ``axes``.
+
+    Written as mean, subtract, square, mean, rsqrt: measured fastest on CPU (bert_like's [8, 128, 768], TF 2.21
+    with oneDNN) against tf.nn.moments, which grappler fuses into _MklLayerNorm (2-5% slower), and
+    tf.nn.moments + tf.nn.batch_normalization, Keras 3's LayerNormalization (15% slower).
+    """
+    import tensorflow as tf
+
+    mean = tf.reduce_mean(xs, axis=axes, keepdims=True)
+    centred = xs - mean
+    inv_std = tf.math.rsqrt(tf.reduce_mean(tf.square(centred), axis=axes, keepdims=True) + tf.cast(eps, xs.dtype))
+    return centred * inv_std, mean, inv_std
+
+
+@converter("LayerNormalization", since=1, domain=INTERNAL_DOMAIN)  # the fuse_layer_norm pass, opset < 17
 @converter("LayerNormalization", since=17)
 def layer_norm(node, inputs, attrs, ctx):
     """Normalise over axes [axis, rank); outputs Y, Mean and InvStdDev (both keep the reduced axes as 1)."""
@@ -129,13 +146,9 @@ def layer_norm(node, inputs, attrs, ctx):
     rank = x.shape.rank
     axis = attrs.get("axis", -1)
     axis = axis + rank if axis < 0 else axis
-    eps = attrs.get("epsilon", 1e-5)
     dtype = _stash_dtype(x.dtype, attrs.get("stash_type", 1))
-    xs = tf.cast(x, dtype)
-    mean, var = tf.nn.moments(xs, axes=list(range(axis, rank)), keepdims=True)
-    inv_std = tf.math.rsqrt(var + tf.cast(eps, dtype))
-    normalised = tf.cast((xs - mean) * inv_std, x.dtype)
-    y = normalised * tf.cast(inputs[1], x.dtype)
+    normalised, mean, inv_std = _layer_norm(tf.cast(x, dtype), list(range(axis, rank)), attrs.get("epsilon", 1e-5))
+    y = tf.cast(normalised, x.dtype) * tf.cast(inputs[1], x.dtype)
     if inputs[2] is not None:
         y = y + tf.cast(inputs[2], x.dtype)
     return [y, mean, inv_std]

@@ -157,8 +157,23 @@ def native_pool(ctx, attrs, kind: str, ceil_mode: bool, dilations=None, include_
         return ChannelsLast(pool(x, win.kernel, win.strides, "SAME"))
     if kind == "AVG" and not every_position_counts(win, include_pad):
         return None
-    padded = pad_channels_last(x, win.begins, win.ends, lowest(x.dtype) if kind == "MAX" else 0)
+    if kind == "MAX" and edge_copies_are_exact(win):
+        padded = tf.pad(x, [[0, 0], *([b, e] for b, e in zip(win.begins, win.ends, strict=True)), [0, 0]],
+                        mode="SYMMETRIC")
+    else:
+        padded = pad_channels_last(x, win.begins, win.ends, lowest(x.dtype) if kind == "MAX" else 0)
     return ChannelsLast(pool(padded, win.kernel, win.strides, "VALID"))
+
+
+def edge_copies_are_exact(win: Windows) -> bool:
+    """Whether a max pool may pad with copies of the edge elements instead of -inf (same result).
+
+    -inf never wins a max, but it is an unbounded value in the graph: TFLite's int8 calibration then gets an
+    infinite range and quantises the whole tensor to one level. With every pad 0 or 1 wide, undilated and
+    windows of 2 or more, a window reaching the pad position also holds the edge element copied there."""
+    pads = (*win.begins, *win.ends)
+    return (win.undilated and all(isinstance(p, int) and p <= 1 for p in pads)
+            and all(k >= 2 for k, b, e in zip(win.kernel, win.begins, win.ends, strict=True) if b or e))
 
 
 def window_reduce(padded, win: Windows, kind: str):
@@ -266,10 +281,9 @@ def counted_mask(x, win: Windows, include_pad: bool):
     mask = tf.ones(tf.stack([1, 1, *win.sizes]), dtype=x.dtype)
     if not include_pad:
         return pad_for_windows(mask, win)
-    # Explicit and auto pads count; the positions ceil_mode appends never do.
-    mask = pad_channels_first(mask, win.begins, win.counted_ends, 1)
-    extension = [at_least_zero(e - c) for e, c in zip(win.ends, win.counted_ends, strict=True)]
-    return pad_channels_first(mask, [0] * len(extension), extension)
+    # Explicit and auto pads count. Windows past the end pad (ceil_mode), whose positions the spec counts and
+    # ONNX Runtime does not, are rejected by check_average_pool: here counted_ends covers the last window.
+    return pad_channels_first(mask, win.begins, win.counted_ends, 1)
 
 
 def every_position_counts(win: Windows, include_pad: bool) -> bool:

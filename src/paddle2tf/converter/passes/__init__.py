@@ -5,11 +5,15 @@ and ``rewrite(model) -> int`` (in place; returns how many rewrites it made). The
 some pass finds work, so a model no pass changes costs no second copy of its weights. A pass keeps the name of
 every value it does not remove (a fused node produces the name of the pattern's last output and keeps the name
 of the pattern's first node), so verification and locate still match values by name; values fused away simply
-have no TensorFlow counterpart.
+have no TensorFlow counterpart. A fused op the model's opset has no standard op for is emitted in the internal
+domain ``paddle2tf`` (``_graph.INTERNAL_DOMAIN``, declared in the rewritten model's opset imports), converted by
+paddle2tf's own converters; the rewritten model exists only inside ``ConvertedModule`` (ONNX Runtime, verification
+and locate read the original).
 
 Passes run in ``PASSES`` order before conversion (``optimize``). Add a pass: a module here with ``find`` and
 ``rewrite``, listed in ``PASSES``, and a test in ``tests/converter/test_passes.py`` that checks the rewritten
-model against the original in ONNX Runtime.
+model against the original in ONNX Runtime (an internal-domain result: its conversion against ONNX Runtime on
+the original).
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ from types import ModuleType
 
 import onnx
 
-from paddle2tf.converter.passes import fold_batch_norm
+from paddle2tf.converter.passes import fold_batch_norm, fuse_gelu, fuse_layer_norm, fuse_matmul_bias
 
+# fuse_gelu before fuse_matmul_bias, which absorbs the Gelu nodes it makes.
 PASSES: dict[str, ModuleType] = {
     "fold_batch_norm": fold_batch_norm,
+    "fuse_layer_norm": fuse_layer_norm,
+    "fuse_gelu": fuse_gelu,
+    "fuse_matmul_bias": fuse_matmul_bias,
 }
 
 

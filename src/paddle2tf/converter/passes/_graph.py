@@ -10,6 +10,12 @@ from onnx import numpy_helper
 
 from paddle2tf.converter.graph import node_input_names
 
+# Domain of the fused ops the passes emit where the model's opset has no standard op for them (LayerNormalization
+# before opset 17, Gelu before 20, MatMul + bias + activation in any opset). Only paddle2tf's converters know
+# these ops: a rewritten model is converted, never given to ONNX Runtime or saved.
+INTERNAL_DOMAIN = "paddle2tf"
+STANDARD_DOMAINS = ("", "ai.onnx")
+
 
 class GraphIndex:
     """Constant values (initializers, Constant nodes) and the consumers of each value of one graph.
@@ -45,6 +51,56 @@ class GraphIndex:
     def constant(self, name: str) -> np.ndarray:
         return numpy_helper.to_array(self.constants[name])
 
+    def node(self, name: str, op_type: str) -> tuple[int, onnx.NodeProto] | tuple[None, None]:
+        """(position, node) of the standard-domain ``op_type`` node producing ``name``, else (None, None)."""
+        position = self.producer.get(name)
+        if position is None:
+            return None, None
+        node = self.graph.node[position]
+        if node.op_type != op_type or node.domain not in STANDARD_DOMAINS:
+            return None, None
+        return position, node
+
+    def consumer(self, name: str, op_type: str) -> tuple[int, onnx.NodeProto] | tuple[None, None]:
+        """(position, node) of the standard-domain ``op_type`` node that is the only reader of ``name``."""
+        position = self.only_consumer(name)
+        if position is None:
+            return None, None
+        node = self.graph.node[position]
+        if node.op_type != op_type or node.domain not in STANDARD_DOMAINS:
+            return None, None
+        return position, node
+
+    def scalar(self, name: str) -> float | None:
+        """The value of a one-element float constant (shape [] or [1]: broadcasts like a scalar), else None."""
+        tensor = self.constants.get(name)
+        if tensor is None or len(tensor.dims) > 1 or tensor.data_type not in FLOAT_TYPES:
+            return None
+        value = self.constant(name)
+        return float(value.reshape(-1)[0]) if value.size == 1 else None
+
+    def resolved(self, name: str) -> np.ndarray | None:
+        """The value of ``name`` when it is a constant, possibly behind Identity and Reshape nodes (the way
+        paddle2onnx feeds a LayerNorm's weights); None when it depends on anything else."""
+        if name in self.constants:
+            return self.constant(name)
+        position = self.producer.get(name)
+        node = self.graph.node[position] if position is not None else None
+        if node is None or node.domain not in STANDARD_DOMAINS or node.op_type not in ("Identity", "Reshape"):
+            return None
+        value = self.resolved(node.input[0])
+        if value is None or node.op_type == "Identity":
+            return value
+        shape = self.resolved(node.input[1]) if len(node.input) > 1 else None
+        allowzero = any(a.name == "allowzero" and a.i for a in node.attribute)
+        if shape is None or allowzero:
+            return None
+        dims = [value.shape[i] if d == 0 and i < value.ndim else int(d) for i, d in enumerate(shape)]
+        try:
+            return value.reshape(dims)
+        except ValueError:
+            return None
+
     def add_initializer(self, name: str, value: np.ndarray) -> None:
         self.graph.initializer.append(numpy_helper.from_array(value, name))
         self.constants[name] = self.graph.initializer[-1]
@@ -57,16 +113,45 @@ class GraphIndex:
         return name
 
 
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
+
+
+def close_to(value: float | None, target: float, tensor: onnx.TensorProto | None) -> bool:
+    """``value`` is ``target`` rounded to the constant's float type (a few ulps of slack)."""
+    if value is None or tensor is None:
+        return False
+    eps = float(np.finfo(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).eps)
+    return abs(value - target) <= 4 * eps * abs(target)
+
+
+def replace_nodes(model: onnx.ModelProto, fused: dict[int, onnx.NodeProto], removed: set[int]) -> None:
+    """Put each fused node at its position (the pattern's last node, after every value it reads), drop the
+    other removed positions, and declare the internal domain when a fused node uses it."""
+    graph = model.graph
+    for position, node in fused.items():
+        graph.node[position].CopyFrom(node)
+    delete_positions(graph.node, removed - fused.keys())
+    domains = {o.domain for o in model.opset_import}
+    if INTERNAL_DOMAIN not in domains and any(n.domain == INTERNAL_DOMAIN for n in fused.values()):
+        model.opset_import.append(onnx.helper.make_opsetid(INTERNAL_DOMAIN, 1))
+
+
+def delete_positions(repeated, positions) -> None:
+    """Delete elements of a protobuf repeated field in place. Rebuilding the field instead (clear, extend)
+    copies every element: every weight of a model whose weights are Constant nodes (paddle2onnx's)."""
+    for position in sorted(positions, reverse=True):
+        del repeated[position]
+
+
+def opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), 1)
+
+
 def remove_unused_constants(graph: onnx.GraphProto) -> None:
     """Drop Constant nodes and initializers nothing reads any more (a folded weight's old copy)."""
     read = {o.name for o in graph.output} | {i.name for i in graph.input}  # an initializer may be an input
     for node in graph.node:
         read.update(node_input_names(node))
-    keep = [n for n in graph.node if not (n.op_type == "Constant" and n.output[0] not in read)]
-    if len(keep) != len(graph.node):
-        del graph.node[:]
-        graph.node.extend(keep)
-    inits = [i for i in graph.initializer if i.name in read]
-    if len(inits) != len(graph.initializer):
-        del graph.initializer[:]
-        graph.initializer.extend(inits)
+    delete_positions(graph.node, [i for i, n in enumerate(graph.node)
+                                  if n.op_type == "Constant" and n.output[0] not in read])
+    delete_positions(graph.initializer, [i for i, init in enumerate(graph.initializer) if init.name not in read])

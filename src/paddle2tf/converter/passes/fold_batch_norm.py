@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from paddle2tf.converter.passes._graph import GraphIndex, remove_unused_constants
+from paddle2tf.converter.passes._graph import GraphIndex, delete_positions, remove_unused_constants
 
 
 def find(model: onnx.ModelProto) -> bool:
@@ -43,9 +43,7 @@ def rewrite(model: onnx.ModelProto) -> int:
         conv.output[0] = bn.output[0]
         folded.add(position)
     if folded:
-        nodes = [n for i, n in enumerate(model.graph.node) if i not in folded]
-        del model.graph.node[:]
-        model.graph.node.extend(nodes)
+        delete_positions(model.graph.node, folded)
         remove_unused_constants(model.graph)
     return len(folded)
 
