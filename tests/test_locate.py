@@ -123,6 +123,33 @@ def test_bert_slice_off_by_one_through_api_convert(bert_small_out, tmp_path):
     assert report.verdict == FAIL and report.locate is None
 
 
+def test_fault_inside_a_fused_node(bert_small_out, tmp_path):
+    """A fault in the converter of a node the optimisation passes made (MatMul + bias Add + GELU → one
+    paddle2tf.Linear): no node of the graph as written diverges, so locate compares the graph after the passes
+    and names the fused node (it keeps the MatMul's name). Through convert and through `locate OUT_DIR`, which
+    judges the ONNX → TF hop by running the SavedModel."""
+    from paddle2tf.converter import passes
+    from paddle2tf.converter.passes._graph import INTERNAL_DOMAIN
+    from paddle2tf.locate import locate
+
+    model = load_checked(str(bert_small_out / "model.onnx"))
+    fused = [n for n in passes.optimize(model).model.graph.node if n.op_type == "Linear"]
+    target = fused[3].name
+    assert target in {n.name for n in model.graph.node if n.op_type == "MatMul"}
+    out = tmp_path / "out"
+    with perturb("Linear", target, scaled_output(1.01), domain=INTERNAL_DOMAIN):
+        report = api.convert(str(bert_small_out / "model.onnx"), str(out), progress=lambda _: None)
+        assert report.verdict == FAIL and report.locate.diverging_hop == "onnx_to_tensorflow"
+        _assert_culprit(report.locate.nodewise, target, "Linear")
+        assert "fuse_matmul_bias" in report.locate.nodewise.passes
+        assert "after the passes" in report.locate.summary and target in report.locate.summary
+
+        result = locate(str(out))
+    assert result.hops["onnx_to_tensorflow"].verdict == FAIL
+    assert result.hops["onnx_to_tensorflow"].basis == "ONNX Runtime and the SavedModel run by locate"
+    _assert_culprit(result.nodewise, target, "Linear")
+
+
 def _gemm_mlp(layers: int = 4, width: int = 16) -> onnx.ModelProto:
     """x → (Gemm transB=1 with a square weight → Relu) x layers: what Linear layers export as (no Paddle model
     exported by paddle2onnx here has a Gemm)."""

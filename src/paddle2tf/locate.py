@@ -93,6 +93,9 @@ class Culprit:
 class NodewiseResult:
     ran: bool
     reason: str = ""  # why it did not run
+    # the graph compared: [] the ONNX graph as written; else the passes (converter/passes) that rewrote it, the
+    # graph the SavedModel is built from, whose fused nodes have no ONNX Runtime value of their own
+    passes: list[str] = field(default_factory=list)
     nodes: list[NodeCheck] = field(default_factory=list)
     culprit: Culprit | None = None
     other_sources: list[str] = field(default_factory=list)  # later failing nodes whose inputs are all within
@@ -288,9 +291,20 @@ class _TfChunks:
 # -- node-wise comparison ---------------------------------------------------------------------------
 def compare_graph(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], tolerance: Tolerance = Tolerance(),
                   per_output: Mapping[str, Tolerance] | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                  progress: Progress = lambda _: None) -> NodewiseResult:
-    """Compare every top-level ONNX value between ONNX Runtime and the converted TF graph (in-process)."""
+                  progress: Progress = lambda _: None, optimized: bool = False) -> NodewiseResult:
+    """Compare every top-level ONNX value between ONNX Runtime and the converted TF graph (in-process).
+
+    ``optimized``: convert the graph after the optimisation passes, as the SavedModel is (ONNX Runtime still runs
+    the model as written: a fused node is compared through the value it produces, which keeps its name)."""
     start_time = time.perf_counter()
+    applied: list[str] = []
+    reference_model = model
+    if optimized:
+        from paddle2tf.converter import passes
+
+        result = passes.optimize(model)
+        model, applied = result.model, [name for name, count in result.rewrites.items() if count]
+    reference_position = {name: i for i, node in enumerate(reference_model.graph.node) for name in node.output}
     nodes = model.graph.node
     graph_outputs = {o.name for o in model.graph.output}
     last_use: dict[str, int] = {}
@@ -303,12 +317,14 @@ def compare_graph(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], toler
     metrics: dict[str, PairMetrics] = {}
     ranges = _chunks(nodes, chunk_size)
     with tempfile.TemporaryDirectory(prefix="paddle2tf-locate-") as tmp:
-        ort_side = _OrtChunks(model, tmp)
+        ort_side = _OrtChunks(reference_model, tmp)
         for k, (start, end) in enumerate(ranges):
             progress(f"chunk {k + 1}/{len(ranges)}: nodes {start}..{end - 1}")
             names = [n for node in nodes[start:end] for n in node.output if n]
+            exposed = [n for n in names if n in reference_position]  # a pass's new values have no ORT value
             try:
-                reference = ort_side.run(end, names, feeds)
+                reference = (ort_side.run(max(reference_position[n] for n in exposed) + 1, exposed, feeds)
+                             if exposed else {})
             except Exception as exc:
                 reference, ort_error = {}, f"ONNX Runtime could not expose it ({str(exc).splitlines()[0][:200]})"
             else:
@@ -331,6 +347,7 @@ def compare_graph(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], toler
                 del held[name]
             del reference, candidate
     result = _summarise(model, feeds, tf_side.static, checks, metrics)
+    result.passes = applied
     result.chunks = len(ranges)
     result.seconds = round(time.perf_counter() - start_time, 3)
     return result
@@ -463,7 +480,8 @@ def _summary(hops: dict[str, HopResult], diverging: str | None, nodewise: Nodewi
         return "n/a" if value is None else f"{value:.2e}"
 
     culprit = nodewise.culprit
-    where = (f"first diverging ONNX node: '{culprit.name}' ({culprit.op_type}, node {culprit.index}), "
+    graph = f" of the graph after the passes {', '.join(nodewise.passes)}" if nodewise.passes else ""
+    where = (f"first diverging ONNX node: '{culprit.name}' ({culprit.op_type}, node {culprit.index}{graph}), "
              f"max_rel {nodewise.nodes[culprit.index].max_rel:.2e} with its inputs within tolerance"
              if culprit else None)
     if diverging is None:
@@ -499,9 +517,11 @@ def run_locate(onnx_path: str, feeds: Mapping[str, np.ndarray], feeds_origin: st
                tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
                verification: Verification | None = None, paddle_model=None, nodewise: bool | None = None,
                chunk_size: int = DEFAULT_CHUNK_SIZE, log_file: str | None = None,
+               run_saved_model: Callable[[], dict[str, np.ndarray]] | None = None,
                progress: Progress = lambda _: None) -> LocateReport:
     """The locate stage on a model and feeds. ``verification`` (the three-way check on the same feeds)
-    gives the hop verdicts; without it Paddle (when ``paddle_model`` is given) and ONNX Runtime are run here.
+    gives the hop verdicts; without it Paddle (when ``paddle_model`` is given), ONNX Runtime and the SavedModel
+    (``run_saved_model``: its outputs by ONNX name) are run here.
     ``nodewise=None`` runs the node-level search only when the ONNX → TF hop is not within tolerance."""
     from paddle2tf.check import load_model
 
@@ -513,20 +533,33 @@ def run_locate(onnx_path: str, feeds: Mapping[str, np.ndarray], feeds_origin: st
     else:
         hops = {"paddle_to_onnx": _hop_from_pairs("paddle_to_onnx", {}, "no Paddle model"),
                 "onnx_to_tensorflow": _hop_from_pairs("onnx_to_tensorflow", {}, "")}
-        if paddle_model is not None:
-            from paddle2tf.runners import run_onnxruntime, run_paddle
+        from paddle2tf.runners import run_onnxruntime, run_paddle
 
-            names = [o.name for o in model.graph.output]
+        names = [o.name for o in model.graph.output]
+        ort_out = run_onnxruntime(onnx_path, dict(feeds))
+        if paddle_model is not None:
             progress("running Paddle and ONNX Runtime (Paddle → ONNX hop)")
             paddle_out = run_paddle(paddle_model.model_file, paddle_model.params_file, dict(feeds), names, log_file)
-            ort_out = run_onnxruntime(onnx_path, dict(feeds))
             pairs = {n: compare(paddle_out[n], ort_out[n], (per_output or {}).get(n, tolerance)) for n in names}
             hops["paddle_to_onnx"] = _hop_from_pairs("paddle_to_onnx", pairs, "Paddle and ONNX Runtime run by locate")
+        if run_saved_model is not None:
+            progress("running the SavedModel (ONNX → TensorFlow hop)")
+            tf_out = run_saved_model()
+            pairs = {n: compare(ort_out[n], tf_out[n], (per_output or {}).get(n, tolerance)) for n in names}
+            hops["onnx_to_tensorflow"] = _hop_from_pairs("onnx_to_tensorflow", pairs,
+                                                         "ONNX Runtime and the SavedModel run by locate")
     run_nodes = nodewise if nodewise is not None else hops["onnx_to_tensorflow"].verdict != PASS
     if run_nodes:
         progress(f"comparing every ONNX value: ONNX Runtime vs TensorFlow ({len(model.graph.node)} nodes)")
         result = compare_graph(model, feeds, tolerance, per_output, chunk_size, progress)
-        if verification is None:  # the ONNX → TF hop judged on the graph outputs of the re-converted graph
+        if result.culprit is None and hops["onnx_to_tensorflow"].verdict == FAIL:
+            # The SavedModel diverges but no node of the graph as written does: look inside the fused nodes the
+            # optimisation passes made, converted as the SavedModel was.
+            progress("no culprit in the graph as written: comparing the graph after the optimisation passes")
+            fused = compare_graph(model, feeds, tolerance, per_output, chunk_size, progress, optimized=True)
+            if fused.culprit is not None:
+                result = fused
+        if verification is None and run_saved_model is None:  # judged on the re-converted graph's outputs
             by_name = {c.name: c for n in result.nodes for c in n.outputs}
             pairs = {}
             for out in model.graph.output:
@@ -566,7 +599,8 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
     """Locate the divergence of a paddle2tf output directory (model.onnx, report.json, the stored inputs).
 
     The Paddle → ONNX hop is judged by running Paddle (when the directory holds the Paddle model) and ONNX
-    Runtime; the ONNX → TensorFlow hop node by node. The converter plugins report.json records and
+    Runtime, the ONNX → TensorFlow hop by running the SavedModel, then node by node. ``feeds_file`` holds the
+    serving signature's inputs (raw images for a ``--preprocess`` input). The converter plugins report.json records and
     ``plugins`` are loaded first (the model is converted again). With ``update_report`` the result is stored
     in report.json (``locate``) and report.html is re-rendered."""
     from paddle2tf import api
@@ -574,6 +608,10 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
     from paddle2tf.errors import BadInputError
     from paddle2tf.export import PaddleModel
     from paddle2tf.feeds import load_feeds
+    from paddle2tf.precision import feed_dtype
+    from paddle2tf.preprocess import Preprocess, model_feeds
+    from paddle2tf.runners import run_savedmodel
+    from paddle2tf.sources import InputSpec
 
     report_path = os.path.join(out_dir, api.REPORT_FILE)
     onnx_path = os.path.join(out_dir, api.ONNX_FILE)
@@ -589,19 +627,30 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
         raise BadInputError(f"{out_dir}: locate compares against ONNX Runtime, and {skipped}")
     converter_plugins.load(plugins)
     converter_plugins.load_recorded(data.get("plugins", []), progress)
-    specs = api._model_input_specs(model)
+    signature = data["signature"]
+    specs = [InputSpec(t["onnx_name"], feed_dtype(t["dtype"], data), tuple(t["shape"])) for t in signature["inputs"]]
     if feeds_file:
-        feeds, origin = load_feeds(feeds_file, specs), f"from {os.path.basename(feeds_file)}"
+        serving_feeds, origin = load_feeds(feeds_file, specs), f"from {os.path.basename(feeds_file)}"
     else:
-        feeds = load_feeds(os.path.join(out_dir, api.FEEDS_FILE), specs)
+        serving_feeds = load_feeds(os.path.join(out_dir, api.FEEDS_FILE), specs)
         origin = f"from {api.FEEDS_FILE} (the inputs of the conversion)"
+    preprocess = Preprocess.from_dict(signature["preprocess"]) if signature.get("preprocess") else None
+    feeds = model_feeds(preprocess, serving_feeds)
+
+    def run_saved_model() -> dict[str, np.ndarray]:
+        return run_savedmodel(os.path.join(out_dir, api.SAVED_MODEL_DIR), serving_feeds,
+                              {t["onnx_name"]: t["tf_name"] for t in signature["inputs"]},
+                              {t["onnx_name"]: t["tf_name"] for t in signature["outputs"]},
+                              os.path.join(out_dir, api.LOG_FILE))
+
     paddle_model = None
     if data.get("source", {}).get("paddle_model"):
         model_file = os.path.join(out_dir, data["source"]["paddle_model"])
         paddle_model = PaddleModel(model_file, os.path.join(os.path.dirname(model_file), "model.pdiparams"))
     result = run_locate(onnx_path, feeds, origin, tolerance=tolerance, per_output=per_output,
                         paddle_model=paddle_model, nodewise=nodewise, chunk_size=chunk_size,
-                        log_file=os.path.join(out_dir, api.LOG_FILE), progress=progress)
+                        log_file=os.path.join(out_dir, api.LOG_FILE), run_saved_model=run_saved_model,
+                        progress=progress)
     if update_report:
         from paddle2tf.html_report import write_html
         from paddle2tf.report import _json_default
