@@ -13,7 +13,7 @@ from onnx import helper, numpy_helper
 from onnx_graphs import assert_matches_ort, make_model, rng, run_ort
 
 from paddle2tf.converter.graph import find_unsupported
-from paddle2tf.converter.passes import fold_batch_norm, fuse_gelu, fuse_layer_norm, optimize
+from paddle2tf.converter.passes import fold_batch_norm, fold_conv_bias, fuse_gelu, fuse_layer_norm, optimize
 from paddle2tf.converter.passes._graph import INTERNAL_DOMAIN
 
 
@@ -90,6 +90,61 @@ def test_fold_batch_norm_reads_constant_nodes_like_paddle2onnx_writes():
     assert result.rewrites == {"fold_batch_norm": 1}
     assert [n.op_type for n in result.model.graph.node] == ["Conv", "Relu"]
     assert_pass_keeps_outputs(model, result.model, feeds)
+
+
+def conv_add_model(bias_shape: tuple, with_bias: bool = False, extra_reader: bool = False,
+                   shape_behind_reshape: bool = False):
+    """Conv (3 -> 6 channels) then Add of a constant, the way paddle2onnx writes a conv2d bias: Add(conv,
+    Reshape(b, [1, 6, 1, 1])) with ``shape_behind_reshape``, else the constant as an initializer."""
+    r = rng(11)
+    inits = {"w": r.standard_normal((6, 3, 3, 3)).astype(np.float32),
+             "c": r.standard_normal(bias_shape).astype(np.float32)}
+    conv_inputs = ["x", "w"]
+    if with_bias:
+        inits["b"] = r.standard_normal(6).astype(np.float32)
+        conv_inputs.append("b")
+    nodes = [helper.make_node("Conv", conv_inputs, ["conv_out"], name="conv", pads=[1, 1, 1, 1])]
+    added = "c"
+    if shape_behind_reshape:
+        inits["shape"] = np.array(bias_shape, np.int64)
+        inits["c"] = inits["c"].reshape(-1)
+        nodes.append(helper.make_node("Reshape", ["c", "shape"], ["c_reshaped"]))
+        added = "c_reshaped"
+    nodes += [helper.make_node("Add", ["conv_out", added], ["y"], name="add"),
+              helper.make_node("Relu", ["y"], ["out"], name="relu")]
+    outputs = ["out"]
+    if extra_reader:
+        nodes.append(helper.make_node("Sigmoid", ["conv_out"], ["side"], name="side"))
+        outputs.append("side")
+    feeds = {"x": r.standard_normal((2, 3, 7, 7)).astype(np.float32)}
+    return make_model(nodes, feeds, outputs, inits), feeds
+
+
+@pytest.mark.parametrize("bias_shape, with_bias, behind_reshape", [
+    ((1, 6, 1, 1), False, True),  # paddle2onnx's conv2d + bias
+    ((6, 1, 1), True, False),  # added to an existing bias
+    ((1,), False, False),  # a scalar broadcasts over every channel
+])
+def test_fold_conv_bias(bias_shape, with_bias, behind_reshape):
+    model, feeds = conv_add_model(bias_shape, with_bias, shape_behind_reshape=behind_reshape)
+    result = optimize(model, {"fold_conv_bias": fold_conv_bias})
+    assert result.rewrites == {"fold_conv_bias": 1}
+    assert [n.op_type for n in result.model.graph.node] == ["Conv", "Relu"]
+    conv = result.model.graph.node[0]
+    assert conv.name == "conv" and list(conv.output) == ["y"] and len(conv.input) == 3
+    assert_pass_keeps_outputs(model, result.model, feeds)
+
+
+@pytest.mark.parametrize("bias_shape, kwargs", [
+    ((1, 6, 7, 1), {}),  # varies along a spatial axis
+    ((2, 6, 1, 1), {}),  # along the batch axis
+    ((1, 1, 6, 1, 1), {}),  # a higher rank changes the output's shape
+    ((1, 6, 1, 1), {"extra_reader": True}),  # the Conv's output is read elsewhere too
+])
+def test_fold_conv_bias_skips_non_biases(bias_shape, kwargs):
+    model, feeds = conv_add_model(bias_shape, **kwargs)
+    result = optimize(model, {"fold_conv_bias": fold_conv_bias})
+    assert result.rewrites == {"fold_conv_bias": 0}
 
 
 # -- fusions: the rewritten model converts to what ONNX Runtime computes on the original ------------------------
@@ -302,7 +357,7 @@ def test_fusions_find_every_pattern_of_a_paddle2onnx_bert(bert_small_onnx):
     model = onnx.load(bert_small_onnx)
     assert {o.domain: o.version for o in model.opset_import}[""] < 17
     # 2 layers: 2 LayerNorms, 1 GELU and 6 Linear layers each; the embeddings' LayerNorm; the pooler
-    expected = {"fold_batch_norm": 0, "fuse_layer_norm": 5, "fuse_gelu": 2, "fuse_matmul_bias": 13}
+    expected = {"fold_conv_bias": 0, "fold_batch_norm": 0, "fuse_layer_norm": 5, "fuse_gelu": 2, "fuse_matmul_bias": 13}
     result = optimize(model)
     assert result.rewrites == expected
     left = {op for _, op in ops_of(result.model)}

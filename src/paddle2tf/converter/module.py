@@ -94,8 +94,6 @@ class ConvertedModule:
         reduced, self.precision = reduce_precision(optimized.model, precision, reduced_io)
         graph = reduced.graph
         self.weights = WeightStore()
-        self._static: dict[str, np.ndarray] = {}
-        self.value_hook = None
         inputs = graph_inputs(reduced if reduced_io else model)
         outputs = [o.name for o in model.graph.output]
         input_names = _unique_names([vi.name for vi in inputs], "input")
@@ -111,9 +109,12 @@ class ConvertedModule:
         self._output_names = list(zip(outputs, output_names, strict=True))
         opsets = graph_opsets(model)
 
+        # Needed only while tracing (once, here): released afterwards, with the optimised model's weights and the
+        # decoded constants, so a conversion holds each weight once (in its variable) besides the caller's model.
+        trace = {"graph": graph, "static": {}}
+
         def serve(*args):
-            runner = GraphRunner(opsets, graph, self.weights, static=self._static,
-                                 value_hook=self.value_hook)
+            runner = GraphRunner(opsets, trace["graph"], self.weights, static=trace["static"])
             if preprocess is not None:
                 from paddle2tf.preprocess import apply_tf
 
@@ -125,8 +126,9 @@ class ConvertedModule:
                     for (_, tf_name), value in zip(self._output_names, values, strict=True)}
 
         self.module = tf.Module()
-        self.function = tf.function(serve, input_signature=specs, autograph=False)
-        self.concrete = self.function.get_concrete_function()
+        self.concrete = tf.function(serve, input_signature=specs, autograph=False).get_concrete_function()
+        trace.clear()
+        del graph, reduced, optimized
         self.module.weights = list(self.weights.variables.values())
         for onnx_name, tf_name in self._output_names:
             spec = self.concrete.structured_outputs[tf_name]

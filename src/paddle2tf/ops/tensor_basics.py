@@ -35,7 +35,9 @@ def constant(node, inputs, attrs, ctx):
             value = np.array(attrs[attr.name], dtype=object)
         else:
             continue
-        return ctx.constant(value)
+        # Keyed by the output name, so a weight too large to fold (paddle2onnx stores weights in Constant nodes)
+        # becomes a variable, not a constant inside the serving graph (saved_model.pb would hold it).
+        return ctx.constant(value, key=node.output[0])
     raise ValueError(f"node '{node.name}': Constant without a value")
 
 

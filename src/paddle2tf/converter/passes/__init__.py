@@ -23,10 +23,12 @@ from types import ModuleType
 
 import onnx
 
-from paddle2tf.converter.passes import fold_batch_norm, fuse_gelu, fuse_layer_norm, fuse_matmul_bias
+from paddle2tf.converter.passes import fold_batch_norm, fold_conv_bias, fuse_gelu, fuse_layer_norm, fuse_matmul_bias
 
+# fold_conv_bias before fold_batch_norm (a Conv's bias Add may stand between it and a BatchNormalization);
 # fuse_gelu before fuse_matmul_bias, which absorbs the Gelu nodes it makes.
 PASSES: dict[str, ModuleType] = {
+    "fold_conv_bias": fold_conv_bias,
     "fold_batch_norm": fold_batch_norm,
     "fuse_layer_norm": fuse_layer_norm,
     "fuse_gelu": fuse_gelu,

@@ -147,11 +147,19 @@ def opset(model: onnx.ModelProto) -> int:
     return next((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), 1)
 
 
+_PLUMBING = ("Constant", "Identity", "Reshape")  # what a constant reaches its reader through (GraphIndex.resolved)
+
+
 def remove_unused_constants(graph: onnx.GraphProto) -> None:
-    """Drop Constant nodes and initializers nothing reads any more (a folded weight's old copy)."""
-    read = {o.name for o in graph.output} | {i.name for i in graph.input}  # an initializer may be an input
-    for node in graph.node:
-        read.update(node_input_names(node))
-    delete_positions(graph.node, [i for i, n in enumerate(graph.node)
-                                  if n.op_type == "Constant" and n.output[0] not in read])
+    """Drop what a folded weight's old copy leaves: Constant, Identity and Reshape nodes nothing reads any more
+    (repeatedly: a Reshape's shape Constant is unread once the Reshape is gone), and unread initializers."""
+    while True:
+        read = {o.name for o in graph.output} | {i.name for i in graph.input}  # an initializer may be an input
+        for node in graph.node:
+            read.update(node_input_names(node))
+        dead = [i for i, n in enumerate(graph.node) if n.op_type in _PLUMBING and n.domain in STANDARD_DOMAINS
+                and not any(name in read for name in n.output)]
+        if not dead:
+            break
+        delete_positions(graph.node, dead)
     delete_positions(graph.initializer, [i for i, init in enumerate(graph.initializer) if init.name not in read])
