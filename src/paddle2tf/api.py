@@ -208,11 +208,14 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             skip_onnxruntime = onnxruntime_skip_reason(model)
             if verify_outputs:  # before the conversion's work
                 check_verifiable(paddle_model is not None, skip_onnxruntime)
+            summary, opset_used = model_summary(model), _model_opset(model)  # of the model as exported
+            # The model is handed over: the passes rewrite it in place (one copy of the weights, not two).
             signature, precision_record, rewrites = _convert_and_save(model, os.path.join(work, SAVED_MODEL_DIR),
                                                                       precision, reduced_io, preprocess)
+            del model
         report = ConversionReport(source={"kind": resolved.kind, "path": resolved.describe()},
-                                  opset=_model_opset(model), signature=signature.to_dict(), notes=notes,
-                                  fixes=[asdict(fix) for fix in fixes], model_summary=model_summary(model),
+                                  opset=opset_used, signature=signature.to_dict(), notes=notes,
+                                  fixes=[asdict(fix) for fix in fixes], model_summary=summary,
                                   plugins=plugin_records())
         report.signature["precision"] = precision_record.to_dict()
         report.model_summary["rewrites"] = rewrites  # graph passes (converter/passes): {pass: rewrites made}
@@ -308,7 +311,8 @@ def _convert_and_save(model, path: str, precision: str = "fp32", reduced_io: boo
                       preprocess: Preprocess | None = None):
     from paddle2tf.converter.module import ConvertedModule
 
-    converted = ConvertedModule(model, precision=precision, reduced_io=reduced_io, preprocess=preprocess)
+    converted = ConvertedModule(model, precision=precision, reduced_io=reduced_io, preprocess=preprocess,
+                                in_place=True)
     converted.save(path)
     return converted.signature, converted.precision, converted.rewrites
 

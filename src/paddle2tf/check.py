@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import onnx
 
@@ -24,17 +25,24 @@ def load_model(path: str, display_name: str | None = None) -> onnx.ModelProto:
 
 
 def load_checked(path: str, display_name: str | None = None) -> onnx.ModelProto:
-    """Load ``path``, run the full checker and strict shape inference; one-line error on any failure."""
+    """Load ``path``, run the full checker and strict shape inference; one-line error on any failure.
+
+    Both run on the file, not on a loaded model: given a ModelProto, each serialises it and parses the copy (the
+    inference returning a third), so checking a model in memory peaked at 5 x its weights (BERT-large: 6.4 GB for
+    1.3 GB of weights). On the file the peak is about one copy plus the result."""
     name = display_name or path
-    model = load_model(path, display_name)
+    load_model(path, display_name)  # readable and not empty: the clear errors; the model itself is not kept
     try:
-        onnx.checker.check_model(model, full_check=True)
+        onnx.checker.check_model(path, full_check=True)
     except Exception as exc:
         raise BadInputError(f"{name}: fails onnx.checker: {_first_line(exc)}") from exc
-    try:
-        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
-    except Exception as exc:
-        raise BadInputError(f"{name}: fails ONNX shape inference: {_first_line(exc)}") from exc
+    with tempfile.TemporaryDirectory(prefix="paddle2tf-check-") as tmp:
+        inferred = os.path.join(tmp, "inferred.onnx")
+        try:
+            onnx.shape_inference.infer_shapes_path(path, inferred, check_type=True, strict_mode=True)
+        except Exception as exc:
+            raise BadInputError(f"{name}: fails ONNX shape inference: {_first_line(exc)}") from exc
+        return onnx.load(inferred)
 
 
 def _first_line(exc: Exception) -> str:

@@ -120,6 +120,38 @@ def _constant_node_value(node: onnx.NodeProto) -> np.ndarray | None:
     return None
 
 
+_WEIGHT_MIN_ELEMENTS = 1024  # shape inference reads small constants' values (shapes, axes), never larger ones
+_FLOAT_ELEMENT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+                        onnx.TensorProto.BFLOAT16)
+
+
+def _without_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of the model for shape inference, its large constants reduced to their type and dims: inference
+    serialises the model it is given and parses a copy back, three copies of every weight at once."""
+    def stub(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
+        if tensor.data_type not in _FLOAT_ELEMENT_TYPES or int(np.prod(tensor.dims)) < _WEIGHT_MIN_ELEMENTS:
+            return None  # data propagation may read it (int64 shapes)
+        return onnx.TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims)
+
+    light = onnx.ModelProto()
+    light.CopyFrom(onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
+                                   functions=model.functions))
+    graph = model.graph
+    light.graph.CopyFrom(onnx.GraphProto(name=graph.name, input=graph.input, output=graph.output,
+                                         value_info=graph.value_info))
+    for init in graph.initializer:
+        light.graph.initializer.append(stub(init) or init)
+    for node in graph.node:
+        value = next((a.t for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
+        light_node = light.graph.node.add()
+        if value is not None and stub(value) is not None:
+            light_node.CopyFrom(helper.make_node("Constant", [], list(node.output), name=node.name,
+                                                 value=stub(value)))
+        else:
+            light_node.CopyFrom(node)
+    return light
+
+
 class ValueFacts:
     """What the pre-scan knows about a model's values, for checks that need more than a node's attributes.
 
@@ -137,8 +169,8 @@ class ValueFacts:
         if self._types is None:
             try:
                 # data_prop: shapes computed with Shape/Gather/Concat chains become static dims too.
-                model = onnx.shape_inference.infer_shapes(self._model, data_prop=True)
-            except Exception:  # e.g. a model over 2 GB: the declared types are all there is
+                model = onnx.shape_inference.infer_shapes(_without_weights(self._model), data_prop=True)
+            except Exception:  # the declared types are all there is
                 model = self._model
             self._types = {}
             for graph in _iter_graphs(model.graph):
@@ -260,7 +292,7 @@ class GraphRunner:
 
     def __init__(self, model_opsets: Mapping[str, int], graph: onnx.GraphProto, weights: WeightStore,
                  parent: GraphRunner | None = None, value_hook: Callable[[str, object], None] | None = None,
-                 static: dict[str, np.ndarray] | None = None):
+                 static: dict[str, np.ndarray] | None = None, release_constants: bool = False):
         self._opsets = dict(model_opsets)
         self.graph = graph
         self._weights = weights
@@ -271,6 +303,9 @@ class GraphRunner:
         self._static = static if static is not None else {}
         if not self._static:
             self._static.update((init.name, numpy_helper.to_array(init)) for init in graph.initializer)
+        # Drop a large float constant's decoded value after its last reader: by then it lives in a variable, and
+        # holding every weight decoded until the end would keep a second copy of the model (locate keeps them).
+        self._release_constants = release_constants
         self._tensors: dict[str, object] = {}  # ONNX layout
         self._channels_last: dict[str, object] = {}  # the same values, channels-last
         self.folding = False
@@ -380,8 +415,19 @@ class GraphRunner:
     def run(self, feeds: Mapping[str, object], outputs: Sequence[str]) -> list:
         for name, tensor in feeds.items():
             self._tensors[name] = tensor
-        for node in self.graph.node:
+        last_reader = {}
+        if self._release_constants:
+            for position, node in enumerate(self.graph.node):
+                last_reader.update((name, position) for name in node_input_names(node))
+            for name in outputs:
+                last_reader.pop(name, None)
+        for position, node in enumerate(self.graph.node):
             self._run_node(node)
+            for name in node_input_names(node) if last_reader else ():
+                value = self._static.get(name)
+                if (last_reader.get(name) == position and value is not None and value.dtype.kind in "fcV"
+                        and value.nbytes >= VARIABLE_MIN_BYTES):
+                    del self._static[name]
         return [self.tensor(name) for name in outputs]
 
     def run_subgraph(self, graph: onnx.GraphProto, inputs: Sequence[object]) -> list:

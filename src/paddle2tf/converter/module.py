@@ -78,16 +78,17 @@ class ConvertedModule:
     """Holds the tf.Module, its serving function and the ONNX↔TF name mapping."""
 
     def __init__(self, model: onnx.ModelProto, optimize: bool = True, precision: str = "fp32",
-                 reduced_io: bool = False, preprocess=None):
+                 reduced_io: bool = False, preprocess=None, in_place: bool = False):
         """``precision`` fp16/bf16: compute in that type after the passes (``paddle2tf.precision``); float32
         graph inputs/outputs keep their type unless ``reduced_io``. ``preprocess``: a resolved
-        ``paddle2tf.preprocess.Preprocess``: that input takes raw images and preprocesses them in the graph."""
+        ``paddle2tf.preprocess.Preprocess``: that input takes raw images and preprocesses them in the graph.
+        ``in_place``: the caller hands the model over: the passes rewrite it (no copy of its weights)."""
         check_supported(model)  # before importing TensorFlow: an unsupported model is rejected fast
 
         import tensorflow as tf
 
         self.model = model
-        optimized = passes.optimize(model) if optimize else passes.Optimized(model)
+        optimized = passes.optimize(model, in_place=in_place) if optimize else passes.Optimized(model)
         self.rewrites = optimized.rewrites
         from paddle2tf.precision import reduce_precision
 
@@ -114,7 +115,8 @@ class ConvertedModule:
         trace = {"graph": graph, "static": {}}
 
         def serve(*args):
-            runner = GraphRunner(opsets, trace["graph"], self.weights, static=trace["static"])
+            runner = GraphRunner(opsets, trace["graph"], self.weights, static=trace["static"],
+                                 release_constants=True)
             if preprocess is not None:
                 from paddle2tf.preprocess import apply_tf
 

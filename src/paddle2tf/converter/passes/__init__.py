@@ -42,14 +42,16 @@ class Optimized:
     rewrites: dict[str, int] = field(default_factory=dict)  # pass name -> rewrites made
 
 
-def optimize(model: onnx.ModelProto, passes: dict[str, ModuleType] | None = None) -> Optimized:
-    """The model after every pass; the caller's model is never changed (rewrites happen on a copy)."""
+def optimize(model: onnx.ModelProto, passes: dict[str, ModuleType] | None = None,
+             in_place: bool = False) -> Optimized:
+    """The model after every pass. The caller's model is not changed (rewrites happen on a copy) unless
+    ``in_place``: then it is rewritten itself, and no second copy of its weights is made."""
     result = Optimized(model)
     for name, module in (PASSES if passes is None else passes).items():
         if not module.find(result.model):
             result.rewrites[name] = 0
             continue
-        if result.model is model:
+        if result.model is model and not in_place:
             result.model = onnx.ModelProto()
             result.model.CopyFrom(model)
         result.rewrites[name] = module.rewrite(result.model)
