@@ -71,3 +71,21 @@ def test_onnx_source_through_the_api(tmp_path):
     assert report.source["kind"] == "onnx"
     assert [o.name for o in report.verification.outputs] == ["y"]
     assert report.verification.outputs[0].pairs["onnxruntime_vs_tensorflow"].max_rel <= 1e-5
+
+
+def test_io_layout_nhwc_resnet18(paddle_model, tmp_path):
+    """--io-layout nhwc: the signature takes NHWC images; the three-way check (feeds transposed for the SavedModel)
+    passes at the default 1e-5, and `verify` re-runs it from the stored NHWC feeds."""
+    import numpy as np
+
+    from paddle2tf import api
+
+    out = tmp_path / "out"
+    report = api.convert(paddle_model("resnet18"), str(out), io_layout="nhwc", progress=lambda _: None)
+    assert report.verdict == "pass", report.verification
+    (x,) = report.signature["inputs"]
+    assert (x["shape"], x["layout"]) == ([None, 224, 224, 3], "nhwc")
+    assert report.signature["outputs"][0]["layout"] == "onnx"  # logits [N, 1000]
+    with np.load(out / "verification_inputs.npz") as stored:
+        assert stored["x"].shape[1:] == (224, 224, 3)
+    assert api.verify_output(str(out), progress=lambda _: None).verdict == "pass"

@@ -19,7 +19,14 @@ import numpy as np
 import onnx
 
 from paddle2tf.check import load_checked, load_model
-from paddle2tf.converter.module import SignatureInfo, TensorInfo, graph_inputs
+from paddle2tf.converter.module import (
+    IO_LAYOUTS,
+    SignatureInfo,
+    TensorInfo,
+    from_signature_layout,
+    graph_inputs,
+    to_signature_layout,
+)
 from paddle2tf.errors import BadInputError
 from paddle2tf.export import DEFAULT_OPSET, PaddleModel, copy_paddle_model, export_paddle
 from paddle2tf.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
@@ -140,7 +147,8 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             plugins: Sequence[str] = (), paddle_reference: str | None = None,
             precision: str = "fp32", reduced_io: bool = False,
             tflite: Sequence[str] = (), calibration: str | None = None, tflite_min_top1: float | None = None,
-            preprocess: Preprocess | None = None, progress: Progress = _stderr_progress) -> ConversionReport:
+            preprocess: Preprocess | None = None, io_layout: str = "onnx",
+            progress: Progress = _stderr_progress) -> ConversionReport:
     """Convert ``source`` (ONNX path, Paddle model path/prefix, ``module:attr`` or a paddle.nn.Layer) into
     ``out_dir`` (model.onnx, saved_model/, report.json, report.html). Returns the report; check
     ``report.verdict``. ``apply_fixes=False`` turns off the workarounds for known exporter defects (sanitise,
@@ -152,7 +160,8 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
     ``precision`` ``fp16``/``bf16``: the SavedModel computes in that type (``paddle2tf.precision``), with float32
     inputs/outputs unless ``reduced_io``; ``tolerance`` defaults to the precision's (``DEFAULT_TOLERANCES``).
     ``preprocess``: image preprocessing compiled into the signature (``paddle2tf.preprocess``); the verification
-    feeds the SavedModel raw images and Paddle / ONNX Runtime the same images preprocessed by the reference."""
+    feeds the SavedModel raw images and Paddle / ONNX Runtime the same images preprocessed by the reference.
+    ``io_layout`` nhwc: the signature's inputs and outputs of rank 3 or more are channels-last (N, H, W, C)."""
     tolerance = tolerance or default_tolerance(precision)  # also rejects an unknown precision
     if reduced_io and precision == "fp32":
         raise BadInputError("--precision-io: only with --precision fp16 or bf16")
@@ -160,6 +169,11 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
         raise BadInputError(f"--opset {opset}: paddle2tf exports with opset 11 or newer")
     tflite_variants = parse_tflite_variants(tflite)  # TFLite files: paddle2tf.tflite
     check_tflite_options(tflite_variants, calibration, tflite_min_top1)
+    if io_layout not in IO_LAYOUTS:
+        raise BadInputError(f"--io-layout {io_layout}: expected one of {', '.join(IO_LAYOUTS)}")
+    if io_layout != "onnx" and (preprocess is not None or tflite_variants):
+        raise BadInputError(f"--io-layout {io_layout} with {'--preprocess' if preprocess else '--tflite'}: not "
+                            "supported (--preprocess has its own layout key; the TFLite check generates model inputs)")
     if tflite_variants and preprocess is not None:
         raise BadInputError("--tflite with --preprocess: not supported (the TFLite check generates model inputs, "
                             "not raw images); convert for TFLite without --preprocess")
@@ -211,7 +225,7 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             summary, opset_used = model_summary(model), _model_opset(model)  # of the model as exported
             # The model is handed over: the passes rewrite it in place (one copy of the weights, not two).
             signature, precision_record, rewrites = _convert_and_save(model, os.path.join(work, SAVED_MODEL_DIR),
-                                                                      precision, reduced_io, preprocess)
+                                                                      precision, reduced_io, preprocess, io_layout)
             del model
         report = ConversionReport(source={"kind": resolved.kind, "path": resolved.describe()},
                                   opset=opset_used, signature=signature.to_dict(), notes=notes,
@@ -221,16 +235,17 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
         report.model_summary["rewrites"] = rewrites  # graph passes (converter/passes): {pass: rewrites made}
         if preprocess is not None:
             report.signature["preprocess"] = preprocess.to_dict()
-        serving_feeds, origin = _serving_feeds(feeds_file, specs, seed, preprocess)
+        serving_feeds, origin = _serving_feeds(feeds_file, specs, seed, preprocess, signature)
         np.savez(os.path.join(work, FEEDS_FILE), **serving_feeds)
-        feeds = model_feeds(preprocess, serving_feeds)  # what Paddle, ONNX Runtime and locate are given
+        # what Paddle, ONNX Runtime and locate are given
+        feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, signature.inputs))
         if verify_outputs:
             with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel"):
                 report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
                                              origin, paddle_model, tolerance, per_output, log_file,
                                              progress=lambda m: progress(f"  {m}"),
                                              skip_onnxruntime=skip_onnxruntime,
-                                             serving_feeds=serving_feeds if preprocess else None)
+                                             serving_feeds=serving_feeds)
             if locate_on_failure and report.verdict == FAIL and precision != "fp32":
                 report.notes.append(f"locate skipped: it converts at float32; re-convert without --precision "
                                     f"{precision} to look for a conversion error")
@@ -308,11 +323,11 @@ def _model_opset(model) -> int:
 
 
 def _convert_and_save(model, path: str, precision: str = "fp32", reduced_io: bool = False,
-                      preprocess: Preprocess | None = None):
+                      preprocess: Preprocess | None = None, io_layout: str = "onnx"):
     from paddle2tf.converter.module import ConvertedModule
 
     converted = ConvertedModule(model, precision=precision, reduced_io=reduced_io, preprocess=preprocess,
-                                in_place=True)
+                                in_place=True, io_layout=io_layout)
     converted.save(path)
     return converted.signature, converted.precision, converted.rewrites
 
@@ -321,19 +336,19 @@ def _feeds_from_file(path: str, specs: list[InputSpec], origin: str = "") -> tup
     return load_feeds(path, specs), origin or f"from {os.path.basename(path)}"
 
 
-def _serving_feeds(feeds_file: str | None, specs: list[InputSpec], seed: int,
-                   preprocess: Preprocess | None) -> tuple[dict[str, np.ndarray], str]:
-    """The feeds of the serving signature: with ``preprocess``, raw images for its input (a feeds file holds them
-    too), seeded uint8 pixels over 0..255 when generated."""
-    if preprocess is None:
+def _serving_feeds(feeds_file: str | None, specs: list[InputSpec], seed: int, preprocess: Preprocess | None,
+                   signature: SignatureInfo) -> tuple[dict[str, np.ndarray], str]:
+    """The feeds as the serving signature takes them: raw images for a ``preprocess`` input (seeded uint8 pixels
+    over 0..255 when generated), channels-last for ``io_layout`` nhwc. A feeds file holds them so too."""
+    if preprocess is None and not any(t.channels_last for t in signature.inputs):
         return _feeds(feeds_file, specs, seed)
-    raw_specs = [InputSpec(s.name, preprocess.dtype, preprocess.raw_shape(s.shape)) if s.name == preprocess.input
-                 else s for s in specs]
     if feeds_file:
-        return _feeds_from_file(feeds_file, raw_specs)
+        return _feeds_from_file(feeds_file, [InputSpec(t.onnx_name, t.dtype, tuple(t.shape)) for t in signature.inputs])
     feeds, origin = _feeds(None, specs, seed)
-    feeds[preprocess.input] = raw_feed(preprocess, feeds[preprocess.input].shape, seed)
-    return feeds, f"{origin}; {preprocess.input}: raw images, pixels uniform in [0, 255]"
+    if preprocess is not None:
+        feeds[preprocess.input] = raw_feed(preprocess, feeds[preprocess.input].shape, seed)
+        origin += f"; {preprocess.input}: raw images, pixels uniform in [0, 255]"
+    return to_signature_layout(feeds, signature.inputs), origin
 
 
 def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[dict[str, np.ndarray], str]:
@@ -367,7 +382,7 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
                              _feeds_from_file(os.path.join(out_dir, FEEDS_FILE), specs,
                                               f"from {FEEDS_FILE} (the inputs of the conversion)"))
     preprocess = Preprocess.from_dict(data["signature"]["preprocess"]) if data["signature"].get("preprocess") else None
-    feeds = model_feeds(preprocess, serving_feeds)
+    feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, signature.inputs))
     stages = _Stages(progress)
     onnx_path = os.path.join(out_dir, ONNX_FILE)
     log_file = os.path.join(out_dir, LOG_FILE)
@@ -376,7 +391,7 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
         verification = verify(onnx_path, os.path.join(out_dir, SAVED_MODEL_DIR), signature,
                               feeds, origin, paddle_model, tolerance, per_output,
                               progress=lambda m: progress(f"  {m}"), skip_onnxruntime=skip_onnxruntime,
-                              serving_feeds=serving_feeds if preprocess else None)
+                              serving_feeds=serving_feeds)
     summary = data.get("model_summary") or model_summary(load_model(onnx_path))
     report = ConversionReport(source=data["source"], opset=data["opset"], signature=data["signature"],
                               stages=[StageTiming(**s) for s in data.get("stages", [])

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="compute (and store weights) in float16 or bfloat16; the signature stays float32")
     conv.add_argument("--precision-io", action="store_true",
                       help="with --precision: the signature's float inputs/outputs in the reduced type too")
+    conv.add_argument("--io-layout", choices=["onnx", "nhwc"], default="onnx",
+                      help="nhwc: the signature's inputs/outputs of rank >= 3 channels-last (default: as in ONNX)")
     conv.add_argument("--preprocess", metavar="SPEC",
                       help="image preprocessing in the signature, e.g. 'x:layout=nhwc,dtype=uint8,resize=224x224,"
                            "scale=1/255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,input_channels=bgr' (README)")
@@ -200,7 +202,8 @@ def _run(args) -> int:
                              static_shapes=[parse_static_shape(text) for text in args.static_shape],
                              precision=args.precision, reduced_io=args.precision_io,
                              tflite=args.tflite, calibration=args.calibration, tflite_min_top1=args.tflite_min_top1,
-                             preprocess=parse_preprocess(args.preprocess) if args.preprocess else None)
+                             preprocess=parse_preprocess(args.preprocess) if args.preprocess else None,
+                             io_layout=args.io_layout)
         where = args.output
     else:
         report = api.verify_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output,

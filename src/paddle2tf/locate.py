@@ -620,6 +620,7 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
     with open(report_path) as handle:
         data = json.load(handle)
     from paddle2tf.check import load_model
+    from paddle2tf.converter.module import TensorInfo, from_signature_layout
 
     model = load_model(onnx_path)
     skipped = converter_plugins.onnxruntime_skip_reason(model)
@@ -635,13 +636,14 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
         serving_feeds = load_feeds(os.path.join(out_dir, api.FEEDS_FILE), specs)
         origin = f"from {api.FEEDS_FILE} (the inputs of the conversion)"
     preprocess = Preprocess.from_dict(signature["preprocess"]) if signature.get("preprocess") else None
-    feeds = model_feeds(preprocess, serving_feeds)
+    inputs = [TensorInfo(**t) for t in signature["inputs"]]
+    outputs = [TensorInfo(**t) for t in signature["outputs"]]
+    feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, inputs))
 
     def run_saved_model() -> dict[str, np.ndarray]:
-        return run_savedmodel(os.path.join(out_dir, api.SAVED_MODEL_DIR), serving_feeds,
-                              {t["onnx_name"]: t["tf_name"] for t in signature["inputs"]},
-                              {t["onnx_name"]: t["tf_name"] for t in signature["outputs"]},
-                              os.path.join(out_dir, api.LOG_FILE))
+        return from_signature_layout(run_savedmodel(
+            os.path.join(out_dir, api.SAVED_MODEL_DIR), serving_feeds, {t.onnx_name: t.tf_name for t in inputs},
+            {t.onnx_name: t.tf_name for t in outputs}, os.path.join(out_dir, api.LOG_FILE)), outputs)
 
     paddle_model = None
     if data.get("source", {}).get("paddle_model"):

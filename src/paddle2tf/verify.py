@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from paddle2tf.converter.module import SignatureInfo
+from paddle2tf.converter.module import SignatureInfo, from_signature_layout, to_signature_layout
 from paddle2tf.errors import BadInputError
 from paddle2tf.export import PaddleModel
 from paddle2tf.metrics import Tolerance, compare, worst
@@ -21,8 +21,9 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
            skip_onnxruntime: str = "", serving_feeds: dict[str, np.ndarray] | None = None) -> Verification:
     """``skip_onnxruntime``: why ONNX Runtime cannot run the model (custom-domain nodes, see
     ``plugins.onnxruntime_skip_reason``); it is then left out and recorded in ``Verification.skipped``.
-    ``serving_feeds``: what the SavedModel's signature takes when it differs from the model's ``feeds`` (raw
-    images, ``convert --preprocess``); recorded as the feeds."""
+    ``serving_feeds``: the feeds as the SavedModel's signature takes them when they differ from the model's
+    ``feeds`` (raw images, ``convert --preprocess``), else made from them (``--io-layout``); recorded as the feeds.
+    The SavedModel's outputs are compared in the ONNX layout."""
     check_verifiable(paddle_model is not None, skip_onnxruntime)
     output_names = [t.onnx_name for t in signature.outputs]
     results: dict[str, dict[str, np.ndarray]] = {}
@@ -36,9 +37,11 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
         progress("running ONNX Runtime")
         results["onnxruntime"] = run_onnxruntime(onnx_path, feeds)
     progress("running the SavedModel (fresh TensorFlow process)")
-    results["tensorflow"] = run_savedmodel(
-        saved_model, serving_feeds or feeds, {t.onnx_name: t.tf_name for t in signature.inputs},
-        {t.onnx_name: t.tf_name for t in signature.outputs}, log_file)
+    if serving_feeds is None:
+        serving_feeds = to_signature_layout(feeds, signature.inputs)
+    results["tensorflow"] = from_signature_layout(run_savedmodel(
+        saved_model, serving_feeds, {t.onnx_name: t.tf_name for t in signature.inputs},
+        {t.onnx_name: t.tf_name for t in signature.outputs}, log_file), signature.outputs)
 
     outputs = []
     for name in output_names:
@@ -49,7 +52,7 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
         outputs.append(OutputResult(name, list(reference.shape), str(reference.dtype), tol, pairs,
                                     worst(p.verdict for p in pairs.values())))
     feed_infos = [FeedInfo(name, str(array.dtype), list(array.shape), feeds_origin)
-                  for name, array in (serving_feeds or feeds).items()]
+                  for name, array in serving_feeds.items()]
     return Verification.from_outputs(list(results), feed_infos, outputs,
                                      {"onnxruntime": skip_onnxruntime} if skip_onnxruntime else None)
 

@@ -134,3 +134,27 @@ def test_conv_of_constants_is_folded_in_onnx_layout():
     assert_matches_ort(model, {"x": x})
     ops = {op.type for op in ConvertedModule(model).concrete.graph.get_operations()}
     assert "Conv2D" not in ops and "Transpose" not in ops
+
+
+def test_io_layout_nhwc_matches_ort_with_transposed_io():
+    """--io-layout nhwc: a 4-D input and output exchanged channels-last; the values are ONNX Runtime's on the
+    ONNX layout, transposed (1e-5)."""
+    from onnx_graphs import run_ort
+
+    r = np.random.default_rng(0)
+    w = r.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"]),
+             helper.make_node("ReduceMean", ["y"], ["m"], axes=[2, 3], keepdims=0)]
+    model = make_model(nodes, {"x": (np.float32, (2, 3, 8, 6))}, ["y", "m"], {"w": w})
+    x = r.standard_normal((2, 3, 8, 6)).astype(np.float32)
+    want = run_ort(model, {"x": x})
+    converted = ConvertedModule(model, io_layout="nhwc")
+    infos = {t.onnx_name: t for t in [*converted.signature.inputs, *converted.signature.outputs]}
+    assert infos["x"].shape == [2, 8, 6, 3] and infos["x"].layout == "nhwc"
+    assert infos["y"].layout == "nhwc" and infos["m"].layout == "onnx"  # rank 2 stays as is
+    raw = converted.concrete(np.transpose(x, (0, 2, 3, 1)))
+    np.testing.assert_allclose(raw[infos["y"].tf_name].numpy(), np.transpose(want["y"], (0, 2, 3, 1)), rtol=1e-5,
+                               atol=1e-5)
+    got = converted({"x": x})  # ONNX layout in and out
+    for name in ("y", "m"):
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)

@@ -9,6 +9,7 @@ import onnx
 
 from paddle2tf.converter import passes
 from paddle2tf.converter.graph import GraphRunner, WeightStore, check_supported, graph_opsets, sanitise_name
+from paddle2tf.converter.layout import channels_last_perm, to_channels_first, to_channels_last
 
 SERVING_KEY = "serving_default"
 
@@ -18,7 +19,28 @@ class TensorInfo:
     onnx_name: str
     tf_name: str
     dtype: str
-    shape: list[int | None]
+    shape: list[int | None]  # the signature's (channels-last when ``layout`` is nhwc)
+    layout: str = "onnx"  # nhwc: the ONNX value (N, C, spatial...) exchanged as (N, spatial..., C), --io-layout
+
+    @property
+    def channels_last(self) -> bool:
+        return self.layout == "nhwc"
+
+
+IO_LAYOUTS = ("onnx", "nhwc")
+
+
+def to_signature_layout(values: dict[str, np.ndarray], infos: list[TensorInfo]) -> dict[str, np.ndarray]:
+    """Arrays in the ONNX layout → as the signature exchanges them (ONNX names kept)."""
+    last = {t.onnx_name for t in infos if t.channels_last}
+    return {name: np.transpose(v, channels_last_perm(v.ndim)) if name in last else v for name, v in values.items()}
+
+
+def from_signature_layout(values: dict[str, np.ndarray], infos: list[TensorInfo]) -> dict[str, np.ndarray]:
+    """Arrays as the signature exchanges them → the ONNX layout."""
+    last = {t.onnx_name for t in infos if t.channels_last}
+    return {name: np.transpose(v, np.argsort(channels_last_perm(v.ndim))) if name in last else v
+            for name, v in values.items()}
 
 
 @dataclass
@@ -78,11 +100,13 @@ class ConvertedModule:
     """Holds the tf.Module, its serving function and the ONNX↔TF name mapping."""
 
     def __init__(self, model: onnx.ModelProto, optimize: bool = True, precision: str = "fp32",
-                 reduced_io: bool = False, preprocess=None, in_place: bool = False):
+                 reduced_io: bool = False, preprocess=None, in_place: bool = False, io_layout: str = "onnx"):
         """``precision`` fp16/bf16: compute in that type after the passes (``paddle2tf.precision``); float32
         graph inputs/outputs keep their type unless ``reduced_io``. ``preprocess``: a resolved
         ``paddle2tf.preprocess.Preprocess``: that input takes raw images and preprocesses them in the graph.
-        ``in_place``: the caller hands the model over: the passes rewrite it (no copy of its weights)."""
+        ``in_place``: the caller hands the model over: the passes rewrite it (no copy of its weights).
+        ``io_layout`` nhwc: inputs and outputs of rank 3 or more are exchanged channels-last (the transposes at
+        the boundary cancel against the ones the converter makes for TF's kernels: grappler removes the pairs)."""
         check_supported(model)  # before importing TensorFlow: an unsupported model is rejected fast
 
         import tensorflow as tf
@@ -103,10 +127,13 @@ class ConvertedModule:
         specs = []
         for vi, tf_name in zip(inputs, input_names, strict=True):
             dtype, shape = _value_info(vi)
+            layout = "nhwc" if io_layout == "nhwc" and len(shape) >= 3 else "onnx"
             if preprocess is not None and vi.name == preprocess.input:  # the signature takes the raw images
                 dtype, shape = np.dtype(preprocess.dtype), list(preprocess.raw_shape(shape))
+            elif layout == "nhwc":
+                shape = [shape[i] for i in channels_last_perm(len(shape))]
             specs.append(tf.TensorSpec(shape, tf.as_dtype(dtype), name=tf_name))
-            self.signature.inputs.append(TensorInfo(vi.name, tf_name, str(np.dtype(dtype)), shape))
+            self.signature.inputs.append(TensorInfo(vi.name, tf_name, str(np.dtype(dtype)), shape, layout))
         self._output_names = list(zip(outputs, output_names, strict=True))
         opsets = graph_opsets(model)
 
@@ -122,8 +149,12 @@ class ConvertedModule:
 
                 args = [tf.cast(apply_tf(preprocess, t), tf.as_dtype(_value_info(vi)[0]))
                         if vi.name == preprocess.input else t for vi, t in zip(inputs, args, strict=True)]
+            if io_layout == "nhwc":
+                args = [to_channels_first(t) if t.shape.rank >= 3 else t for t in args]
             values = runner.run({vi.name: t for vi, t in zip(inputs, args, strict=True)},
                                 [name for name, _ in self._output_names])
+            if io_layout == "nhwc":
+                values = [to_channels_last(v) if v.shape.rank >= 3 else v for v in values]
             return {tf_name: tf.identity(value, name=tf_name)
                     for (_, tf_name), value in zip(self._output_names, values, strict=True)}
 
@@ -134,13 +165,16 @@ class ConvertedModule:
         self.module.weights = list(self.weights.variables.values())
         for onnx_name, tf_name in self._output_names:
             spec = self.concrete.structured_outputs[tf_name]
-            self.signature.outputs.append(TensorInfo(onnx_name, tf_name, spec.dtype.name,
-                                                     spec.shape.as_list() if spec.shape.rank is not None else []))
+            self.signature.outputs.append(TensorInfo(
+                onnx_name, tf_name, spec.dtype.name, spec.shape.as_list() if spec.shape.rank is not None else [],
+                "nhwc" if io_layout == "nhwc" and (spec.shape.rank or 0) >= 3 else "onnx"))
 
     def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run on numpy feeds keyed by ONNX input names; outputs keyed by ONNX output names."""
+        """Run on numpy feeds keyed by ONNX input names, in the ONNX layout; outputs likewise."""
+        feeds = to_signature_layout(feeds, self.signature.inputs)
         result = self.concrete(*[feeds[t.onnx_name] for t in self.signature.inputs])
-        return {onnx_name: result[tf_name].numpy() for onnx_name, tf_name in self._output_names}
+        return from_signature_layout({onnx_name: result[tf_name].numpy() for onnx_name, tf_name in self._output_names},
+                                     self.signature.outputs)
 
     def save(self, path: str) -> None:
         import tensorflow as tf
