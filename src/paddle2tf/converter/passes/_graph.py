@@ -113,6 +113,12 @@ class GraphIndex:
         return name
 
 
+def any_match(model: onnx.ModelProto, match) -> bool:
+    """Whether ``match(index, position, node)`` finds its pattern at some node: a per-node pass's ``find``."""
+    index = GraphIndex(model.graph)
+    return any(match(index, position, node) is not None for position, node in enumerate(model.graph.node))
+
+
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
 
 

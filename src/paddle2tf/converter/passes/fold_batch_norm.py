@@ -11,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from paddle2tf.converter.passes._graph import GraphIndex, delete_positions, remove_unused_constants
+from paddle2tf.converter.passes._graph import GraphIndex, any_match, delete_positions, remove_unused_constants
 
 
 def find(model: onnx.ModelProto) -> bool:
-    index = GraphIndex(model.graph)
-    return any(_foldable_conv(index, position, node) is not None for position, node in enumerate(model.graph.node))
+    return any_match(model, _foldable_conv)
 
 
 def rewrite(model: onnx.ModelProto) -> int:

@@ -18,14 +18,14 @@ from paddle2tf.converter.passes._graph import (
     FLOAT_TYPES,
     STANDARD_DOMAINS,
     GraphIndex,
+    any_match,
     delete_positions,
     remove_unused_constants,
 )
 
 
 def find(model: onnx.ModelProto) -> bool:
-    index = GraphIndex(model.graph)
-    return any(_match(index, position, node) is not None for position, node in enumerate(model.graph.node))
+    return any_match(model, _match)
 
 
 def rewrite(model: onnx.ModelProto) -> int:

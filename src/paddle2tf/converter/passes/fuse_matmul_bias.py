@@ -23,13 +23,13 @@ from paddle2tf.converter.passes._graph import (
     INTERNAL_DOMAIN,
     STANDARD_DOMAINS,
     GraphIndex,
+    any_match,
     replace_nodes,
 )
 
 
 def find(model: onnx.ModelProto) -> bool:
-    index = GraphIndex(model.graph)
-    return any(_match(index, position, node) is not None for position, node in enumerate(model.graph.node))
+    return any_match(model, _match)
 
 
 def rewrite(model: onnx.ModelProto) -> int:
