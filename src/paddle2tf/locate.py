@@ -536,7 +536,7 @@ def run_locate(onnx_path: str, feeds: Mapping[str, np.ndarray], feeds_origin: st
         from paddle2tf.runners import run_onnxruntime, run_paddle
 
         names = [o.name for o in model.graph.output]
-        ort_out = run_onnxruntime(onnx_path, dict(feeds))
+        ort_out = run_onnxruntime(onnx_path, dict(feeds)) if paddle_model or run_saved_model else {}
         if paddle_model is not None:
             progress("running Paddle and ONNX Runtime (Paddle → ONNX hop)")
             paddle_out = run_paddle(paddle_model.model_file, paddle_model.params_file, dict(feeds), names, log_file)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -121,15 +122,14 @@ def _constant_node_value(node: onnx.NodeProto) -> np.ndarray | None:
 
 
 _WEIGHT_MIN_ELEMENTS = 1024  # shape inference reads small constants' values (shapes, axes), never larger ones
-_FLOAT_ELEMENT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
-                        onnx.TensorProto.BFLOAT16)
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
 
 
 def _without_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of the model for shape inference, its large constants reduced to their type and dims: inference
     serialises the model it is given and parses a copy back, three copies of every weight at once."""
     def stub(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
-        if tensor.data_type not in _FLOAT_ELEMENT_TYPES or int(np.prod(tensor.dims)) < _WEIGHT_MIN_ELEMENTS:
+        if tensor.data_type not in FLOAT_TYPES or int(np.prod(tensor.dims)) < _WEIGHT_MIN_ELEMENTS:
             return None  # data propagation may read it (int64 shapes)
         return onnx.TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims)
 
@@ -407,7 +407,7 @@ class GraphRunner:
         if self.folding:
             return tf.constant(make())
         array = make()
-        if (array.dtype.kind in "fc" or array.dtype.name == "bfloat16") and array.nbytes >= VARIABLE_MIN_BYTES:
+        if _is_weight(array):
             return self._weights.get(key, lambda: array)
         return tf.constant(array)
 
@@ -415,18 +415,16 @@ class GraphRunner:
     def run(self, feeds: Mapping[str, object], outputs: Sequence[str]) -> list:
         for name, tensor in feeds.items():
             self._tensors[name] = tensor
-        last_reader = {}
+        released_after: dict[int, list[str]] = defaultdict(list)  # node position -> values it reads last
         if self._release_constants:
-            for position, node in enumerate(self.graph.node):
-                last_reader.update((name, position) for name in node_input_names(node))
-            for name in outputs:
-                last_reader.pop(name, None)
+            last_reader = {name: position for position, node in enumerate(self.graph.node)
+                           for name in node_input_names(node)}
+            for name in set(last_reader) - set(outputs):
+                released_after[last_reader[name]].append(name)
         for position, node in enumerate(self.graph.node):
             self._run_node(node)
-            for name in node_input_names(node) if last_reader else ():
-                value = self._static.get(name)
-                if (last_reader.get(name) == position and value is not None and value.dtype.kind in "fcV"
-                        and value.nbytes >= VARIABLE_MIN_BYTES):
+            for name in released_after.get(position, ()):
+                if _is_weight(self._static.get(name)):
                     del self._static[name]
         return [self.tensor(name) for name in outputs]
 
@@ -535,6 +533,12 @@ class GraphRunner:
         if any(v is not None and v.size > FOLD_MAX_ELEMENTS for v in values):
             return None
         return values
+
+
+def _is_weight(array: np.ndarray | None) -> bool:
+    """A float array large enough to live in a variable (not a constant of the graph)."""
+    return (array is not None and (array.dtype.kind in "fc" or array.dtype.name == "bfloat16")
+            and array.nbytes >= VARIABLE_MIN_BYTES)
 
 
 def _as_list(result) -> list:

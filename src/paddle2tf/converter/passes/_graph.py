@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from paddle2tf.converter.graph import node_input_names
+from paddle2tf.converter.graph import FLOAT_TYPES, node_input_names
 
 # Domain of the fused ops the passes emit where the model's opset has no standard op for them (LayerNormalization
 # before opset 17, Gelu before 20, MatMul + bias + activation in any opset). Only paddle2tf's converters know
@@ -53,21 +53,15 @@ class GraphIndex:
 
     def node(self, name: str, op_type: str) -> tuple[int, onnx.NodeProto] | tuple[None, None]:
         """(position, node) of the standard-domain ``op_type`` node producing ``name``, else (None, None)."""
-        position = self.producer.get(name)
-        if position is None:
-            return None, None
-        node = self.graph.node[position]
-        if node.op_type != op_type or node.domain not in STANDARD_DOMAINS:
-            return None, None
-        return position, node
+        return self._standard_at(self.producer.get(name), op_type)
 
     def consumer(self, name: str, op_type: str) -> tuple[int, onnx.NodeProto] | tuple[None, None]:
         """(position, node) of the standard-domain ``op_type`` node that is the only reader of ``name``."""
-        position = self.only_consumer(name)
-        if position is None:
-            return None, None
-        node = self.graph.node[position]
-        if node.op_type != op_type or node.domain not in STANDARD_DOMAINS:
+        return self._standard_at(self.only_consumer(name), op_type)
+
+    def _standard_at(self, position: int | None, op_type: str) -> tuple[int, onnx.NodeProto] | tuple[None, None]:
+        node = self.graph.node[position] if position is not None else None
+        if node is None or node.op_type != op_type or node.domain not in STANDARD_DOMAINS:
             return None, None
         return position, node
 
@@ -117,9 +111,6 @@ def any_match(model: onnx.ModelProto, match) -> bool:
     """Whether ``match(index, position, node)`` finds its pattern at some node: a per-node pass's ``find``."""
     index = GraphIndex(model.graph)
     return any(match(index, position, node) is not None for position, node in enumerate(model.graph.node))
-
-
-FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
 
 
 def close_to(value: float | None, target: float, tensor: onnx.TensorProto | None) -> bool:
