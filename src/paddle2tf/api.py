@@ -246,15 +246,12 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
                                              progress=lambda m: progress(f"  {m}"),
                                              skip_onnxruntime=skip_onnxruntime,
                                              serving_feeds=serving_feeds)
-            if locate_on_failure and report.verdict == FAIL and precision != "fp32":
-                report.notes.append(f"locate skipped: it converts at float32; re-convert without --precision "
-                                    f"{precision} to look for a conversion error")
+            if locate_on_failure and report.verdict == FAIL:
                 if precision == "fp16" and _has_infinite_error(report.verification):
                     report.notes.append("float16 overflow: an output is inf/NaN where the reference is finite "
                                         "(float16 holds values up to 65504); --precision bf16 has float32's range")
-            elif locate_on_failure and report.verdict == FAIL:
                 _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, per_output, paddle_model, log_file,
-                              progress)
+                              progress, precision=precision)
         if tflite_variants:
             with stages.stage("tflite", ", ".join(tflite_variants)):
                 reference = TfliteReference([t.onnx_name for t in signature.outputs], paddle_model, onnx_path,
@@ -299,11 +296,15 @@ def write_reports(report: ConversionReport, folder: str) -> None:
 
 def _locate_stage(report: ConversionReport, stages: _Stages, onnx_path: str, feeds, origin: str,
                   tolerance: Tolerance, per_output, paddle_model, log_file: str | None, progress: Progress,
-                  recorded_plugins: Sequence[dict] = ()) -> None:
+                  recorded_plugins: Sequence[dict] = (), precision: str = "fp32") -> None:
     """Run locate after a failed verification; a locate failure is noted, never fatal to the conversion.
     ``recorded_plugins`` (report.json's) are loaded first: locate converts the model again."""
     from paddle2tf.locate import run_locate
 
+    if precision != "fp32":
+        report.notes.append(f"locate skipped: it converts at float32; re-convert without --precision {precision} "
+                            "to look for a conversion error")
+        return
     skipped = report.verification.skipped.get("onnxruntime")
     if skipped:  # ONNX Runtime is locate's reference for every hop and every node
         report.notes.append(f"locate skipped: {skipped}")
@@ -358,6 +359,30 @@ def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[d
                                      f"ints in [{INT_RANGE[0]}, {INT_RANGE[1]})")
 
 
+def stored_paddle_model(out_dir: str, report: dict) -> PaddleModel | None:
+    """The Paddle model a paddle2tf output keeps (report.json's ``source.paddle_model``), if any."""
+    if not report["source"].get("paddle_model"):
+        return None
+    model_file = os.path.join(out_dir, report["source"]["paddle_model"])
+    return PaddleModel(model_file, os.path.join(os.path.dirname(model_file), "model.pdiparams"))
+
+
+def stored_inputs(out_dir: str, report: dict, feeds_file: str | None = None
+                  ) -> tuple[SignatureInfo, dict[str, np.ndarray], dict[str, np.ndarray], str]:
+    """A paddle2tf output's signature, its inputs as the signature takes them (``feeds_file``, else the
+    conversion's), the same as the model's feeds (preprocessed, ONNX layout), and where they came from."""
+    signature = SignatureInfo([TensorInfo(**t) for t in report["signature"]["inputs"]],
+                              [TensorInfo(**t) for t in report["signature"]["outputs"]])
+    specs = [InputSpec(t.onnx_name, feed_dtype(t.dtype, report), tuple(t.shape)) for t in signature.inputs]
+    serving_feeds, origin = (_feeds_from_file(feeds_file, specs) if feeds_file else
+                             _feeds_from_file(os.path.join(out_dir, FEEDS_FILE), specs,
+                                              f"from {FEEDS_FILE} (the inputs of the conversion)"))
+    recorded = report["signature"].get("preprocess")
+    preprocess = Preprocess.from_dict(recorded) if recorded else None
+    feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, signature.inputs))
+    return signature, serving_feeds, feeds, origin
+
+
 def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance | None = None,
                   per_output: Mapping[str, Tolerance] | None = None, locate_on_failure: bool = True,
                   plugins: Sequence[str] = (), progress: Progress = _stderr_progress) -> ConversionReport:
@@ -370,19 +395,9 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
         raise BadInputError(f"{out_dir}: not a paddle2tf output (no {REPORT_FILE})")
     with open(report_path) as handle:
         data = json.load(handle)
-    signature = SignatureInfo([TensorInfo(**t) for t in data["signature"]["inputs"]],
-                              [TensorInfo(**t) for t in data["signature"]["outputs"]])
-    paddle_model = None
-    if data["source"].get("paddle_model"):
-        model_file = os.path.join(out_dir, data["source"]["paddle_model"])
-        paddle_model = PaddleModel(model_file, os.path.join(os.path.dirname(model_file), "model.pdiparams"))
+    paddle_model = stored_paddle_model(out_dir, data)
     tolerance = tolerance or default_tolerance(recorded_precision(data))
-    specs = [InputSpec(t.onnx_name, feed_dtype(t.dtype, data), tuple(t.shape)) for t in signature.inputs]
-    serving_feeds, origin = (_feeds_from_file(feeds_file, specs) if feeds_file else
-                             _feeds_from_file(os.path.join(out_dir, FEEDS_FILE), specs,
-                                              f"from {FEEDS_FILE} (the inputs of the conversion)"))
-    preprocess = Preprocess.from_dict(data["signature"]["preprocess"]) if data["signature"].get("preprocess") else None
-    feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, signature.inputs))
+    signature, serving_feeds, feeds, origin = stored_inputs(out_dir, data, feeds_file)
     stages = _Stages(progress)
     onnx_path = os.path.join(out_dir, ONNX_FILE)
     log_file = os.path.join(out_dir, LOG_FILE)
@@ -401,12 +416,9 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
                                      if not n.startswith(("locate failed:", "locate skipped:"))],
                               fixes=data.get("fixes", []), model_summary=summary, plugins=data.get("plugins", []),
                               deploy_check=data.get("deploy_check"))  # same SavedModel: still valid
-    if locate_on_failure and report.verdict == FAIL and recorded_precision(data) != "fp32":
-        report.notes.append("locate skipped: it converts at float32; re-convert without --precision to look for "
-                            "a conversion error")
-    elif locate_on_failure and report.verdict == FAIL:
+    if locate_on_failure and report.verdict == FAIL:
         _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, per_output, paddle_model, log_file,
-                      progress, data.get("plugins", []))
+                      progress, data.get("plugins", []), recorded_precision(data))
     if data.get("tflite"):  # the TFLite files of the conversion, verified again (not re-converted)
         with stages.stage("tflite-verify", "the TFLite files"):
             reference = TfliteReference([t.onnx_name for t in signature.outputs], paddle_model, onnx_path,

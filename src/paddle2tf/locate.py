@@ -606,12 +606,7 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
     from paddle2tf import api
     from paddle2tf import plugins as converter_plugins
     from paddle2tf.errors import BadInputError
-    from paddle2tf.export import PaddleModel
-    from paddle2tf.feeds import load_feeds
-    from paddle2tf.precision import feed_dtype
-    from paddle2tf.preprocess import Preprocess, model_feeds
-    from paddle2tf.runners import run_savedmodel
-    from paddle2tf.sources import InputSpec
+    from paddle2tf.verify import run_signature
 
     report_path = os.path.join(out_dir, api.REPORT_FILE)
     onnx_path = os.path.join(out_dir, api.ONNX_FILE)
@@ -620,7 +615,6 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
     with open(report_path) as handle:
         data = json.load(handle)
     from paddle2tf.check import load_model
-    from paddle2tf.converter.module import TensorInfo, from_signature_layout
 
     model = load_model(onnx_path)
     skipped = converter_plugins.onnxruntime_skip_reason(model)
@@ -628,27 +622,13 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
         raise BadInputError(f"{out_dir}: locate compares against ONNX Runtime, and {skipped}")
     converter_plugins.load(plugins)
     converter_plugins.load_recorded(data.get("plugins", []), progress)
-    signature = data["signature"]
-    specs = [InputSpec(t["onnx_name"], feed_dtype(t["dtype"], data), tuple(t["shape"])) for t in signature["inputs"]]
-    if feeds_file:
-        serving_feeds, origin = load_feeds(feeds_file, specs), f"from {os.path.basename(feeds_file)}"
-    else:
-        serving_feeds = load_feeds(os.path.join(out_dir, api.FEEDS_FILE), specs)
-        origin = f"from {api.FEEDS_FILE} (the inputs of the conversion)"
-    preprocess = Preprocess.from_dict(signature["preprocess"]) if signature.get("preprocess") else None
-    inputs = [TensorInfo(**t) for t in signature["inputs"]]
-    outputs = [TensorInfo(**t) for t in signature["outputs"]]
-    feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, inputs))
+    signature, serving_feeds, feeds, origin = api.stored_inputs(out_dir, data, feeds_file)
 
     def run_saved_model() -> dict[str, np.ndarray]:
-        return from_signature_layout(run_savedmodel(
-            os.path.join(out_dir, api.SAVED_MODEL_DIR), serving_feeds, {t.onnx_name: t.tf_name for t in inputs},
-            {t.onnx_name: t.tf_name for t in outputs}, os.path.join(out_dir, api.LOG_FILE)), outputs)
+        return run_signature(os.path.join(out_dir, api.SAVED_MODEL_DIR), signature, serving_feeds,
+                             os.path.join(out_dir, api.LOG_FILE))
 
-    paddle_model = None
-    if data.get("source", {}).get("paddle_model"):
-        model_file = os.path.join(out_dir, data["source"]["paddle_model"])
-        paddle_model = PaddleModel(model_file, os.path.join(os.path.dirname(model_file), "model.pdiparams"))
+    paddle_model = api.stored_paddle_model(out_dir, data)
     result = run_locate(onnx_path, feeds, origin, tolerance=tolerance, per_output=per_output,
                         paddle_model=paddle_model, nodewise=nodewise, chunk_size=chunk_size,
                         log_file=os.path.join(out_dir, api.LOG_FILE), run_saved_model=run_saved_model,

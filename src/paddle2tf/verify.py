@@ -39,9 +39,7 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
     progress("running the SavedModel (fresh TensorFlow process)")
     if serving_feeds is None:
         serving_feeds = to_signature_layout(feeds, signature.inputs)
-    results["tensorflow"] = from_signature_layout(run_savedmodel(
-        saved_model, serving_feeds, {t.onnx_name: t.tf_name for t in signature.inputs},
-        {t.onnx_name: t.tf_name for t in signature.outputs}, log_file), signature.outputs)
+    results["tensorflow"] = run_signature(saved_model, signature, serving_feeds, log_file)
 
     outputs = []
     for name in output_names:
@@ -55,6 +53,14 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
                   for name, array in serving_feeds.items()]
     return Verification.from_outputs(list(results), feed_infos, outputs,
                                      {"onnxruntime": skip_onnxruntime} if skip_onnxruntime else None)
+
+
+def run_signature(saved_model: str, signature: SignatureInfo, serving_feeds: dict[str, np.ndarray],
+                  log_file: str | None = None) -> dict[str, np.ndarray]:
+    """The SavedModel's outputs on feeds as its signature takes them, by ONNX name, in the ONNX layout."""
+    return from_signature_layout(run_savedmodel(
+        saved_model, serving_feeds, {t.onnx_name: t.tf_name for t in signature.inputs},
+        {t.onnx_name: t.tf_name for t in signature.outputs}, log_file), signature.outputs)
 
 
 def check_verifiable(has_paddle: bool, skip_onnxruntime: str) -> None:
