@@ -253,3 +253,23 @@ def test_max_pool_pads_with_edge_copies(size, attrs):
     constants = [op.get_attr("value") for op in graph.get_operations() if op.type == "Const"]
     assert not any(np.isinf(np.frombuffer(c.tensor_content, np.float32)).any() for c in constants
                    if c.dtype == 1 and c.tensor_content)
+
+
+@pytest.mark.parametrize("op, attrs", [
+    ("AveragePool", {"kernel_shape": [1, 1]}),
+    ("AveragePool", {"kernel_shape": [1, 1], "strides": [1, 1], "pads": [0, 0, 0, 0], "count_include_pad": 1}),
+    ("MaxPool", {"kernel_shape": [1, 1], "ceil_mode": 1}),
+])
+def test_single_element_windows_emit_no_pool(op, attrs):
+    """A 1x1, stride-1, unpadded pool (Paddle's AdaptiveAvgPool2D at its output size, in VGG-16) is the
+    identity: the same values as ONNX Runtime and no pooling op in the TF graph."""
+    from onnx_graphs import assert_matches_ort
+
+    from paddle2tf.converter.module import ConvertedModule
+
+    x = _x((2, 3, 5, 6))
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node(op, ["r"], ["y"], **attrs)]
+    model = make_model(nodes, {"x": x}, {"y": np.float32}, opset=12)
+    assert_matches_ort(model, {"x": x}, rtol=0, atol=0)
+    op_types = {o.type for o in ConvertedModule(model).concrete.graph.get_operations()}
+    assert not op_types & {"AvgPool", "MaxPool", "MaxPoolV2"}, op_types

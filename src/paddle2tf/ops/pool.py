@@ -66,6 +66,13 @@ class Windows:
         return all(d == 1 for d in self.dilations)
 
     @property
+    def single_element(self) -> bool:
+        """Every window is one input element and covers no padding: the pool is the identity (Paddle's
+        AdaptiveAvgPool2D exports this when the input already has the target size, as in VGG-16)."""
+        return (all(k == 1 for k in self.kernel) and all(s == 1 for s in self.strides)
+                and all(is_zero(v) for v in (*self.begins, *self.ends)))
+
+    @property
     def is_tf_same(self) -> bool:
         """True when TF's 'SAME' rule lays out exactly these windows (static sizes, no dilation)."""
         return self.undilated and is_tf_same(self.sizes, self.kernel, self.strides, self.begins, self.ends)
@@ -152,6 +159,8 @@ def native_pool(ctx, attrs, kind: str, ceil_mode: bool, dilations=None, include_
     if not pools_natively(x, kind, dilations):
         return None
     win = Windows(spatial_sizes(x, channels_last=True), attrs, ceil_mode, dilations)
+    if win.single_element:
+        return ChannelsLast(x)
     pool = tf.nn.max_pool if kind == "MAX" else tf.nn.avg_pool
     if win.is_tf_same and (kind == "MAX" or not include_pad):
         return ChannelsLast(pool(x, win.kernel, win.strides, "SAME"))
