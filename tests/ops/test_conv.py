@@ -148,3 +148,31 @@ def test_conv_transpose_dynamic_shapes(name, x_shape, w_shape, attrs):
 def test_conv_transpose_weight_not_constant():
     _conv("ConvTranspose", (1, 4, 4, 5), (4, 2, 3, 3), {"group": 2, "strides": [2, 2], "dilations": [2, 1]},
           weight_is_input=True)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, attrs, padding", [
+    ((1, 8, 6, 6), (4, 8, 1, 1), {}, b"VALID"),  # 1x1: TF's CPU kernel runs it as a matrix product
+    ((1, 8, 6, 6), (4, 8, 1, 1), {"strides": [2, 2]}, b"VALID"),
+    ((1, 3, 8, 8), (4, 3, 3, 3), {"pads": [1, 1, 1, 1]}, b"SAME"),
+    ((1, 3, 8, 8), (4, 3, 3, 3), {"pads": [0, 0, 1, 1], "strides": [2, 2]}, b"SAME"),  # TF's SAME puts the odd pad last
+    ((1, 3, 8, 8), (4, 3, 3, 3), {"pads": [2, 2, 2, 2], "dilations": [2, 2]}, b"SAME"),
+    ((1, 3, 8, 8), (4, 3, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}, b"EXPLICIT"),  # ResNet's stride-2 3x3
+    ((1, 4, 8, 8), (4, 1, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]}, b"SAME"),
+    ((1, 4, 8, 8), (4, 1, 3, 3), {"group": 4}, b"VALID"),
+])
+def test_conv_uses_named_padding_modes(x_shape, w_shape, attrs, padding):
+    """Zero pads are VALID and TF's SAME pads are SAME (EXPLICIT only when neither fits): the same values as
+    ONNX Runtime, and the padding attribute the TF convolution op gets."""
+    from onnx_graphs import assert_matches_ort
+
+    from paddle2tf.converter.module import ConvertedModule
+
+    r = rng(1)
+    x = r.standard_normal(x_shape).astype(np.float32)
+    w = r.standard_normal(w_shape).astype(np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], **attrs)], {"x": x}, {"y": np.float32},
+                       initializers={"w": w}, opset=13)
+    assert_matches_ort(model, {"x": x})
+    ops = ConvertedModule(model).concrete.graph.get_operations()
+    assert [op.get_attr("padding") for op in ops if op.type in ("Conv2D", "DepthwiseConv2dNative")] == [padding]
+    assert not any(op.type in ("Pad", "PadV2") for op in ops)

@@ -189,18 +189,22 @@ def conv_channels_last(x, filters, layout: str, strides, dilations, group: int, 
     """Convolution of an N...C tensor (rank 4 or 5) with the given spatial pads.
 
     Static 2-D pads go into the convolution op itself, so grappler can fuse it with the bias and
-    activation that follow: Conv2D takes explicit pads; DepthwiseConv2dNative only 'SAME' (grappler's
-    shape inference aborts the process on its explicit pads), used when SAME's pads are these pads.
-    Other pads are applied with tf.pad before a VALID convolution.
+    activation that follow, as the named mode wherever one fits: TF's CPU kernel runs an unpadded 1x1
+    Conv2D as one matrix product only when its padding is not EXPLICIT (zero explicit pads take the
+    general, slower spatial convolution). Conv2D takes explicit pads when neither VALID nor SAME gives
+    these; DepthwiseConv2dNative only 'SAME' (grappler's shape inference aborts the process on its
+    explicit pads). Other pads are applied with tf.pad before a VALID convolution.
     """
     import tensorflow as tf
 
     padding = "VALID"
     if x.shape.rank == 4 and all(isinstance(v, int) for v in (*begins, *ends)):
-        if layout != "depthwise":
-            padding = [[0, 0], *([b, e] for b, e in zip(begins, ends, strict=True)), [0, 0]]
-        elif is_tf_same(list(x.shape[1:-1]), list(filters.shape[:2]), strides, begins, ends):
+        if all(v == 0 for v in (*begins, *ends)):
+            pass
+        elif is_tf_same(list(x.shape[1:-1]), dilated_sizes(filters.shape[:2], dilations), strides, begins, ends):
             padding = "SAME"
+        elif layout != "depthwise":
+            padding = [[0, 0], *([b, e] for b, e in zip(begins, ends, strict=True)), [0, 0]]
     if padding == "VALID":
         x = pad_channels_last(x, begins, ends)
     if x.shape.rank == 4:
@@ -212,8 +216,13 @@ def conv_channels_last(x, filters, layout: str, strides, dilations, group: int, 
     return grouped_conv(x, filters, group, lambda xg, fg: tf.nn.conv3d(xg, fg, [1, *strides, 1], "VALID"))
 
 
+def dilated_sizes(kernel, dilations) -> list[int]:
+    """The spatial extent of each dilated kernel axis: what TF's 'SAME' rule pads for."""
+    return [(int(k) - 1) * d + 1 for k, d in zip(kernel, dilations, strict=True)]
+
+
 def is_tf_same(sizes, kernel, strides, begins, ends) -> bool:
-    """True when TF's 'SAME' rule gives exactly these pads (static sizes, undilated windows)."""
+    """True when TF's 'SAME' rule gives exactly these pads (static sizes; ``kernel``: the windows' extents)."""
     if not all(isinstance(v, int) for v in (*sizes, *begins, *ends)):
         return False
     return auto_pads("SAME_UPPER", sizes, kernel, strides, [1] * len(kernel)) == (list(begins), list(ends))
@@ -260,6 +269,10 @@ def convolve(x, w, bias, attrs, ctx):
     y = conv_channels_last(x, filters, layout, strides, [1] * 3 if n == 3 else dilations, group, begins, ends)
     if as_2d:
         y = tf.squeeze(y, 1)
+    if bias is not None and group > 1 and layout == "conv" and n <= 2:
+        # Grappler fuses Conv2D + BiasAdd into _FusedConv2D even for a grouped Conv2D, which that kernel
+        # cannot run without oneDNN ("does not support grouped convolutions"): a broadcast add is not fused.
+        return y + bias
     return add_bias_channels_last(y, bias)
 
 
