@@ -108,6 +108,9 @@ def test_concat_and_batch_norm_stay_channels_last():
     model = make_model(nodes, {"x": x}, ["y"], inits)
     assert_matches_ort(model, {"x": x})
     assert transposes(model) == 2
+    # The normalisation (not foldable into a Conv after the Concat) is one FusedBatchNormV3, not Mul + AddV2.
+    op_types = [op.type for op in ConvertedModule(model).concrete.graph.get_operations()]
+    assert op_types.count("FusedBatchNormV3") == 1 and "Mul" not in op_types, op_types
 
 
 def test_average_pool_same_windows_exclude_padding():
