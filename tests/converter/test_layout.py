@@ -161,3 +161,23 @@ def test_io_layout_nhwc_matches_ort_with_transposed_io():
     got = converted({"x": x})  # ONNX layout in and out
     for name in ("y", "m"):
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
+    # The conv region meets the boundary channels-last: the one layout change left is y's, for ReduceMean.
+    assert sum(op.type == "Transpose" for op in converted.concrete.graph.get_operations()) == 1
+
+
+def test_layout_changes_of_dynamic_and_empty_tensors():
+    """NC... <-> N...C as reshape / rank-3 transpose / reshape: the same values as numpy's transpose, also with
+    dynamic dims, rank 5 and an empty batch (no -1 in the reshapes)."""
+    import tensorflow as tf
+
+    from paddle2tf.converter.layout import to_channels_first, to_channels_last
+
+    r = rng(5)
+    for shape in [(2, 3, 4, 5), (1, 2, 3, 4, 5), (0, 3, 4, 5)]:
+        x = r.standard_normal(shape).astype(np.float32)
+        last = tf.function(to_channels_last, input_signature=[tf.TensorSpec([None] * len(shape), tf.float32)])
+        first = tf.function(to_channels_first, input_signature=[tf.TensorSpec([None] * len(shape), tf.float32)])
+        perm = [0, *range(2, len(shape)), 1]
+        np.testing.assert_array_equal(last(x).numpy(), np.transpose(x, perm))
+        np.testing.assert_array_equal(first(np.transpose(x, perm)).numpy(), x)
+        np.testing.assert_array_equal(to_channels_last(tf.constant(x)).numpy(), np.transpose(x, perm))

@@ -412,9 +412,12 @@ class GraphRunner:
         return tf.constant(array)
 
     # -- execution ----------------------------------------------------------------------------
-    def run(self, feeds: Mapping[str, object], outputs: Sequence[str]) -> list:
+    def run(self, feeds: Mapping[str, object], outputs: Sequence[str], channels_last: bool = False) -> list:
+        """The outputs for these feeds. ``channels_last``: feeds of rank >= 3 are given, and outputs of rank >= 3
+        returned, channels-last (N...C), so a conv region reaching the boundary pays no transpose there."""
         for name, tensor in feeds.items():
-            self._tensors[name] = tensor
+            layout = self._channels_last if channels_last and (tensor.shape.rank or 0) >= 3 else self._tensors
+            layout[name] = tensor
         released_after: dict[int, list[str]] = defaultdict(list)  # node position -> values it reads last
         if self._release_constants:
             last_reader = {name: position for position, node in enumerate(self.graph.node)
@@ -426,7 +429,14 @@ class GraphRunner:
             for name in released_after.get(position, ()):
                 if _is_weight(self._static.get(name)):
                     del self._static[name]
-        return [self.tensor(name) for name in outputs]
+        return [self._output(name, channels_last) for name in outputs]
+
+    def _output(self, name: str, channels_last: bool):
+        found = self._find(name, channels_last=True) if channels_last else None
+        if found is not None:
+            return found
+        tensor = self.tensor(name)
+        return to_channels_last(tensor) if channels_last and (tensor.shape.rank or 0) >= 3 else tensor
 
     def run_subgraph(self, graph: onnx.GraphProto, inputs: Sequence[object]) -> list:
         child = GraphRunner(self._opsets, graph, self._weights, parent=self, value_hook=self._value_hook)

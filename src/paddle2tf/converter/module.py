@@ -9,7 +9,7 @@ import onnx
 
 from paddle2tf.converter import passes
 from paddle2tf.converter.graph import GraphRunner, WeightStore, check_supported, graph_opsets, sanitise_name
-from paddle2tf.converter.layout import channels_last_perm, to_channels_first, to_channels_last
+from paddle2tf.converter.layout import channels_last_perm
 
 SERVING_KEY = "serving_default"
 
@@ -149,12 +149,8 @@ class ConvertedModule:
 
                 args = [tf.cast(apply_tf(preprocess, t), tf.as_dtype(_value_info(vi)[0]))
                         if vi.name == preprocess.input else t for vi, t in zip(inputs, args, strict=True)]
-            if io_layout == "nhwc":
-                args = [to_channels_first(t) if t.shape.rank >= 3 else t for t in args]
             values = runner.run({vi.name: t for vi, t in zip(inputs, args, strict=True)},
-                                [name for name, _ in self._output_names])
-            if io_layout == "nhwc":
-                values = [to_channels_last(v) if v.shape.rank >= 3 else v for v in values]
+                                [name for name, _ in self._output_names], channels_last=io_layout == "nhwc")
             return {tf_name: tf.identity(value, name=tf_name)
                     for (_, tf_name), value in zip(self._output_names, values, strict=True)}
 
