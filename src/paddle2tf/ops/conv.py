@@ -190,18 +190,16 @@ def conv_channels_last(x, filters, layout: str, strides, dilations, group: int, 
 
     Static 2-D pads go into the convolution op itself, so grappler can fuse it with the bias and
     activation that follow, as the named mode wherever one fits: TF's CPU kernel runs an unpadded 1x1
-    Conv2D as one matrix product only when its padding is not EXPLICIT (zero explicit pads take the
-    general, slower spatial convolution). Conv2D takes explicit pads when neither VALID nor SAME gives
-    these; DepthwiseConv2dNative only 'SAME' (grappler's shape inference aborts the process on its
-    explicit pads). Other pads are applied with tf.pad before a VALID convolution.
+    Conv2D as one matrix product only when its padding is not EXPLICIT (with explicit pads, even zero
+    ones, it takes the general spatial convolution). Conv2D takes explicit pads when neither VALID nor
+    SAME gives these; DepthwiseConv2dNative only 'SAME' (grappler's shape inference aborts the process on
+    its explicit pads). Other pads are applied with tf.pad before a VALID convolution.
     """
     import tensorflow as tf
 
     padding = "VALID"
-    if x.shape.rank == 4 and all(isinstance(v, int) for v in (*begins, *ends)):
-        if all(v == 0 for v in (*begins, *ends)):
-            pass
-        elif is_tf_same(list(x.shape[1:-1]), dilated_sizes(filters.shape[:2], dilations), strides, begins, ends):
+    if x.shape.rank == 4 and all(isinstance(v, int) for v in (*begins, *ends)) and any((*begins, *ends)):
+        if is_tf_same(list(x.shape[1:-1]), dilated_sizes(filters.shape[:2], dilations), strides, begins, ends):
             padding = "SAME"
         elif layout != "depthwise":
             padding = [[0, 0], *([b, e] for b, e in zip(begins, ends, strict=True)), [0, 0]]
