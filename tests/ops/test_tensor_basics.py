@@ -38,3 +38,21 @@ def test_sparse_constant_is_rejected_by_the_pre_scan():
     node = helper.make_node("Constant", [], ["y"], sparse_value=sparse)
     model = make_model([node], {}, ["y"])
     assert "Constant (sparse_value)" in find_unsupported(model)
+
+
+def test_identity_adds_no_op_between_a_conv_and_its_activation():
+    """paddle2onnx's Identity after a Conv (MobileNetV2: Conv -> Identity -> Clip(0, 6)) is the tensor itself, so
+    the Relu6 reads the BiasAdd directly and grappler can fuse them; same values as ONNX Runtime."""
+    from paddle2tf.converter.module import ConvertedModule
+
+    r = rng(3)
+    x = r.standard_normal((1, 3, 8, 8)).astype(np.float32) * 4
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Identity", ["c"], ["i"]), helper.make_node("Clip", ["i", "lo", "hi"], ["y"])]
+    model = make_model(nodes, {"x": x}, ["y"], {"w": r.standard_normal((4, 3, 3, 3)).astype(np.float32),
+                                                "b": r.standard_normal(4).astype(np.float32),
+                                                "lo": np.float32(0), "hi": np.float32(6)})
+    assert_matches_ort(model, {"x": x})
+    ops = ConvertedModule(model).concrete.graph.get_operations()
+    relu6 = [op for op in ops if op.type == "Relu6"]
+    assert len(relu6) == 1 and relu6[0].inputs[0].op.type == "BiasAdd"

@@ -29,7 +29,7 @@ def dropout(node, inputs, attrs, ctx):
         if training is None or bool(np.asarray(training)):
             raise UnsupportedModelError(f"node '{node.name}': Dropout in training mode (random)")
     mask = tf.ones_like(x, dtype=tf.bool) if ctx.opset() >= 10 else tf.ones_like(x)
-    return [tf.identity(x), mask]
+    return [x, mask]  # x itself, as Identity: no op between a producer and what grappler would fuse it with
 
 
 # -- EyeLike -----------------------------------------------------------------------------------------
