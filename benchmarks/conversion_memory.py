@@ -35,7 +35,7 @@ def rss_mb():
 
 tf.constant(1.0) + 1  # TensorFlow's runtime initialised: part of the baseline
 baseline = rss_mb()
-from paddle2tf.check import load_checked
+from paddle2tf.onnxutil.checker import load_checked
 from paddle2tf.converter.module import ConvertedModule
 start = time.perf_counter()
 model = load_checked(sys.argv[1])

@@ -4,7 +4,7 @@ Requirement: the export stage stays within 10% of plain paddle2onnx. Measured he
 
 (a) plain paddle2onnx: ``paddle2onnx.export(model.json, model.pdiparams, model.onnx, ...)`` in a fresh
     Python process, with the options paddle2tf uses (opset 13, checker on, optimize on, no Polygraphy pass);
-(b) paddle2tf's export stage: ``paddle2tf.export.export_paddle`` with fixes on, as ``convert`` runs it
+(b) paddle2tf's export stage: ``paddle2tf.frontend.export.export_paddle`` with fixes on, as ``convert`` runs it
     (copy the model beside the output, sanitise the PIR JSON, the export child process with paddle2onnx and
     the Paddle-op exporter).
 
@@ -44,7 +44,8 @@ def save_model(name: str, folder: str) -> str:
     """paddle.vision.models.NAME with seeded random weights, saved as a Paddle 3 inference model (child process)."""
     prefix = os.path.join(folder, "model")
     specs = json.dumps([{"name": "x", "dtype": "float32", "shape": [None, 3, 224, 224]}])
-    subprocess.run([sys.executable, "-m", "paddle2tf._paddle_worker", "save-layer", f"paddle.vision.models:{name}",
+    subprocess.run([sys.executable, "-m", "paddle2tf.frontend.paddle_worker",
+                    "save-layer", f"paddle.vision.models:{name}",
                     specs, prefix, "--seed", "0"], check=True, capture_output=True, env=child_env())
     return prefix + ".json"
 
@@ -63,8 +64,8 @@ def time_plain(model_file: str, out_dir: str) -> float:
 
 
 def time_paddle2tf(model_file: str, out_dir: str) -> tuple[float, int]:
-    from paddle2tf.export import export_paddle
-    from paddle2tf.sources import resolve_source
+    from paddle2tf.frontend.export import export_paddle
+    from paddle2tf.frontend.sources import resolve_source
 
     work = tempfile.mkdtemp(dir=out_dir)
     start = time.perf_counter()

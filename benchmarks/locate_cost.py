@@ -27,7 +27,7 @@ TESTS = os.path.join(ROOT, "tests")
 
 _CHILD = """
 import json, resource, sys, time
-from paddle2tf.locate import locate
+from paddle2tf.verify.locate.search import locate
 start = time.perf_counter()
 result = locate(sys.argv[1], chunk_size=int(sys.argv[2]), update_report=False)
 seconds = time.perf_counter() - start

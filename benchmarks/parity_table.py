@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/parity_table.py [NAME ...]   (default: every model of the core issue)
 Each model is built with seeded random weights (tests/paddle_models.py) in a child process, converted with
-paddle2tf.api.convert, and verified on the default seeded inputs. Prints a markdown table and writes
+paddle2tf.app.api.convert, and verified on the default seeded inputs. Prints a markdown table and writes
 parity_table.json beside the current directory.
 """
 
@@ -24,7 +24,7 @@ DEFAULT_MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", 
 def main(names: list[str]) -> None:
     from paddle_fixtures import save_paddle_model
 
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="paddle2tf-parity-") as tmp:

@@ -26,7 +26,7 @@ def paddle_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def bert_small_out(paddle_model, tmp_path_factory):
     """A bert_small conversion at opset 17 (LayerNormalization nodes), unverified: model.onnx, paddle/, saved_model/."""
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     out = tmp_path_factory.mktemp("bert_small_opset17") / "out"
     api.convert(paddle_model("bert_small"), str(out), opset=17, verify_outputs=False, progress=lambda _: None)
@@ -36,8 +36,8 @@ def bert_small_out(paddle_model, tmp_path_factory):
 @pytest.fixture(scope="session")
 def resnet18_onnx(paddle_model, tmp_path_factory):
     """resnet18 exported to ONNX (opset 13) by paddle2onnx in a child process."""
-    from paddle2tf.export import export_paddle
-    from paddle2tf.sources import resolve_source
+    from paddle2tf.frontend.export import export_paddle
+    from paddle2tf.frontend.sources import resolve_source
 
     folder = tmp_path_factory.mktemp("resnet18_onnx")
     return export_paddle(resolve_source(paddle_model("resnet18"), ()), str(folder)).onnx_path

@@ -17,8 +17,8 @@ def test_layer_object_source(tmp_path):
         import json, sys
         sys.path.insert(0, {TESTS_DIR!r})
         import paddle_models
-        from paddle2tf import api
-        from paddle2tf.sources import parse_input_spec
+        from paddle2tf.app import api
+        from paddle2tf.frontend.sources import parse_input_spec
 
         layer = paddle_models.build_norm_zoo()
         report = api.convert(layer, {str(out)!r}, input_specs=[parse_input_spec("x:float32:-1x3x24x24")],
@@ -64,7 +64,7 @@ def test_savedmodel_runs_in_plain_tensorflow(tmp_path):
 def test_onnx_source_through_the_api(tmp_path):
     from test_cli import tiny_onnx
 
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     report = api.convert(tiny_onnx(tmp_path / "m.onnx"), str(tmp_path / "out"), progress=lambda _: None)
     assert report.verdict == "pass"
@@ -78,7 +78,7 @@ def test_io_layout_nhwc_resnet18(paddle_model, tmp_path):
     passes at the default 1e-5, and `verify` re-runs it from the stored NHWC feeds."""
     import numpy as np
 
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     out = tmp_path / "out"
     report = api.convert(paddle_model("resnet18"), str(out), io_layout="nhwc", progress=lambda _: None)

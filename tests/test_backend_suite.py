@@ -1,4 +1,4 @@
-"""ONNX conformance: every node test shipped in the onnx package, run through ``paddle2tf.backend``.
+"""ONNX conformance: every node test shipped in the onnx package, run through ``paddle2tf.tools.backend``.
 
 Each node test (CPU device) is exactly one of:
 
@@ -23,14 +23,14 @@ import onnx.backend.test
 import pytest
 from node_suite_expectations import EXPECTED_UNSUPPORTED
 
-import paddle2tf.backend
+import paddle2tf.tools.backend
 from paddle2tf.converter.graph import find_unsupported
 from paddle2tf.errors import UnsupportedModelError
 from paddle2tf.tools import node_suite
 
 # The official runner over our backend; its node-test functions load each test's model and data,
-# call paddle2tf.backend.prepare/run and compare with the expected outputs.
-backend_test = onnx.backend.test.BackendTest(paddle2tf.backend, __name__)
+# call paddle2tf.tools.backend.prepare/run and compare with the expected outputs.
+backend_test = onnx.backend.test.BackendTest(paddle2tf.tools.backend, __name__)
 
 TESTS = node_suite.node_tests()
 EXPECTED_REJECTIONS = {name: label for label, names in EXPECTED_UNSUPPORTED.items() for name in names}
@@ -57,7 +57,7 @@ def test_node(test: node_suite.NodeTest):
         assert problems, (f"{test.name} is listed in EXPECTED_UNSUPPORTED ({EXPECTED_REJECTIONS[test.name]}) "
                           "but the pre-scan accepts it now: remove it from the list")
         with pytest.raises(UnsupportedModelError):
-            paddle2tf.backend.prepare(model)
+            paddle2tf.tools.backend.prepare(model)
         return
     assert not problems, (f"the pre-scan rejects {test.name} ({'; '.join(sorted(problems))}); if that is "
                           "intended, add it to EXPECTED_UNSUPPORTED")

@@ -11,8 +11,8 @@ from onnx import TensorProto, helper, numpy_helper
 from test_cli import run_cli
 
 from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY, BadInputError
-from paddle2tf.metrics import PASS
-from paddle2tf.static_shape import StaticShape, apply_to_specs, fix_onnx_inputs, parse_static_shape
+from paddle2tf.frontend.static_shape import StaticShape, apply_to_specs, fix_onnx_inputs, parse_static_shape
+from paddle2tf.verify.metrics import PASS
 
 NORM_ZOO = "paddle_models:build_norm_zoo"  # conv, group/instance/layer norm, GELU, resizes: shape arithmetic
 
@@ -54,7 +54,7 @@ def test_static_shape_conversion_passes_static_and_xla(static_out):
 
 
 def test_dynamic_conversion_fails_static_naming_the_input(paddle_model, tmp_path):
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     out = tmp_path / "out"
     api.convert(paddle_model("norm_zoo"), str(out), verify_outputs=False, progress=lambda _: None)
@@ -94,8 +94,8 @@ def _control_flow_onnx(path) -> str:
 
 
 def test_control_flow_is_reported(tmp_path):
-    from paddle2tf import api
-    from paddle2tf.deploy_check import deploy_check
+    from paddle2tf.app import api
+    from paddle2tf.targets.deploy_check import deploy_check
 
     out = tmp_path / "out"
     api.convert(_control_flow_onnx(tmp_path / "cf.onnx"), str(out), verify_outputs=False, progress=lambda _: None)
@@ -175,7 +175,7 @@ def test_fix_onnx_inputs_checks_name_rank_and_fixed_dims():
 
 
 def test_apply_to_specs():
-    from paddle2tf.sources import parse_input_spec
+    from paddle2tf.frontend.sources import parse_input_spec
 
     specs = [parse_input_spec("x:float32:-1x3"), parse_input_spec("n:int64:1")]
     assert [str(s) for s in apply_to_specs(specs, [StaticShape("x", (8, 3))])] == ["x:float32:8x3", "n:int64:1"]

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from paddle2tf.errors import BadInputError
-from paddle2tf.feeds import DYNAMIC_BATCH, DYNAMIC_OTHER, FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
-from paddle2tf.sources import InputSpec
+from paddle2tf.frontend.sources import InputSpec
+from paddle2tf.verify.feeds import DYNAMIC_BATCH, DYNAMIC_OTHER, FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
 
 SPECS = [InputSpec("x", "float32", (None, 3, 4)), InputSpec("ids", "int64", (None, None)),
          InputSpec("mask", "bool", (2,))]

@@ -12,8 +12,8 @@ import pytest
 from locate_faults import perturb, scaled_output
 from test_cli import tiny_onnx
 
-from paddle2tf import api
-from paddle2tf.html_report import render_html
+from paddle2tf.app import api
+from paddle2tf.report.html import render_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

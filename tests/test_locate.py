@@ -19,12 +19,12 @@ from onnx import helper, numpy_helper
 from onnx_graphs import make_model
 from test_cli import run_cli
 
-from paddle2tf import api
-from paddle2tf.check import load_checked
-from paddle2tf.feeds import make_feeds
-from paddle2tf.locate import NOT_COMPARED, compare_graph, render_locate
-from paddle2tf.metrics import FAIL
-from paddle2tf.sources import InputSpec
+from paddle2tf.app import api
+from paddle2tf.frontend.sources import InputSpec
+from paddle2tf.onnxutil.checker import load_checked
+from paddle2tf.verify.feeds import make_feeds
+from paddle2tf.verify.locate.search import NOT_COMPARED, compare_graph, render_locate
+from paddle2tf.verify.metrics import FAIL
 
 
 def _feeds(model, batch: int = 2):
@@ -129,8 +129,8 @@ def test_fault_inside_a_fused_node(bert_small_out, tmp_path):
     and names the fused node (it keeps the MatMul's name). Through convert and through `locate OUT_DIR`, which
     judges the ONNX → TF hop by running the SavedModel."""
     from paddle2tf.converter import passes
-    from paddle2tf.converter.passes._graph import INTERNAL_DOMAIN
-    from paddle2tf.locate import locate
+    from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
+    from paddle2tf.verify.locate.search import locate
 
     model = load_checked(str(bert_small_out / "model.onnx"))
     fused = [n for n in passes.optimize(model).model.graph.node if n.op_type == "Linear"]
@@ -271,7 +271,7 @@ def test_paddle_to_onnx_region_names_the_sublayer(tmp_path, monkeypatch):
     """A Layer source (Linear, ReLU, Linear, ReLU, Linear, Softmax) with its second Linear's weight edited in the
     ONNX model: the region is that Linear's matmul, its sublayer named '2'; Paddle's values are fetched two at a
     time (chunks) and match ONNX Runtime's (1e-5) up to it."""
-    from paddle2tf.locate import locate
+    from paddle2tf.verify.locate.search import locate
 
     monkeypatch.setenv("PYTHONPATH", os.path.dirname(__file__))  # the export child imports paddle_models
     source_out = tmp_path / "mlp"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from paddle2tf.metrics import FAIL, PASS, WARN, Tolerance, compare, worst
+from paddle2tf.verify.metrics import FAIL, PASS, WARN, Tolerance, compare, worst
 
 
 def test_identical_arrays_pass_with_zero_error():

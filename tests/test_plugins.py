@@ -69,8 +69,8 @@ def _replace_gelu(model: onnx.ModelProto) -> None:
 @pytest.fixture(scope="module")
 def custom_op_case(paddle_model, tmp_path_factory):
     """(edited ONNX with com.example.MyGelu, the Paddle model it comes from, the plugin file)."""
-    from paddle2tf.export import export_paddle
-    from paddle2tf.sources import resolve_source
+    from paddle2tf.frontend.export import export_paddle
+    from paddle2tf.frontend.sources import resolve_source
 
     folder = tmp_path_factory.mktemp("custom_op")
     reference = paddle_model("norm_zoo")
@@ -174,7 +174,7 @@ def test_entry_point_plugins(custom_op_case, tmp_path):
                                                    if line.startswith(f"{OP} "))
     assert f"plugin (entry_point) my_gelu = example_ops: {DOMAIN}.{OP} v1" in proc.stdout
     assert "BROKEN plugin broken = broken_ops: ImportError: needs libfoo" in proc.stdout
-    proc = _run_with_site(site, "-c", "from paddle2tf.doctor import render_broken_converters as r; print(r())")
+    proc = _run_with_site(site, "-c", "from paddle2tf.frontend.doctor import render_broken_converters as r; print(r())")
     assert proc.stdout.strip() == "broken converter plugin broken = broken_ops: ImportError: needs libfoo"
 
 
@@ -269,7 +269,7 @@ def test_plugin_replaces_a_standard_converter(clean_registry, tmp_path):
     assert entry.fn.__name__ == "relu6" and entry.plugin == str(plugin) and entry.replaces == builtin.module
     assert [e.since for e in registry.all_converters()[("", "Relu")]].count(builtin.since) == 1
 
-    from paddle2tf.plugins import records
+    from paddle2tf.converter.plugins import records
 
     (record,) = [r for r in records() if r.source == str(plugin)]
     assert record.replaces == [f"Relu v{builtin.since} ({builtin.module})"]
@@ -300,8 +300,8 @@ def test_duplicate_builtin_raises_and_a_broken_plugin_changes_nothing(clean_regi
 
 def test_recorded_plugin_reloaded_by_verify_and_locate(clean_registry, tmp_path):
     """verify OUT_DIR and locate OUT_DIR load the plugins report.json records: locate re-converts with them."""
-    from paddle2tf import api
-    from paddle2tf.locate import locate
+    from paddle2tf.app import api
+    from paddle2tf.verify.locate.search import locate
 
     plugin = tmp_path / "conv_fault.py"
     plugin.write_text(CONV_FAULT)
@@ -323,7 +323,7 @@ def test_recorded_plugin_reloaded_by_verify_and_locate(clean_registry, tmp_path)
 
 
 def test_recorded_plugin_moved(clean_registry, tmp_path):
-    from paddle2tf.plugins import load_recorded, record_dicts
+    from paddle2tf.converter.plugins import load_recorded, record_dicts
 
     plugin = tmp_path / "my_gelu.py"
     plugin.write_text(MY_GELU)

@@ -10,9 +10,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from test_cli import run_cli
 
+from paddle2tf.converter.precision import DEFAULT_TOLERANCES, reduce_precision
 from paddle2tf.errors import EXIT_BAD_INPUT
-from paddle2tf.metrics import PASS
-from paddle2tf.precision import DEFAULT_TOLERANCES, reduce_precision
+from paddle2tf.verify.metrics import PASS
 
 TF_TYPES = {"fp16": "DT_HALF", "bf16": "DT_BFLOAT16"}
 CASES = [("resnet18", "fp16"), ("resnet18", "bf16"), ("bert_small", "fp16"), ("bert_small", "bf16")]
@@ -21,7 +21,7 @@ CASES = [("resnet18", "fp16"), ("resnet18", "bf16"), ("bert_small", "fp16"), ("b
 @pytest.fixture(scope="module")
 def converted(paddle_model, tmp_path_factory):
     """One verified conversion per (model, precision), made on first use."""
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     cache = {}
 
@@ -92,7 +92,7 @@ def test_savedmodel_computes_in_reduced_precision_with_float32_signature(convert
 
 
 def test_verify_reuses_the_recorded_precision_tolerance(converted):
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     out, _ = converted("resnet18", "fp16")
     report = api.verify_output(str(out), progress=lambda _: None)
@@ -156,7 +156,7 @@ def test_rewrite_keeps_shape_math_and_spec_float32_inputs_in_float32(tmp_path):
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_reduced_precision_io_signature(tmp_path, precision):
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     out = tmp_path / "out"
     report = api.convert(_shape_math_onnx(tmp_path / "m.onnx"), str(out), precision=precision, reduced_io=True,

@@ -1,7 +1,7 @@
 import pytest
 
 from paddle2tf.errors import BadInputError
-from paddle2tf.sources import InputSpec, check_specs_against_model, parse_input_spec, resolve_source
+from paddle2tf.frontend.sources import InputSpec, check_specs_against_model, parse_input_spec, resolve_source
 
 
 def test_parse_input_spec():

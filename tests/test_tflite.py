@@ -15,9 +15,8 @@ import pytest
 from test_cli import run_cli
 
 from paddle2tf.errors import EXIT_BAD_INPUT, BadInputError
-from paddle2tf.metrics import FAIL, PASS
-from paddle2tf.sources import InputSpec
-from paddle2tf.tflite import (
+from paddle2tf.frontend.sources import InputSpec
+from paddle2tf.targets.tflite import (
     AGREEMENT_SAMPLES,
     NOT_CONVERTED,
     NOT_JUDGED,
@@ -25,6 +24,7 @@ from paddle2tf.tflite import (
     load_calibration,
     parse_variants,
 )
+from paddle2tf.verify.metrics import FAIL, PASS
 
 FP32_MAX_REL = 1e-4
 
@@ -35,7 +35,7 @@ def _quiet(_):
 
 @pytest.fixture(scope="module")
 def resnet18_out(paddle_model, tmp_path_factory):
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     out = tmp_path_factory.mktemp("tflite_resnet18") / "out"
     report = api.convert(paddle_model("resnet18"), str(out), tflite=["fp32,int8-dynamic", "int8"], progress=_quiet)
@@ -45,7 +45,7 @@ def resnet18_out(paddle_model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def mlp_out(paddle_model, tmp_path_factory):
     """Full int8 with a calibration file and a top-1 threshold: the MLP has no padding, so int8 converts."""
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     folder = tmp_path_factory.mktemp("tflite_mlp")
     calibration = folder / "calibration.npz"
@@ -95,7 +95,7 @@ def test_unbounded_range_is_not_converted_to_int8(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     pool = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[5, 5], strides=[2, 2], pads=[2, 2, 2, 2])
     graph = helper.make_graph([pool], "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 12])],
@@ -111,7 +111,7 @@ def test_unbounded_range_is_not_converted_to_int8(tmp_path):
 def test_bert_small_fp32_matches_paddle(paddle_model, tmp_path):
     """The encoder converts to TFLite: its exact GELU is written in the order TFLite's converter recognises as its
     GELU kernel (TFLite has no Erf); fp32 within 1e-4 of Paddle (measured 1.2e-6)."""
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     report = api.convert(paddle_model("bert_small"), str(tmp_path / "out"), tflite=["fp32"], progress=_quiet)
     (fp32,) = report.tflite
@@ -131,7 +131,7 @@ def test_full_int8_with_calibration_and_threshold(mlp_out):
 
 
 def test_verify_reruns_the_tflite_files(mlp_out):
-    from paddle2tf import api
+    from paddle2tf.app import api
 
     out, report = mlp_out
     again = api.verify_output(str(out), progress=_quiet)

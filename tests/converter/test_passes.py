@@ -14,7 +14,7 @@ from onnx_graphs import assert_matches_ort, make_model, rng, run_ort
 
 from paddle2tf.converter.graph import find_unsupported
 from paddle2tf.converter.passes import fold_batch_norm, fold_conv_bias, fuse_gelu, fuse_layer_norm, optimize
-from paddle2tf.converter.passes._graph import INTERNAL_DOMAIN
+from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 
 
 def assert_pass_keeps_outputs(original, rewritten, feeds, rtol=1e-5, atol=1e-5):
@@ -341,8 +341,8 @@ def test_fuse_matmul_bias_skips_non_vector_bias_shared_product_and_runtime_weigh
 @pytest.fixture(scope="module")
 def bert_small_onnx(paddle_model, tmp_path_factory):
     """bert_small exported by paddle2onnx at its default opset (13: LayerNorm and GELU written out)."""
-    from paddle2tf.export import export_paddle
-    from paddle2tf.sources import resolve_source
+    from paddle2tf.frontend.export import export_paddle
+    from paddle2tf.frontend.sources import resolve_source
 
     folder = tmp_path_factory.mktemp("bert_small_onnx")
     return export_paddle(resolve_source(paddle_model("bert_small"), ()), str(folder)).onnx_path
@@ -352,7 +352,7 @@ def test_fusions_find_every_pattern_of_a_paddle2onnx_bert(bert_small_onnx):
     import onnx
 
     from paddle2tf.converter.module import ConvertedModule
-    from paddle2tf.plugins import onnxruntime_skip_reason
+    from paddle2tf.converter.plugins import onnxruntime_skip_reason
 
     model = onnx.load(bert_small_onnx)
     assert {o.domain: o.version for o in model.opset_import}[""] < 17

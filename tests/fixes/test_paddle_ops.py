@@ -1,4 +1,4 @@
-"""The Paddle-op exporter (paddle2tf.fixes.paddle_ops) on graphs shaped like paddle2onnx 2.1.0's output.
+"""The Paddle-op exporter (paddle2tf.frontend.fixes.paddle_ops) on graphs shaped like paddle2onnx 2.1.0's output.
 
 The graphs reproduce what paddle2onnx writes for a batch-first ``paddle.nn.SimpleRNN`` (defect 4): the
 transpose to time-major, the zero initial state, Identity copies of the weights, and consumers of
@@ -15,7 +15,7 @@ import pytest
 from onnx import helper, numpy_helper
 from onnx_graphs import run_ort
 
-from paddle2tf.fixes.paddle_ops import EXPORTERS, PaddleOp, PaddleOpError, export_paddle_ops, may_need_export
+from paddle2tf.frontend.fixes.paddle_ops import EXPORTERS, PaddleOp, PaddleOpError, export_paddle_ops, may_need_export
 
 INPUT, HIDDEN = 3, 4
 OUT, STATE = "p2o.pd_op.rnn.0.0", "p2o.pd_op.rnn.0.2_0"

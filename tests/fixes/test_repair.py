@@ -4,7 +4,7 @@ import pytest
 from onnx import helper, numpy_helper
 from onnx_graphs import run_ort
 
-from paddle2tf.fixes.repair import repair_model
+from paddle2tf.frontend.fixes.repair import repair_model
 
 
 def scalar_concat_model(opset: int = 13) -> onnx.ModelProto:

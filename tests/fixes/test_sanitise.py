@@ -1,6 +1,6 @@
 import json
 
-from paddle2tf.fixes.sanitise import explicit_reduce_all_axes, float_attributes_as_f32, sanitise_program
+from paddle2tf.frontend.fixes.sanitise import explicit_reduce_all_axes, float_attributes_as_f32, sanitise_program
 
 
 def _op(name: str, attrs: dict) -> dict:

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from parity import assert_parity
 
-from paddle2tf import api
+from paddle2tf.app import api
 
 RECURRENT_OP = {"lstm_bidirect_2layers": "LSTM", "lstm_bidirect": "LSTM", "gru_bidirect": "GRU",
                 "gru_2layers": "GRU"}
@@ -41,7 +41,7 @@ def test_recurrent_model(name, paddle_model, tmp_path):
 
 
 # paddle.nn.SimpleRNN (pd_op.rnn, RNN_TANH / RNN_RELU) is dropped by paddle2onnx 2.1.0 (defect 4) and exported
-# by paddle2tf's Paddle-op exporter (paddle2tf.fixes.paddle_ops): one ONNX RNN node per layer.
+# by paddle2tf's Paddle-op exporter (paddle2tf.frontend.fixes.paddle_ops): one ONNX RNN node per layer.
 # ReLU (RNN_RELU) is exercised by test_simple_rnn_relu_initial_state_and_lengths.
 SIMPLE_RNN_LAYERS = {"simple_rnn_bidirect_2layers": 2, "gru_then_simple_rnn": 1}
 

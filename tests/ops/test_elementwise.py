@@ -413,7 +413,7 @@ def test_cast_to_float8_matches_onnx_reference_bits(to, saturate, dtype):
     """ONNX Runtime has no float8 numpy type: compare the bit patterns with the ONNX reference."""
     from onnx.reference import ReferenceEvaluator
 
-    import paddle2tf.backend
+    import paddle2tf.tools.backend
 
     x = np.array([0.0, -0.0, 0.3, -1.7, 100.0, 449.0, 6e4, -6e4, np.inf, -np.inf, np.nan, 3e-5], dtype)
     node = helper.make_node("Cast", ["x"], ["y"], to=to, saturate=saturate)
@@ -421,13 +421,13 @@ def test_cast_to_float8_matches_onnx_reference_bits(to, saturate, dtype):
         np.dtype(dtype)), [12])], [helper.make_tensor_value_info("y", to, [12])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
     expected = ReferenceEvaluator(model).run(None, {"x": x})[0]
-    got = paddle2tf.backend.prepare(model).run([x])[0]
+    got = paddle2tf.tools.backend.prepare(model).run([x])[0]
     assert got.view(np.uint8).tolist() == expected.view(np.uint8).tolist()
 
 
 def test_bfloat16_model_input_and_output():
     """bfloat16 signatures are bfloat16 (not the float32 storage type); the backend speaks raw bits."""
-    import paddle2tf.backend
+    import paddle2tf.tools.backend
 
     x = np.array([1.0, -2.5, 3.14159, 65504.0], np.float32)
     cast = helper.make_node("Cast", ["x"], ["b"], to=TensorProto.BFLOAT16)
@@ -436,7 +436,7 @@ def test_bfloat16_model_input_and_output():
                               [helper.make_tensor_value_info("b", TensorProto.BFLOAT16, [4]),
                                helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    bits, y = paddle2tf.backend.prepare(model).run([x])
+    bits, y = paddle2tf.tools.backend.prepare(model).run([x])
     assert bits.dtype == np.uint16
     np.testing.assert_array_equal(y, (bits.astype(np.uint32) << 16).view(np.float32))
     np.testing.assert_allclose(y, x, rtol=1e-2)

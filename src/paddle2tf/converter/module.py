@@ -101,9 +101,9 @@ class ConvertedModule:
 
     def __init__(self, model: onnx.ModelProto, optimize: bool = True, precision: str = "fp32",
                  reduced_io: bool = False, preprocess=None, in_place: bool = False, io_layout: str = "onnx"):
-        """``precision`` fp16/bf16: compute in that type after the passes (``paddle2tf.precision``); float32
+        """``precision`` fp16/bf16: compute in that type after the passes (``paddle2tf.converter.precision``); float32
         graph inputs/outputs keep their type unless ``reduced_io``. ``preprocess``: a resolved
-        ``paddle2tf.preprocess.Preprocess``: that input takes raw images and preprocesses them in the graph.
+        ``paddle2tf.converter.preprocess.Preprocess``: that input takes raw images and preprocesses them in the graph.
         ``in_place``: the caller hands the model over: the passes rewrite it (no copy of its weights).
         ``io_layout`` nhwc: inputs and outputs of rank 3 or more are exchanged channels-last (the transposes at
         the boundary cancel against the ones the converter makes for TF's kernels: grappler removes the pairs)."""
@@ -114,7 +114,7 @@ class ConvertedModule:
         self.model = model
         optimized = passes.optimize(model, in_place=in_place) if optimize else passes.Optimized(model)
         self.rewrites = optimized.rewrites
-        from paddle2tf.precision import reduce_precision
+        from paddle2tf.converter.precision import reduce_precision
 
         reduced, self.precision = reduce_precision(optimized.model, precision, reduced_io)
         graph = reduced.graph
@@ -145,7 +145,7 @@ class ConvertedModule:
             runner = GraphRunner(opsets, trace["graph"], self.weights, static=trace["static"],
                                  release_constants=True)
             if preprocess is not None:
-                from paddle2tf.preprocess import apply_tf
+                from paddle2tf.converter.preprocess import apply_tf
 
                 args = [tf.cast(apply_tf(preprocess, t), tf.as_dtype(_value_info(vi)[0]))
                         if vi.name == preprocess.input else t for vi, t in zip(inputs, args, strict=True)]

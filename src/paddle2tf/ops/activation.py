@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from paddle2tf.converter.passes._graph import INTERNAL_DOMAIN
+from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 from paddle2tf.converter.registry import converter
 from paddle2tf.ops._common import normalise_axis
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paddle2tf.converter.passes._graph import INTERNAL_DOMAIN
+from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 from paddle2tf.converter.registry import converter
 from paddle2tf.ops.activation import gelu_exact
 

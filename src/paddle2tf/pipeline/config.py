@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import yaml
 
 from paddle2tf.errors import BadInputError
-from paddle2tf.sources import _PYTHON_REFERENCE, InputSpec, parse_input_spec
-from paddle2tf.static_shape import StaticShape, parse_static_shape
+from paddle2tf.frontend.sources import _PYTHON_REFERENCE, InputSpec, parse_input_spec
+from paddle2tf.frontend.static_shape import StaticShape, parse_static_shape
 
 DEFAULTS = {"opset": 13, "rtol": 1e-5, "atol": 1e-5, "timeout_s": 1800.0, "fixes": True}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")

@@ -42,7 +42,7 @@ def sha256_file(path: str) -> str:
 def source_hash(source: str, input_specs) -> str:
     """sha256 of the source files (ONNX file, or Paddle model + params); for a ``module:attr`` reference, of the
     reference string and the input specs."""
-    from paddle2tf.sources import resolve_source
+    from paddle2tf.frontend.sources import resolve_source
 
     resolved = resolve_source(source, tuple(input_specs))
     digest = hashlib.sha256()

@@ -1,4 +1,4 @@
-"""The ONNX node conformance suite (``onnx.backend.test`` node tests) run through ``paddle2tf.backend``.
+"""The ONNX node conformance suite (``onnx.backend.test`` node tests) run through ``paddle2tf.tools.backend``.
 
 Shared by ``tests/test_backend_suite.py`` (which asserts the outcome of every test) and
 ``paddle2tf.tools.operators_doc`` (which reports the outcomes per op). Every node test is either
@@ -146,12 +146,12 @@ def node_tests() -> list[NodeTest]:
 
 @functools.cache
 def backend_test():
-    """``onnx.backend.test.BackendTest`` over ``paddle2tf.backend`` (its node-test functions are used)."""
+    """``onnx.backend.test.BackendTest`` over ``paddle2tf.tools.backend`` (its node-test functions are used)."""
     import onnx.backend.test
 
-    import paddle2tf.backend
+    import paddle2tf.tools.backend
 
-    return onnx.backend.test.BackendTest(paddle2tf.backend, __name__)
+    return onnx.backend.test.BackendTest(paddle2tf.tools.backend, __name__)
 
 
 def test_function(name: str):

@@ -158,7 +158,7 @@ def support_table(outcomes: list[node_suite.Outcome] | None = None) -> str:
 def _registry_notes() -> list[str]:
     """Loaded plugins and what failed to import (converter modules, entry-point plugins)."""
     from paddle2tf.converter import registry
-    from paddle2tf.plugins import records
+    from paddle2tf.converter.plugins import records
 
     loaded, broken = records(), registry.broken_modules()
     lines = [""] if loaded or broken else []

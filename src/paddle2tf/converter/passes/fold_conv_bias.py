@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from paddle2tf.converter.passes._graph import (
+from paddle2tf.converter.passes.rewrite import (
     FLOAT_TYPES,
     STANDARD_DOMAINS,
     GraphIndex,

@@ -18,7 +18,7 @@ import math
 import onnx
 from onnx import helper
 
-from paddle2tf.converter.passes._graph import (
+from paddle2tf.converter.passes.rewrite import (
     INTERNAL_DOMAIN,
     STANDARD_DOMAINS,
     GraphIndex,

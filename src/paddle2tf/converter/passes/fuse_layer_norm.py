@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import onnx
 from onnx import helper
 
-from paddle2tf.converter.passes._graph import (
+from paddle2tf.converter.passes.rewrite import (
     INTERNAL_DOMAIN,
     STANDARD_DOMAINS,
     GraphIndex,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import onnx
 from onnx import helper
 
-from paddle2tf.converter.passes._graph import (
+from paddle2tf.converter.passes.rewrite import (
     FLOAT_TYPES,
     INTERNAL_DOMAIN,
     STANDARD_DOMAINS,

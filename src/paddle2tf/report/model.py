@@ -8,7 +8,7 @@ from importlib import metadata
 from typing import Any
 
 from paddle2tf import __version__
-from paddle2tf.metrics import FAIL, PASS, WARN, PairMetrics, Tolerance, worst
+from paddle2tf.verify.metrics import FAIL, PASS, WARN, PairMetrics, Tolerance, worst
 
 REPORT_SCHEMA_VERSION = 1
 PAIRS = (("paddle", "onnxruntime"), ("paddle", "tensorflow"), ("onnxruntime", "tensorflow"))
@@ -67,12 +67,12 @@ class ConversionReport:
     stages: list[StageTiming] = field(default_factory=list)
     verification: Verification | None = None
     notes: list[str] = field(default_factory=list)
-    fixes: list[dict] = field(default_factory=list)  # paddle2tf.fixes.Fix records: what was changed and why
-    plugins: list[dict] = field(default_factory=list)  # paddle2tf.plugins.PluginRecord: converter plugins loaded
+    fixes: list[dict] = field(default_factory=list)  # paddle2tf.frontend.fixes.Fix records: what was changed and why
+    plugins: list[dict] = field(default_factory=list)  # converter.plugins.PluginRecord: converter plugins loaded
     model_summary: dict = field(default_factory=dict)  # nodes, op histogram, initializers (see model_summary())
-    locate: Any = None  # paddle2tf.locate.LocateReport (or its dict) when the locate stage ran
-    deploy_check: dict | None = None  # paddle2tf.deploy_check.DeployCheck.to_dict() of `paddle2tf deploy-check`
-    tflite: list = field(default_factory=list)  # paddle2tf.tflite.TfliteResult (or its dict) per --tflite variant
+    locate: Any = None  # paddle2tf.verify.locate.search.LocateReport (or its dict) when the locate stage ran
+    deploy_check: dict | None = None  # paddle2tf.targets.deploy_check.DeployCheck.to_dict() of `paddle2tf deploy-check`
+    tflite: list = field(default_factory=list)  # targets.tflite.TfliteResult (or its dict) per --tflite variant
     tool: dict = field(default_factory=lambda: {"paddle2tf": __version__, **library_versions()})
     schema_version: int = REPORT_SCHEMA_VERSION
 
@@ -153,7 +153,7 @@ def render_summary(report: ConversionReport) -> str:
 
 
 def _tflite_lines(report: ConversionReport) -> str:
-    from paddle2tf.tflite import render_tflite
+    from paddle2tf.targets.tflite import render_tflite
 
     text = render_tflite(report.tflite)
     if report.verification and report.verdict != report.verification.verdict:

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from paddle2tf.errors import BadInputError
-from paddle2tf.sources import InputSpec
+from paddle2tf.frontend.sources import InputSpec
 
 FLOAT_RANGE = (-1.0, 1.0)  # uniform; covers normalised images and embeddings alike
 INT_RANGE = (0, 10)  # [low, high): safe as token ids or class indices for any vocabulary >= 10

@@ -1,7 +1,7 @@
 """TFLite stage: the converted SavedModel as TFLite files, each verified against the reference framework.
 
 Variants (``--tflite fp32,fp16,int8-dynamic,int8``), written to ``OUT_DIR/tflite/model_<variant>.tflite`` by
-``tf.lite.TFLiteConverter.from_saved_model`` in a fresh TensorFlow-only process (``_tf_tflite.py``) per variant:
+``tf.lite.TFLiteConverter.from_saved_model`` in a fresh TensorFlow-only process (``tflite_child.py``) per variant:
 
 - ``fp32``: no optimisation; held to the conversion's tolerance, a failure fails the report's verdict;
 - ``fp16``: float16 weights (computed in float32 on CPU);
@@ -31,11 +31,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import BadInputError, Paddle2TFError
-from paddle2tf.feeds import make_feeds
-from paddle2tf.metrics import FAIL, PASS, PairMetrics, Tolerance, compare, worst
-from paddle2tf.sources import InputSpec
-from paddle2tf.subprocesses import run_child
+from paddle2tf.frontend.sources import InputSpec
+from paddle2tf.verify.feeds import make_feeds
+from paddle2tf.verify.metrics import FAIL, PASS, PairMetrics, Tolerance, compare, worst
 
 VARIANTS = ("fp32", "fp16", "int8-dynamic", "int8")
 TFLITE_DIR = "tflite"
@@ -45,7 +45,7 @@ AGREEMENT_SEED_OFFSET = 1000  # seeded inputs distinct from the verification inp
 CALIBRATION_SEED_OFFSET = 2000
 MAX_PADDLE_CHUNKS = 4  # a fixed-batch model needs one Paddle child per chunk; beyond this ONNX Runtime is used
 NOT_CONVERTED, NOT_JUDGED, UNVERIFIED = "not_converted", "not_judged", "unverified"
-_SCRIPT = os.path.join(os.path.dirname(__file__), "_tf_tflite.py")
+_SCRIPT = os.path.join(os.path.dirname(__file__), "tflite_child.py")
 
 Progress = Callable[[str], None]
 
@@ -186,7 +186,7 @@ class Reference:
     log_file: str | None = None
 
     def run(self, chunks: Sequence[dict[str, np.ndarray]]) -> tuple[str, list[dict[str, np.ndarray]]]:
-        from paddle2tf.runners import run_onnxruntime, run_paddle
+        from paddle2tf.verify.runners import run_onnxruntime, run_paddle
 
         if self.paddle_model is not None and (len(chunks) <= MAX_PADDLE_CHUNKS or self.skip_onnxruntime):
             model = self.paddle_model

@@ -1,6 +1,6 @@
 """Run a SavedModel's serving signature on feeds, with plain TensorFlow only.
 
-Executed as a script in a fresh process (``python _tf_run.py SAVED_MODEL FEEDS.npz OUT.npz MAPPING.json``),
+Executed as a script in a fresh process (``python savedmodel_child.py SAVED_MODEL FEEDS.npz OUT.npz MAPPING.json``),
 it imports neither paddle2tf nor Paddle: the proof that the SavedModel stands on its own.
 MAPPING.json: {"inputs": {onnx_name: signature_name}, "outputs": {onnx_name: signature_name}}.
 """

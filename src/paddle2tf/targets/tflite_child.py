@@ -1,7 +1,7 @@
 """Convert a SavedModel to one TFLite variant and/or run a .tflite file on feeds, with plain TensorFlow only.
 
-Executed as a script in a fresh process (``python _tf_tflite.py JOB.json``); like ``_tf_run.py`` it imports neither
-paddle2tf nor Paddle (TensorFlow imported before Paddle in one process segfaults). JOB.json:
+Executed as a script in a fresh process (``python tflite_child.py JOB.json``); like ``savedmodel_child.py``
+it imports neither paddle2tf nor Paddle (TensorFlow imported before Paddle in one process segfaults). JOB.json:
 
     {"saved_model": path | null,      # null: run the existing tflite_file only
      "variant": "fp32" | "fp16" | "int8-dynamic" | "int8",

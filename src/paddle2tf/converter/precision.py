@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 import onnx
 from onnx import TensorProto, helper
 
-from paddle2tf.converter.passes._graph import INTERNAL_DOMAIN
+from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 from paddle2tf.errors import BadInputError
-from paddle2tf.metrics import Tolerance
+from paddle2tf.verify.metrics import Tolerance
 
 FLOAT = TensorProto.FLOAT
 PRECISIONS = {"fp32": FLOAT, "fp16": TensorProto.FLOAT16, "bf16": TensorProto.BFLOAT16}

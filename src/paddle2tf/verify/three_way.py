@@ -8,10 +8,10 @@ import numpy as np
 
 from paddle2tf.converter.module import SignatureInfo, from_signature_layout, to_signature_layout
 from paddle2tf.errors import BadInputError
-from paddle2tf.export import PaddleModel
-from paddle2tf.metrics import Tolerance, compare, worst
-from paddle2tf.report import PAIRS, FeedInfo, OutputResult, Verification, pair_key
-from paddle2tf.runners import run_onnxruntime, run_paddle, run_savedmodel
+from paddle2tf.frontend.export import PaddleModel
+from paddle2tf.report.model import PAIRS, FeedInfo, OutputResult, Verification, pair_key
+from paddle2tf.verify.metrics import Tolerance, compare, worst
+from paddle2tf.verify.runners import run_onnxruntime, run_paddle, run_savedmodel
 
 
 def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: dict[str, np.ndarray],

@@ -8,10 +8,10 @@ import tempfile
 
 import numpy as np
 
+from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import BadInputError, Paddle2TFError
-from paddle2tf.subprocesses import run_child
 
-_TF_RUN_SCRIPT = os.path.join(os.path.dirname(__file__), "_tf_run.py")
+_TF_RUN_SCRIPT = os.path.join(os.path.dirname(__file__), "savedmodel_child.py")
 
 
 class RunnerError(Paddle2TFError):
@@ -31,7 +31,7 @@ def run_paddle(model_file: str, params_file: str, feeds: dict[str, np.ndarray], 
     with tempfile.TemporaryDirectory(prefix="paddle2tf-paddle-") as tmp:
         feeds_file, out_file = os.path.join(tmp, "feeds.npz"), os.path.join(tmp, "out.npz")
         np.savez(feeds_file, **feeds)
-        run_child(["-m", "paddle2tf._paddle_worker", "run", model_file, params_file, feeds_file, out_file],
+        run_child(["-m", "paddle2tf.frontend.paddle_worker", "run", model_file, params_file, feeds_file, out_file],
                   f"{model_file}: Paddle could not run the model", RunnerError, log_file)
         return _ordered_outputs(out_file, output_names)
 

@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from paddle2tf.fixes import Fix
+from paddle2tf.frontend.fixes import Fix
 
 STAGE = "export"
 

@@ -33,9 +33,9 @@ import onnx
 from onnx import numpy_helper
 
 from paddle2tf.converter.graph import node_input_names
-from paddle2tf.locate_paddle import PaddleComparison, compare_paddle_values, describe_region
-from paddle2tf.metrics import FAIL, PASS, PairMetrics, Tolerance, compare, worst
-from paddle2tf.report import Verification, pair_key
+from paddle2tf.report.model import Verification, pair_key
+from paddle2tf.verify.locate.paddle_values import PaddleComparison, compare_paddle_values, describe_region
+from paddle2tf.verify.metrics import FAIL, PASS, PairMetrics, Tolerance, compare, worst
 
 DEFAULT_CHUNK_SIZE = 200
 NOT_COMPARED = "not_compared"
@@ -523,7 +523,7 @@ def run_locate(onnx_path: str, feeds: Mapping[str, np.ndarray], feeds_origin: st
     gives the hop verdicts; without it Paddle (when ``paddle_model`` is given), ONNX Runtime and the SavedModel
     (``run_saved_model``: its outputs by ONNX name) are run here.
     ``nodewise=None`` runs the node-level search only when the ONNX → TF hop is not within tolerance."""
-    from paddle2tf.check import load_model
+    from paddle2tf.onnxutil.checker import load_model
 
     start = time.perf_counter()
     model = load_model(onnx_path)
@@ -533,7 +533,7 @@ def run_locate(onnx_path: str, feeds: Mapping[str, np.ndarray], feeds_origin: st
     else:
         hops = {"paddle_to_onnx": _hop_from_pairs("paddle_to_onnx", {}, "no Paddle model"),
                 "onnx_to_tensorflow": _hop_from_pairs("onnx_to_tensorflow", {}, "")}
-        from paddle2tf.runners import run_onnxruntime, run_paddle
+        from paddle2tf.verify.runners import run_onnxruntime, run_paddle
 
         names = [o.name for o in model.graph.output]
         ort_out = run_onnxruntime(onnx_path, dict(feeds)) if paddle_model or run_saved_model else {}
@@ -603,10 +603,10 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
     serving signature's inputs (raw images for a ``--preprocess`` input). The converter plugins report.json records and
     ``plugins`` are loaded first (the model is converted again). With ``update_report`` the result is stored
     in report.json (``locate``) and report.html is re-rendered."""
-    from paddle2tf import api
-    from paddle2tf import plugins as converter_plugins
+    from paddle2tf.app import api
+    from paddle2tf.converter import plugins as converter_plugins
     from paddle2tf.errors import BadInputError
-    from paddle2tf.verify import run_signature
+    from paddle2tf.verify.three_way import run_signature
 
     report_path = os.path.join(out_dir, api.REPORT_FILE)
     onnx_path = os.path.join(out_dir, api.ONNX_FILE)
@@ -614,7 +614,7 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
         raise BadInputError(f"{out_dir}: not a paddle2tf output (no {api.REPORT_FILE} or {api.ONNX_FILE})")
     with open(report_path) as handle:
         data = json.load(handle)
-    from paddle2tf.check import load_model
+    from paddle2tf.onnxutil.checker import load_model
 
     model = load_model(onnx_path)
     skipped = converter_plugins.onnxruntime_skip_reason(model)
@@ -634,8 +634,8 @@ def locate(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance 
                         log_file=os.path.join(out_dir, api.LOG_FILE), run_saved_model=run_saved_model,
                         progress=progress)
     if update_report:
-        from paddle2tf.html_report import write_html
-        from paddle2tf.report import _json_default
+        from paddle2tf.report.html import write_html
+        from paddle2tf.report.model import _json_default
 
         data["locate"] = result.to_dict()
         with open(report_path, "w") as handle:

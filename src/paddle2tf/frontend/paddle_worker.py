@@ -1,4 +1,4 @@
-"""Paddle-side work, run in a child process (``python -m paddle2tf._paddle_worker CMD ...``).
+"""Paddle-side work, run in a child process (``python -m paddle2tf.frontend.paddle_worker CMD ...``).
 
 Paddle must never share a process with TensorFlow (importing TF first segfaults; Paddle sets
 OMP_NUM_THREADS=1), and paddle2onnx can end its process on a bad model. Each command reads and
@@ -97,7 +97,7 @@ def _load_pir_parameters(program, exe) -> None:
 
 def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: str | None = None) -> None:
     """paddle2onnx, then (with ``fixes_out``) the Paddle-op exporter for the ops paddle2onnx dropped
-    (paddle2tf.fixes.paddle_ops); its fixes are written to ``fixes_out`` as JSON."""
+    (paddle2tf.frontend.fixes.paddle_ops); its fixes are written to ``fixes_out`` as JSON."""
     os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"  # paddle2onnx must never pip-install at run time
     import paddle2onnx
 
@@ -124,7 +124,7 @@ def export_paddle_ops(model_file: str, params_file: str, onnx_bytes: bytes) -> t
     (``paddle_ops.may_need_export``), so other exports import nothing more than paddle2onnx."""
     import onnx
 
-    from paddle2tf.fixes import paddle_ops
+    from paddle2tf.frontend.fixes import paddle_ops
 
     model = onnx.load_from_string(onnx_bytes)
     try:
@@ -135,11 +135,11 @@ def export_paddle_ops(model_file: str, params_file: str, onnx_bytes: bytes) -> t
 
 
 def read_paddle_ops(model_file: str, params_file: str) -> list:
-    """The registered ops of the program (paddle2tf.fixes.paddle_ops.EXPORTERS) as ``PaddleOp``s: attributes,
+    """The registered ops of the program (paddle2tf.frontend.fixes.paddle_ops.EXPORTERS) as ``PaddleOp``s: attributes,
     ONNX names of operands and results as paddle2onnx gives them, parameter values from the Paddle scope."""
     import paddle
 
-    from paddle2tf.fixes.paddle_ops import PaddleOp, registered
+    from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, registered
 
     paddle.enable_static()
     exe = paddle.static.Executor(paddle.CPUPlace())
@@ -282,7 +282,7 @@ def dump_values(model_file: str, params_file: str, feeds_file: str, names_file: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="paddle2tf._paddle_worker")
+    parser = argparse.ArgumentParser(prog="paddle2tf.frontend.paddle_worker")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("save-layer")
     p.add_argument("reference")

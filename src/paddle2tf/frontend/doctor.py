@@ -10,12 +10,12 @@ import os
 import tempfile
 from collections.abc import Sequence
 
-from paddle2tf.check import load_model
 from paddle2tf.errors import BadInputError
-from paddle2tf.export import DEFAULT_OPSET, export_paddle
-from paddle2tf.fixes import Fix
-from paddle2tf.fixes.repair import repair_model
-from paddle2tf.sources import InputSpec, resolve_source
+from paddle2tf.frontend.export import DEFAULT_OPSET, export_paddle
+from paddle2tf.frontend.fixes import Fix
+from paddle2tf.frontend.fixes.repair import repair_model
+from paddle2tf.frontend.sources import InputSpec, resolve_source
+from paddle2tf.onnxutil.checker import load_model
 
 
 def diagnose(source: str, input_specs: Sequence[InputSpec] = (), opset: int = DEFAULT_OPSET,

@@ -1,7 +1,7 @@
 """Inspect a SavedModel's serving signature for deployment, with plain TensorFlow only.
 
-Executed as a script in a fresh process (``python _tf_deploy_check.py SAVED_MODEL FEEDS.npz MAPPING.json WORKDIR
-TIMING_RUNS``); like ``_tf_run.py`` it imports neither paddle2tf nor Paddle. MAPPING.json:
+Executed as a script in a fresh process (``python deploy_check_child.py SAVED_MODEL FEEDS.npz MAPPING.json WORKDIR
+TIMING_RUNS``); like ``savedmodel_child.py`` it imports neither paddle2tf nor Paddle. MAPPING.json:
 {"inputs": {onnx_name: signature_name}, "outputs": {onnx_name: signature_name}}. Writes to WORKDIR:
 facts.json (ops, dtypes, shapes, XLA compile outcome, latencies), plain.npz and xla.npz (the outputs of the
 signature run as is and under ``jit_compile=True``, keys ``out_<i>`` in mapping order).

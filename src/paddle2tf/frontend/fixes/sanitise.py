@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 
-from paddle2tf.fixes import Fix
+from paddle2tf.frontend.fixes import Fix
 
 # Ops whose float attributes Paddle declares as double (paddle2onnx reads them as double correctly).
 DOUBLE_ATTRIBUTE_OPS = frozenset({"full", "full_", "full_like", "full_with_tensor", "assign_value", "assign_value_",

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from paddle2tf.fixes import Fix
+from paddle2tf.frontend.fixes import Fix
 
 
 def _known_ranks(model: onnx.ModelProto) -> dict[str, int]:

@@ -7,14 +7,14 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
+from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import ExportError
-from paddle2tf.fixes import Fix
-from paddle2tf.fixes.paddle_ops import may_need_export
-from paddle2tf.fixes.sanitise import sanitise_program
-from paddle2tf.sources import Source
-from paddle2tf.subprocesses import run_child
+from paddle2tf.frontend.fixes import Fix
+from paddle2tf.frontend.fixes.paddle_ops import may_need_export
+from paddle2tf.frontend.fixes.sanitise import sanitise_program
+from paddle2tf.frontend.sources import Source
 
-WORKER = "paddle2tf._paddle_worker"
+WORKER = "paddle2tf.frontend.paddle_worker"
 DEFAULT_OPSET = 13
 EXPORT_TIMEOUT_S = 1800
 
@@ -65,7 +65,7 @@ def translate_legacy(model: PaddleModel, workdir: str, log_file: str | None = No
 def export_to_onnx(model: PaddleModel, onnx_path: str, opset: int = DEFAULT_OPSET,
                    log_file: str | None = None, paddle_ops: bool = False) -> list[Fix]:
     """paddle2onnx in a child process; with ``paddle_ops`` the same child then exports the Paddle ops
-    paddle2onnx dropped (paddle2tf.fixes.paddle_ops) and the fixes are returned."""
+    paddle2onnx dropped (paddle2tf.frontend.fixes.paddle_ops) and the fixes are returned."""
     fixes_file = onnx_path + ".fixes.json"
     extra = ["--fixes-out", fixes_file] if paddle_ops else []
     run_child(["-m", WORKER, "export", model.model_file, model.params_file, str(opset), onnx_path, *extra],
@@ -87,8 +87,8 @@ def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed
     model in ``workdir/paddle``; a model file is exported from where it is (``ExportResult.paddle_model``
     then names the user's files: keep a copy with ``copy_paddle_model`` if they are needed later).
 
-    With ``apply_fixes`` the PIR program is sanitised first (paddle2tf.fixes.sanitise) and the Paddle ops
-    paddle2onnx drops are exported by paddle2tf (paddle2tf.fixes.paddle_ops)."""
+    With ``apply_fixes`` the PIR program is sanitised first (paddle2tf.frontend.fixes.sanitise) and the Paddle ops
+    paddle2onnx drops are exported by paddle2tf (paddle2tf.frontend.fixes.paddle_ops)."""
     scratch = os.path.join(workdir, ".export")
     os.makedirs(scratch, exist_ok=True)
     if source.kind == "python":

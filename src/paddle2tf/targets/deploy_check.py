@@ -1,7 +1,7 @@
 """Deploy-check stage: is a converted SavedModel ready for accelerator and static-shape runtimes?
 
 For the ``serving_default`` signature of OUT_DIR/saved_model, a fresh process that imports only TensorFlow
-(``_tf_deploy_check.py``) walks the signature's graph and every function it calls (If/While branches included):
+(``deploy_check_child.py``) walks the signature's graph and every function it calls (If/While branches included):
 op types, ops outside TensorFlow's standard op set (``tf.raw_ops``), control-flow ops, shape ops, the dtypes
 computed and every tensor whose shape is not fully static. It then runs the signature on the conversion's
 verification inputs as is and under ``tf.function(jit_compile=True)`` (XLA) and the outputs are compared with the
@@ -21,13 +21,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import BadInputError
-from paddle2tf.metrics import PASS, PairMetrics, Tolerance, compare, worst
-from paddle2tf.subprocesses import run_child
+from paddle2tf.verify.metrics import PASS, PairMetrics, Tolerance, compare, worst
 
 REQUIREMENTS = ("static", "xla", "no-control-flow", "standard-ops")
 NOT_COMPILED = "not_compiled"
-_SCRIPT = os.path.join(os.path.dirname(__file__), "_tf_deploy_check.py")
+_SCRIPT = os.path.join(os.path.dirname(__file__), "deploy_check_child.py")
 
 Progress = Callable[[str], None]
 
@@ -183,10 +183,10 @@ def deploy_check(out_dir: str, *, require: Sequence[str] = (), tolerance: Tolera
     """Check OUT_DIR's SavedModel (see the module docstring). ``timing_runs`` > 0 also measures the median
     latency of that many runs, plain and XLA, after a warm-up. With ``update_report`` the result is stored in
     report.json (``deploy_check``) and report.html is re-rendered."""
-    from paddle2tf import api
-    from paddle2tf.feeds import load_feeds, make_feeds
-    from paddle2tf.runners import RunnerError
-    from paddle2tf.sources import InputSpec
+    from paddle2tf.app import api
+    from paddle2tf.frontend.sources import InputSpec
+    from paddle2tf.verify.feeds import load_feeds, make_feeds
+    from paddle2tf.verify.runners import RunnerError
 
     required = parse_requirements(list(require))
     report_path = os.path.join(out_dir, api.REPORT_FILE)
@@ -242,9 +242,9 @@ def deploy_check(out_dir: str, *, require: Sequence[str] = (), tolerance: Tolera
 
 
 def _store(check: DeployCheck, data: dict, out_dir: str) -> None:
-    from paddle2tf import api
-    from paddle2tf.html_report import write_html
-    from paddle2tf.report import _json_default
+    from paddle2tf.app import api
+    from paddle2tf.report.html import write_html
+    from paddle2tf.report.model import _json_default
 
     data["deploy_check"] = check.to_dict()
     with open(os.path.join(out_dir, api.REPORT_FILE), "w") as handle:

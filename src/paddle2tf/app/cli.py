@@ -1,4 +1,4 @@
-"""The ``paddle2tf`` command: a thin layer over ``paddle2tf.api``.
+"""The ``paddle2tf`` command: a thin layer over ``paddle2tf.app.api``.
 
 Exit codes: 0 every output passed (warn allowed), 1 parity failure, 2 bad input / usage / unsupported model.
 """
@@ -10,6 +10,7 @@ import os
 import sys
 import traceback
 
+from paddle2tf.converter.preprocess import parse_preprocess
 from paddle2tf.errors import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -18,10 +19,9 @@ from paddle2tf.errors import (
     Paddle2TFError,
     UnsupportedModelError,
 )
-from paddle2tf.metrics import FAIL, Tolerance
-from paddle2tf.preprocess import parse_preprocess
-from paddle2tf.sources import parse_input_spec
-from paddle2tf.static_shape import parse_static_shape
+from paddle2tf.frontend.sources import parse_input_spec
+from paddle2tf.frontend.static_shape import parse_static_shape
+from paddle2tf.verify.metrics import FAIL, Tolerance
 
 
 class _Parser(argparse.ArgumentParser):
@@ -124,9 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_model(path: str) -> int:
     from collections import Counter
 
-    from paddle2tf.check import load_checked
     from paddle2tf.converter.graph import find_unsupported, graph_opsets, iter_nodes
-    from paddle2tf.plugins import how_to_hint
+    from paddle2tf.converter.plugins import how_to_hint
+    from paddle2tf.onnxutil.checker import load_checked
 
     model = load_checked(path)
     counts = Counter(node.op_type for node in iter_nodes(model.graph))
@@ -159,17 +159,17 @@ def _per_output(specs: list[str], scale_atol: bool) -> dict[str, Tolerance]:
 
 
 def _run(args) -> int:
-    from paddle2tf import api
-    from paddle2tf.report import render_summary
+    from paddle2tf.app import api
+    from paddle2tf.report.model import render_summary
 
     if args.command in ("check", "ops"):
-        from paddle2tf.plugins import load as load_plugins
+        from paddle2tf.converter.plugins import load as load_plugins
 
         load_plugins(args.plugin)
     if args.command == "check":
         return _check_model(args.model)
     if args.command == "doctor":
-        from paddle2tf import doctor
+        from paddle2tf.frontend import doctor
 
         specs = [parse_input_spec(text) for text in args.input_spec]
         print(doctor.render(args.source, doctor.diagnose(args.source, specs, args.opset)))
@@ -211,7 +211,7 @@ def _run(args) -> int:
         where = args.out_dir
     print(render_summary(report))
     if report.locate is not None:
-        from paddle2tf.locate import render_locate
+        from paddle2tf.verify.locate.search import render_locate
 
         print(render_locate(report.locate))
     print(f"output: {where} (report.json, report.html, model.onnx, saved_model/)")
@@ -222,7 +222,7 @@ def _tolerance(args) -> Tolerance:
     """--rtol/--atol, each defaulting to the precision's (convert --precision, or the one OUT_DIR records)."""
     import json
 
-    from paddle2tf.precision import default_tolerance, recorded_precision
+    from paddle2tf.converter.precision import default_tolerance, recorded_precision
 
     precision = getattr(args, "precision", None)
     if precision is None:
@@ -238,8 +238,8 @@ def _tolerance(args) -> Tolerance:
 
 def _locate(args, tolerance: Tolerance, per_output: dict[str, Tolerance]) -> int:
     """Exit 1 when a hop diverges (the divergence is located), 0 when everything is within tolerance."""
-    from paddle2tf.api import _stderr_progress
-    from paddle2tf.locate import locate, render_locate
+    from paddle2tf.app.api import _stderr_progress
+    from paddle2tf.verify.locate.search import locate, render_locate
 
     if args.chunk_size < 1:
         raise BadInputError(f"--chunk-size {args.chunk_size}: must be at least 1")
@@ -254,9 +254,9 @@ def _deploy_check(args) -> int:
     """Exit 1 when a required property is not met (one line per failure, naming the blocking node)."""
     import json
 
-    from paddle2tf.api import _stderr_progress
-    from paddle2tf.deploy_check import deploy_check, render_deploy_check
-    from paddle2tf.report import _json_default
+    from paddle2tf.app.api import _stderr_progress
+    from paddle2tf.report.model import _json_default
+    from paddle2tf.targets.deploy_check import deploy_check, render_deploy_check
 
     if args.time < 0:
         raise BadInputError(f"--time {args.time}: must be at least 0")

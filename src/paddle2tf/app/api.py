@@ -18,7 +18,6 @@ from dataclasses import asdict
 import numpy as np
 import onnx
 
-from paddle2tf.check import load_checked, load_model
 from paddle2tf.converter.module import (
     IO_LAYOUTS,
     SignatureInfo,
@@ -27,26 +26,27 @@ from paddle2tf.converter.module import (
     graph_inputs,
     to_signature_layout,
 )
+from paddle2tf.converter.plugins import check_supported as check_plugin_support
+from paddle2tf.converter.plugins import load as load_plugins
+from paddle2tf.converter.plugins import load_recorded, onnxruntime_skip_reason
+from paddle2tf.converter.plugins import record_dicts as plugin_records
+from paddle2tf.converter.precision import default_tolerance, feed_dtype, recorded_precision
+from paddle2tf.converter.preprocess import Preprocess, model_feeds, raw_feed
+from paddle2tf.converter.preprocess import resolve as resolve_preprocess
 from paddle2tf.errors import BadInputError
-from paddle2tf.export import DEFAULT_OPSET, PaddleModel, copy_paddle_model, export_paddle
-from paddle2tf.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
-from paddle2tf.fixes.repair import repair_model
-from paddle2tf.metrics import FAIL, Tolerance
-from paddle2tf.plugins import check_supported as check_plugin_support
-from paddle2tf.plugins import load as load_plugins
-from paddle2tf.plugins import load_recorded, onnxruntime_skip_reason
-from paddle2tf.plugins import record_dicts as plugin_records
-from paddle2tf.precision import default_tolerance, feed_dtype, recorded_precision
-from paddle2tf.preprocess import Preprocess, model_feeds, raw_feed
-from paddle2tf.preprocess import resolve as resolve_preprocess
-from paddle2tf.report import ConversionReport, StageTiming, model_summary
-from paddle2tf.sources import InputSpec, Source, check_specs_against_model, resolve_source
-from paddle2tf.static_shape import StaticShape, apply_to_specs, fix_onnx_file
-from paddle2tf.tflite import Reference as TfliteReference
-from paddle2tf.tflite import check_options as check_tflite_options
-from paddle2tf.tflite import parse_variants as parse_tflite_variants
-from paddle2tf.tflite import run_tflite
-from paddle2tf.verify import check_verifiable, verify
+from paddle2tf.frontend.export import DEFAULT_OPSET, PaddleModel, copy_paddle_model, export_paddle
+from paddle2tf.frontend.fixes.repair import repair_model
+from paddle2tf.frontend.sources import InputSpec, Source, check_specs_against_model, resolve_source
+from paddle2tf.frontend.static_shape import StaticShape, apply_to_specs, fix_onnx_file
+from paddle2tf.onnxutil.checker import load_checked, load_model
+from paddle2tf.report.model import ConversionReport, StageTiming, model_summary
+from paddle2tf.targets.tflite import Reference as TfliteReference
+from paddle2tf.targets.tflite import check_options as check_tflite_options
+from paddle2tf.targets.tflite import parse_variants as parse_tflite_variants
+from paddle2tf.targets.tflite import run_tflite
+from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
+from paddle2tf.verify.metrics import FAIL, Tolerance
+from paddle2tf.verify.three_way import check_verifiable, verify
 
 ONNX_FILE = "model.onnx"
 SAVED_MODEL_DIR = "saved_model"
@@ -129,7 +129,7 @@ def _atomic_output(out_dir: str, force: bool):
 
 def _save_layer_object(layer, specs: Sequence[InputSpec], workdir: str) -> Source:
     """A Layer passed to the API: saved with Paddle in this process (the caller already imported it)."""
-    from paddle2tf._paddle_worker import save_inference_model
+    from paddle2tf.frontend.paddle_worker import save_inference_model
 
     if not specs:
         raise BadInputError("a paddle.nn.Layer source needs input_specs")
@@ -157,9 +157,9 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
     names), recorded in the report. ``paddle_reference``: for an ONNX source, the Paddle inference model it was
     exported from, run by verification like the model of a Paddle source. ``static_shapes``: inputs whose dynamic
     dims are fixed in the ONNX model, the serving signature and the feeds (a Layer is saved with them too).
-    ``precision`` ``fp16``/``bf16``: the SavedModel computes in that type (``paddle2tf.precision``), with float32
+    ``precision`` ``fp16``/``bf16``: the SavedModel computes in that type (``converter.precision``), with float32
     inputs/outputs unless ``reduced_io``; ``tolerance`` defaults to the precision's (``DEFAULT_TOLERANCES``).
-    ``preprocess``: image preprocessing compiled into the signature (``paddle2tf.preprocess``); the verification
+    ``preprocess``: image preprocessing compiled into the signature (``converter.preprocess``); the verification
     feeds the SavedModel raw images and Paddle / ONNX Runtime the same images preprocessed by the reference.
     ``io_layout`` nhwc: the signature's inputs and outputs of rank 3 or more are channels-last (N, H, W, C)."""
     tolerance = tolerance or default_tolerance(precision)  # also rejects an unknown precision
@@ -167,7 +167,7 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
         raise BadInputError("--precision-io: only with --precision fp16 or bf16")
     if opset < 11:
         raise BadInputError(f"--opset {opset}: paddle2tf exports with opset 11 or newer")
-    tflite_variants = parse_tflite_variants(tflite)  # TFLite files: paddle2tf.tflite
+    tflite_variants = parse_tflite_variants(tflite)  # TFLite files: paddle2tf.targets.tflite
     check_tflite_options(tflite_variants, calibration, tflite_min_top1)
     if io_layout not in IO_LAYOUTS:
         raise BadInputError(f"--io-layout {io_layout}: expected one of {', '.join(IO_LAYOUTS)}")
@@ -287,7 +287,7 @@ def _paddle_reference(text: str, resolved: Source, folder: str) -> PaddleModel:
 
 def write_reports(report: ConversionReport, folder: str) -> None:
     """report.json and the self-contained report.html rendered from the same data."""
-    from paddle2tf.html_report import write_html
+    from paddle2tf.report.html import write_html
 
     report.write(os.path.join(folder, REPORT_FILE))
     with open(os.path.join(folder, REPORT_FILE)) as handle:
@@ -299,7 +299,7 @@ def _locate_stage(report: ConversionReport, stages: _Stages, onnx_path: str, fee
                   recorded_plugins: Sequence[dict] = (), precision: str = "fp32") -> None:
     """Run locate after a failed verification; a locate failure is noted, never fatal to the conversion.
     ``recorded_plugins`` (report.json's) are loaded first: locate converts the model again."""
-    from paddle2tf.locate import run_locate
+    from paddle2tf.verify.locate.search import run_locate
 
     if precision != "fp32":
         report.notes.append(f"locate skipped: it converts at float32; re-convert without --precision {precision} "
