@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from paddle_fixtures import save_paddle_model  # noqa: E402  (needs the sys.path entry above)
+from helpers.paddle_fixtures import save_paddle_model  # noqa: E402  (needs the sys.path entry above)
 
 
 @pytest.fixture(scope="session")

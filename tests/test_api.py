@@ -8,14 +8,14 @@ import subprocess
 import sys
 import textwrap
 
-from paddle_fixtures import TESTS_DIR
+from helpers.paddle_fixtures import HELPERS_DIR
 
 
 def test_layer_object_source(tmp_path):
     out = tmp_path / "out"
     script = textwrap.dedent(f"""
         import json, sys
-        sys.path.insert(0, {TESTS_DIR!r})
+        sys.path.insert(0, {HELPERS_DIR!r})
         import paddle_models
         from paddle2tf.app import api
         from paddle2tf.frontend.sources import parse_input_spec
@@ -37,7 +37,7 @@ def test_layer_object_source(tmp_path):
 
 def test_savedmodel_runs_in_plain_tensorflow(tmp_path):
     """Loaded in a fresh process that never imports paddle2tf or paddle; only standard TF ops inside."""
-    from test_cli import run_cli, tiny_onnx
+    from helpers.cli import run_cli, tiny_onnx
 
     out = tmp_path / "out"
     assert run_cli("convert", tiny_onnx(tmp_path / "m.onnx"), "-o", str(out)).returncode == 0
@@ -62,9 +62,9 @@ def test_savedmodel_runs_in_plain_tensorflow(tmp_path):
 
 
 def test_onnx_source_through_the_api(tmp_path):
-    from test_cli import tiny_onnx
-
     from paddle2tf.app import api
+
+    from helpers.cli import tiny_onnx
 
     report = api.convert(tiny_onnx(tmp_path / "m.onnx"), str(tmp_path / "out"), progress=lambda _: None)
     assert report.verdict == "pass"

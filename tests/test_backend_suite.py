@@ -21,12 +21,13 @@ import os
 import onnx
 import onnx.backend.test
 import pytest
-from node_suite_expectations import EXPECTED_UNSUPPORTED
 
 import paddle2tf.tools.backend
 from paddle2tf.converter.graph import find_unsupported
 from paddle2tf.errors import UnsupportedModelError
 from paddle2tf.tools import node_suite
+
+from helpers.node_suite_expectations import EXPECTED_UNSUPPORTED
 
 # The official runner over our backend; its node-test functions load each test's model and data,
 # call paddle2tf.tools.backend.prepare/run and compare with the expected outputs.

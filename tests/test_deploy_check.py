@@ -8,11 +8,12 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from test_cli import run_cli
 
 from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY, BadInputError
 from paddle2tf.frontend.static_shape import StaticShape, apply_to_specs, fix_onnx_inputs, parse_static_shape
 from paddle2tf.verify.metrics import PASS
+
+from helpers.cli import run_cli
 
 NORM_ZOO = "paddle_models:build_norm_zoo"  # conv, group/instance/layer norm, GELU, resizes: shape arithmetic
 

@@ -10,9 +10,10 @@ import json
 
 import pytest
 from fixes.test_repair import scalar_concat_model
-from test_cli import run_cli
 
 from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY
+
+from helpers.cli import run_cli
 
 
 def convert_report(source: str, out, *extra: str) -> dict:

@@ -9,11 +9,12 @@ import shutil
 import subprocess
 
 import pytest
-from locate_faults import perturb, scaled_output
-from test_cli import tiny_onnx
 
 from paddle2tf.app import api
 from paddle2tf.report.html import render_html
+
+from helpers.cli import tiny_onnx
+from helpers.locate_faults import perturb, scaled_output
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -1,6 +1,6 @@
 """The locate stage: real faults injected into one converter, found node by node; hop attribution.
 
-Each fault perturbs exactly one node of a model exported from Paddle (tests/locate_faults.py); locate must
+Each fault perturbs exactly one node of a model exported from Paddle (tests/helpers/locate_faults.py); locate must
 name exactly that node. Faults go through the in-process API (``compare_graph`` on the ONNX model) and
 once through ``api.convert`` on an ONNX source; the Paddle → ONNX drift case goes through ``verify`` and the CLI.
 """
@@ -8,16 +8,12 @@ once through ``api.convert`` on an ONNX source; the Paddle → ONNX drift case g
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import numpy as np
 import onnx
 import pytest
-from locate_faults import attribute, first_node, perturb, scaled_output, slice_off_by_one, swapped_trans_b
 from onnx import helper, numpy_helper
-from onnx_graphs import make_model
-from test_cli import run_cli
 
 from paddle2tf.app import api
 from paddle2tf.frontend.sources import InputSpec
@@ -25,6 +21,11 @@ from paddle2tf.onnxutil.checker import load_checked
 from paddle2tf.verify.feeds import make_feeds
 from paddle2tf.verify.locate.search import NOT_COMPARED, compare_graph, render_locate
 from paddle2tf.verify.metrics import FAIL
+
+from helpers.cli import run_cli
+from helpers.locate_faults import attribute, first_node, perturb, scaled_output, slice_off_by_one, swapped_trans_b
+from helpers.onnx_graphs import make_model
+from helpers.paddle_fixtures import HELPERS_DIR
 
 
 def _feeds(model, batch: int = 2):
@@ -273,7 +274,7 @@ def test_paddle_to_onnx_region_names_the_sublayer(tmp_path, monkeypatch):
     time (chunks) and match ONNX Runtime's (1e-5) up to it."""
     from paddle2tf.verify.locate.search import locate
 
-    monkeypatch.setenv("PYTHONPATH", os.path.dirname(__file__))  # the export child imports paddle_models
+    monkeypatch.setenv("PYTHONPATH", HELPERS_DIR)  # the export child imports paddle_models
     source_out = tmp_path / "mlp"
     api.convert("paddle_models:build_mlp", str(source_out), input_specs=[InputSpec("x", "float32", (None, 64))],
                 progress=lambda _: None)
@@ -293,7 +294,7 @@ def test_paddle_to_onnx_region_names_the_sublayer(tmp_path, monkeypatch):
 
 
 def test_locate_cli_clean_and_bad_input(tmp_path):
-    from test_cli import tiny_onnx
+    from helpers.cli import tiny_onnx
 
     out = tmp_path / "out"
     assert run_cli("convert", tiny_onnx(tmp_path / "m.onnx"), "-o", str(out)).returncode == 0

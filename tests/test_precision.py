@@ -8,11 +8,12 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from test_cli import run_cli
 
 from paddle2tf.converter.precision import DEFAULT_TOLERANCES, reduce_precision
 from paddle2tf.errors import EXIT_BAD_INPUT
 from paddle2tf.verify.metrics import PASS
+
+from helpers.cli import run_cli
 
 TF_TYPES = {"fp16": "DT_HALF", "bf16": "DT_BFLOAT16"}
 CASES = [("resnet18", "fp16"), ("resnet18", "bf16"), ("bert_small", "fp16"), ("bert_small", "bf16")]

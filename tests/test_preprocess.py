@@ -10,13 +10,14 @@ import json
 
 import numpy as np
 import pytest
-from test_cli import run_cli
 
 from paddle2tf.app import api
 from paddle2tf.converter.preprocess import Preprocess, apply_reference, apply_tf, parse_preprocess, resolve
 from paddle2tf.errors import BadInputError
 from paddle2tf.verify.metrics import Tolerance, compare
 from paddle2tf.verify.runners import run_paddle, run_savedmodel
+
+from helpers.cli import run_cli
 
 MEAN = (123.675, 116.28, 103.53)  # ImageNet mean/std in 0..255 units, as PaddleClas configures them
 STD = (58.395, 57.12, 57.375)

@@ -12,7 +12,6 @@ import os
 
 import numpy as np
 import pytest
-from test_cli import run_cli
 
 from paddle2tf.errors import EXIT_BAD_INPUT, BadInputError
 from paddle2tf.frontend.sources import InputSpec
@@ -25,6 +24,8 @@ from paddle2tf.targets.tflite import (
     parse_variants,
 )
 from paddle2tf.verify.metrics import FAIL, PASS
+
+from helpers.cli import run_cli
 
 FP32_MAX_REL = 1e-4
 

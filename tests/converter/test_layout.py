@@ -1,7 +1,7 @@
 """Channels-last layout propagation: parity with ONNX Runtime and how many transposes the graph pays.
 
 Conv/pool regions run channels-last (N...C); elementwise ops follow their inputs' layout; a consumer that
-needs the ONNX layout gets one transpose back. Tolerances: the ONNX Runtime defaults of tests/onnx_graphs.py
+needs the ONNX layout gets one transpose back. Tolerances: the ONNX Runtime defaults of tests/helpers/onnx_graphs.py
 (rtol = atol = 1e-5).
 """
 
@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import helper
-from onnx_graphs import assert_matches_ort, make_model, rng
 
 from paddle2tf.converter.module import ConvertedModule
+
+from helpers.onnx_graphs import assert_matches_ort, make_model, rng
 
 
 def transposes(model) -> int:
@@ -142,7 +143,7 @@ def test_conv_of_constants_is_folded_in_onnx_layout():
 def test_io_layout_nhwc_matches_ort_with_transposed_io():
     """--io-layout nhwc: a 4-D input and output exchanged channels-last; the values are ONNX Runtime's on the
     ONNX layout, transposed (1e-5)."""
-    from onnx_graphs import run_ort
+    from helpers.onnx_graphs import run_ort
 
     r = np.random.default_rng(0)
     w = r.standard_normal((4, 3, 3, 3)).astype(np.float32)

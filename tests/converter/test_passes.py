@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import helper, numpy_helper
-from onnx_graphs import assert_matches_ort, make_model, rng, run_ort
 
 from paddle2tf.converter.graph import find_unsupported
 from paddle2tf.converter.passes import fold_batch_norm, fold_conv_bias, fuse_gelu, fuse_layer_norm, optimize
 from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
+
+from helpers.onnx_graphs import assert_matches_ort, make_model, rng, run_ort
 
 
 def assert_pass_keeps_outputs(original, rewritten, feeds, rtol=1e-5, atol=1e-5):
@@ -154,9 +155,9 @@ def test_fold_conv_bias_skips_non_biases(bias_shape, kwargs):
 # available, ONNX Runtime runs the rewritten model too.
 
 def assert_converts_like_original(original, rewritten, feeds, rtol=1e-5, atol=1e-5):
-    from onnx_graphs import run_converted
-
     from paddle2tf.converter.module import ConvertedModule
+
+    from helpers.onnx_graphs import run_converted
 
     want = run_ort(original, feeds)
     got = ConvertedModule(rewritten, optimize=False)(feeds)

@@ -13,9 +13,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
-from onnx_graphs import run_ort
 
 from paddle2tf.frontend.fixes.paddle_ops import EXPORTERS, PaddleOp, PaddleOpError, export_paddle_ops, may_need_export
+
+from helpers.onnx_graphs import run_ort
 
 INPUT, HIDDEN = 3, 4
 OUT, STATE = "p2o.pd_op.rnn.0.0", "p2o.pd_op.rnn.0.2_0"

@@ -2,9 +2,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
-from onnx_graphs import run_ort
 
 from paddle2tf.frontend.fixes.repair import repair_model
+
+from helpers.onnx_graphs import run_ort
 
 
 def scalar_concat_model(opset: int = 13) -> onnx.ModelProto:

@@ -1,6 +1,6 @@
 """End to end from Paddle: recurrent layers (LSTM, GRU, SimpleRNN) exported, converted and verified three ways.
 
-The models (tests/paddle_models.py) are batch-first with input spec [None, None, 16]: batch and sequence
+The models (tests/helpers/paddle_models.py) are batch-first with input spec [None, None, 16]: batch and sequence
 length are both dynamic. Thresholds as in test_zoo: Paddle↔TF max relative error <= 1e-4, ONNX↔TF <= 1e-5.
 SimpleRNN, which paddle2onnx 2.1.0 drops, is exported by paddle2tf itself (defect 4).
 """
@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from parity import assert_parity
 
 from paddle2tf.app import api
+
+from helpers.parity import assert_parity
 
 RECURRENT_OP = {"lstm_bidirect_2layers": "LSTM", "lstm_bidirect": "LSTM", "gru_bidirect": "GRU",
                 "gru_2layers": "GRU"}

@@ -10,10 +10,11 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
-from parity import assert_parity
 
 from paddle2tf.app import api
 from paddle2tf.frontend.sources import parse_input_spec
+
+from helpers.parity import assert_parity
 
 CNNS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "vgg16", "densenet121",
         "shufflenet_v2_x1_0", "squeezenet1_1", "inception_v3"]

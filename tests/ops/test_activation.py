@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 from onnx import helper
-from onnx_graphs import assert_matches_ort, check_op, make_model, rng, run_converted, run_ort
+
+from helpers.onnx_graphs import assert_matches_ort, check_op, make_model, rng, run_converted, run_ort
 
 F32, F64, I32, I64 = np.float32, np.float64, np.int32, np.int64
 SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-7, -1e-7, 30.0, -30.0, 100.0, -100.0], F32)

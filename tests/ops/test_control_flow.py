@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnx_graphs import assert_matches_ort, make_model, rng
+
+from helpers.onnx_graphs import assert_matches_ort, make_model, rng
 
 F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
-from onnx_graphs import check_op, make_model, rng, run_converted
+
+from helpers.onnx_graphs import check_op, make_model, rng, run_converted
 
 
 def _conv(op, x_shape, w_shape, attrs, bias=True, dynamic=False, weight_is_input=False, opset=13,
@@ -163,9 +164,9 @@ def test_conv_transpose_weight_not_constant():
 def test_conv_uses_named_padding_modes(x_shape, w_shape, attrs, padding):
     """Zero pads are VALID and TF's SAME pads are SAME (EXPLICIT only when neither fits): the same values as
     ONNX Runtime, and the padding attribute the TF convolution op gets."""
-    from onnx_graphs import assert_matches_ort
-
     from paddle2tf.converter.module import ConvertedModule
+
+    from helpers.onnx_graphs import assert_matches_ort
 
     r = rng(1)
     x = r.standard_normal(x_shape).astype(np.float32)

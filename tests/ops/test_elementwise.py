@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from onnx_graphs import assert_matches_ort, check_op, make_model, rng, run_converted
+
+from helpers.onnx_graphs import assert_matches_ort, check_op, make_model, rng, run_converted
 
 F32, F64, I32, I64 = np.float32, np.float64, np.int32, np.int64
 

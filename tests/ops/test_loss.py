@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from onnx_graphs import check_op, rng
+
+from helpers.onnx_graphs import check_op, rng
 
 
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 from onnx import helper
-from onnx_graphs import check_op, make_model, rng
 
 from paddle2tf.converter.module import ConvertedModule
+
+from helpers.onnx_graphs import check_op, make_model, rng
 
 
 def _f(*shape, seed=0):

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 from onnx import helper
-from onnx_graphs import assert_matches_ort, check_op, make_model, rng
 
 from paddle2tf.errors import UnsupportedModelError
+
+from helpers.onnx_graphs import assert_matches_ort, check_op, make_model, rng
 
 
 def test_dropout_inference_with_mask():
@@ -13,7 +14,7 @@ def test_dropout_inference_with_mask():
 
 
 def test_dropout_training_mode_is_rejected():
-    from onnx_graphs import run_converted
+    from helpers.onnx_graphs import run_converted
 
     x = rng().standard_normal((2, 3)).astype(np.float32)
     node = helper.make_node("Dropout", ["x", "r", "t"], ["y"])

@@ -1,6 +1,7 @@
 import numpy as np
 from onnx import helper
-from onnx_graphs import assert_matches_ort, make_model, rng
+
+from helpers.onnx_graphs import assert_matches_ort, make_model, rng
 
 
 def _ml_model(node, inputs, outputs):

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
-from onnx_graphs import check_op, make_model, rng, run_converted
+
+from helpers.onnx_graphs import check_op, make_model, rng, run_converted
 
 
 def check_against_reference(op_type, inputs, attrs, initializers, opset):

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 from onnx import helper
-from onnx_graphs import check_op, make_model, rng, run_converted, run_ort
+
+from helpers.onnx_graphs import check_op, make_model, rng, run_converted, run_ort
 
 
 def _x(shape, dtype=np.float32, seed=0):
@@ -241,9 +242,9 @@ def test_unknown_auto_pad_is_rejected_before_conversion():
 def test_max_pool_pads_with_edge_copies(size, attrs):
     """Pads of 1 take copies of the edge elements, not -inf (an unbounded value TFLite's int8 calibration cannot
     quantise): same results as ONNX Runtime on all-negative inputs, where a zero pad would win the max."""
-    from onnx_graphs import assert_matches_ort
-
     from paddle2tf.converter.module import ConvertedModule
+
+    from helpers.onnx_graphs import assert_matches_ort
 
     x = -np.abs(_x((1, 2, size, size))) - 1
     model = make_model([helper.make_node("MaxPool", ["x"], ["y"], **attrs)], {"x": x}, {"y": np.float32}, opset=12)
@@ -263,9 +264,9 @@ def test_max_pool_pads_with_edge_copies(size, attrs):
 def test_single_element_windows_emit_no_pool(op, attrs):
     """A 1x1, stride-1, unpadded pool (Paddle's AdaptiveAvgPool2D at its output size, in VGG-16) is the
     identity: the same values as ONNX Runtime and no pooling op in the TF graph."""
-    from onnx_graphs import assert_matches_ort
-
     from paddle2tf.converter.module import ConvertedModule
+
+    from helpers.onnx_graphs import assert_matches_ort
 
     x = _x((2, 3, 5, 6))
     nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node(op, ["r"], ["y"], **attrs)]

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from onnx_graphs import check_op, rng
+
+from helpers.onnx_graphs import check_op, rng
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8])
@@ -52,9 +53,10 @@ def test_qlinear_matmul():
 def test_qlinear_matmul_int8_output_is_rejected(dtype, rejected):
     # The ONNX node tests expect int8 results that wrap around; the spec and ONNX Runtime saturate.
     from onnx import helper
-    from onnx_graphs import make_model
 
     from paddle2tf.converter.graph import find_unsupported
+
+    from helpers.onnx_graphs import make_model
 
     feeds, inits = _qlinear_matmul_args(dtype)
     node = helper.make_node("QLinearMatMul", QLINEAR_MATMUL_INPUTS, ["y"], name="qmm")

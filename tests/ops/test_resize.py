@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 from onnx import helper
-from onnx_graphs import assert_matches_ort, check_op, make_model, rng, run_converted, run_ort
+
+from helpers.onnx_graphs import assert_matches_ort, check_op, make_model, rng, run_converted, run_ort
 
 EMPTY = np.array([], np.float32)
 NEAREST_MODES = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]

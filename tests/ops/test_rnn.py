@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 from onnx import helper
-from onnx_graphs import assert_matches_ort, make_model, rng, run_converted, run_ort
+
+from helpers.onnx_graphs import assert_matches_ort, make_model, rng, run_converted, run_ort
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 OPS = list(GATES)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from onnx_graphs import check_op, rng
+
+from helpers.onnx_graphs import check_op, rng
 
 
 # bicubic + border is declared unsupported (test_grid_sample_bicubic_border_is_rejected)
@@ -31,9 +32,10 @@ def test_affine_grid_2d(align_corners):
 
 def test_grid_sample_bicubic_border_is_rejected():
     from onnx import helper
-    from onnx_graphs import make_model
 
     from paddle2tf.converter.graph import find_unsupported
+
+    from helpers.onnx_graphs import make_model
 
     node = helper.make_node("GridSample", ["x", "grid"], ["y"], mode="bicubic", padding_mode="border")
     model = make_model([node], {"x": (np.float32, (1, 1, 2, 2)), "grid": (np.float32, (1, 2, 2, 2))}, ["y"],

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 from onnx import helper, numpy_helper
-from onnx_graphs import assert_matches_ort, check_op, make_model, rng
+
+from helpers.onnx_graphs import assert_matches_ort, check_op, make_model, rng
 
 I64_MAX = np.iinfo(np.int64).max
 I64_MIN = np.iinfo(np.int64).min

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from onnx_graphs import check_op, rng
+
+from helpers.onnx_graphs import check_op, rng
 
 
 @pytest.mark.parametrize("attrs", [{}, {"strides": [2, 1]}, {"pads": [1, 0, 1, 2]}, {"dilations": [2, 1]}])
@@ -39,9 +40,10 @@ def test_max_unpool_larger_output_shape_is_rejected(output_shape, rejected):
     # The ONNX reference scatters into the unpooled shape and pads it to output_shape; the spec and ONNX
     # Runtime (and the converter) read the indices as flat positions in output_shape.
     from onnx import helper
-    from onnx_graphs import make_model
 
     from paddle2tf.converter.graph import find_unsupported
+
+    from helpers.onnx_graphs import make_model
 
     feeds, inits = {"x": UNPOOL_X, "i": UNPOOL_INDICES}, {}
     if output_shape == "runtime":

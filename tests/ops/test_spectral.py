@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from onnx_graphs import check_op, rng
+
+from helpers.onnx_graphs import check_op, rng
 
 
 @pytest.mark.parametrize("inverse,onesided", [(0, 0), (1, 0), (0, 1)])
@@ -39,7 +40,8 @@ def test_inverse_dft_keeps_float32_round_off_like_the_onnx_reference():
     # node tests compare with atol=1e-7: the inverse runs in the input's precision, not in double.
     from onnx import helper
     from onnx.reference import ReferenceEvaluator
-    from onnx_graphs import make_model, run_converted
+
+    from helpers.onnx_graphs import make_model, run_converted
 
     x = np.stack([np.arange(100, dtype=np.float32).reshape(1, 10, 10), np.zeros((1, 10, 10), np.float32)], -1)
     node = helper.make_node("DFT", ["x"], ["y"], axis=1, inverse=1)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 from onnx import helper
-from onnx_graphs import assert_matches_ort, check_op, make_model, rng
+
+from helpers.onnx_graphs import assert_matches_ort, check_op, make_model, rng
 
 
 def test_identity():

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from onnx_graphs import check_op
+
+from helpers.onnx_graphs import check_op
 
 POOL = {"ngram_counts": [0, 3], "pool_int64s": [2, 3, 5, 2, 3, 5, 6, 3, 7]}
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from pipeline_helpers import run_cli
 
 from paddle2tf.errors import EXIT_BAD_INPUT
 from paddle2tf.pipeline.config import PipelineConfigError, load_pipeline
+
+from helpers.cli import run_cli
 
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                        "examples", "pipeline.yaml")

@@ -11,12 +11,12 @@ import sys
 import textwrap
 import time
 
-from pipeline_helpers import WebhookReceiver, cli_env, parse_models_config, run_cli
-from test_cli import tiny_onnx
-from test_plugins import CONV_FAULT, conv_onnx
-
 from paddle2tf.errors import EXIT_OK, EXIT_PARITY
 from paddle2tf.pipeline.repository import PUBLISH_DELAY_ENV, Repository
+
+from helpers.cli import cli_env, run_cli, tiny_onnx
+from helpers.pipeline import WebhookReceiver, parse_models_config
+from helpers.plugin_fixtures import CONV_FAULT, conv_onnx
 
 
 def assert_complete_version(repo: str, name: str, version: int) -> dict:

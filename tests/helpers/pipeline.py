@@ -1,24 +1,10 @@
-"""Helpers for the pipeline tests: run the CLI, a webhook receiver, TF Serving's models.config schema."""
+"""Helpers for the pipeline tests: a webhook receiver, TF Serving's models.config schema."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
-
-TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def cli_env(**extra: str) -> dict:
-    return {**os.environ, "PYTHONPATH": TESTS_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra}
-
-
-def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "paddle2tf", *args], capture_output=True, text=True,
-                          env=cli_env(**env), timeout=600)
 
 
 class WebhookReceiver:

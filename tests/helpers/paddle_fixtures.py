@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-PADDLE_MODELS = os.path.join(TESTS_DIR, "paddle_models.py")
+HELPERS_DIR = os.path.dirname(os.path.abspath(__file__))  # on a child's PYTHONPATH: `paddle_models:build_mlp` sources
+TESTS_DIR = os.path.dirname(HELPERS_DIR)
+PADDLE_MODELS = os.path.join(HELPERS_DIR, "paddle_models.py")
 
 
 def save_paddle_model(name: str, folder: str, legacy: bool = False) -> str:
