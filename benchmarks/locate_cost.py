@@ -27,9 +27,9 @@ TESTS = os.path.join(ROOT, "tests")
 
 _CHILD = """
 import json, resource, sys, time
-from paddle2tf.verify.locate.search import locate
+from paddle2tf.app.api import locate_output
 start = time.perf_counter()
-result = locate(sys.argv[1], chunk_size=int(sys.argv[2]), update_report=False)
+result = locate_output(sys.argv[1], chunk_size=int(sys.argv[2]), update_report=False)
 seconds = time.perf_counter() - start
 nodewise = result.nodewise
 print(json.dumps({

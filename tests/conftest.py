@@ -27,9 +27,10 @@ def paddle_model(tmp_path_factory):
 def bert_small_out(paddle_model, tmp_path_factory):
     """A bert_small conversion at opset 17 (LayerNormalization nodes), unverified: model.onnx, paddle/, saved_model/."""
     from paddle2tf.app import api
+    from paddle2tf.app.options import ConvertOptions
 
     out = tmp_path_factory.mktemp("bert_small_opset17") / "out"
-    api.convert(paddle_model("bert_small"), str(out), opset=17, verify_outputs=False, progress=lambda _: None)
+    api.convert(paddle_model("bert_small"), str(out), ConvertOptions(opset=17, verify=False), progress=lambda _: None)
     return out
 
 

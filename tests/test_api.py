@@ -18,10 +18,12 @@ def test_layer_object_source(tmp_path):
         sys.path.insert(0, {HELPERS_DIR!r})
         import paddle_models
         from paddle2tf.app import api
+        from paddle2tf.app.options import ConvertOptions
         from paddle2tf.frontend.sources import parse_input_spec
 
         layer = paddle_models.build_norm_zoo()
-        report = api.convert(layer, {str(out)!r}, input_specs=[parse_input_spec("x:float32:-1x3x24x24")],
+        options = ConvertOptions(input_specs=(parse_input_spec("x:float32:-1x3x24x24"),))
+        report = api.convert(layer, {str(out)!r}, options,
                              progress=lambda _: None)
         print(json.dumps({{"verdict": report.verdict,
                           "max_rel": [o.pairs["paddle_vs_tensorflow"].max_rel
@@ -79,9 +81,10 @@ def test_io_layout_nhwc_resnet18(paddle_model, tmp_path):
     import numpy as np
 
     from paddle2tf.app import api
+    from paddle2tf.app.options import ConvertOptions
 
     out = tmp_path / "out"
-    report = api.convert(paddle_model("resnet18"), str(out), io_layout="nhwc", progress=lambda _: None)
+    report = api.convert(paddle_model("resnet18"), str(out), ConvertOptions(io_layout="nhwc"), progress=lambda _: None)
     assert report.verdict == "pass", report.verification
     (x,) = report.signature["inputs"]
     assert (x["shape"], x["layout"]) == ([None, 224, 224, 3], "nhwc")

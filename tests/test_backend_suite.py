@@ -23,7 +23,7 @@ import onnx.backend.test
 import pytest
 
 import paddle2tf.tools.backend
-from paddle2tf.converter.graph import find_unsupported
+from paddle2tf.converter.prescan import find_unsupported
 from paddle2tf.errors import UnsupportedModelError
 from paddle2tf.tools import node_suite
 

@@ -56,9 +56,10 @@ def test_static_shape_conversion_passes_static_and_xla(static_out):
 
 def test_dynamic_conversion_fails_static_naming_the_input(paddle_model, tmp_path):
     from paddle2tf.app import api
+    from paddle2tf.app.options import ConvertOptions
 
     out = tmp_path / "out"
-    api.convert(paddle_model("norm_zoo"), str(out), verify_outputs=False, progress=lambda _: None)
+    api.convert(paddle_model("norm_zoo"), str(out), ConvertOptions(verify=False), progress=lambda _: None)
     proc = run_cli("deploy-check", str(out), "--require", "static")
     assert proc.returncode == EXIT_PARITY, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "requirements: static: NOT MET" in proc.stdout
@@ -96,11 +97,13 @@ def _control_flow_onnx(path) -> str:
 
 def test_control_flow_is_reported(tmp_path):
     from paddle2tf.app import api
-    from paddle2tf.targets.deploy_check import deploy_check
+    from paddle2tf.app.api import deploy_check_output
+    from paddle2tf.app.options import ConvertOptions
 
     out = tmp_path / "out"
-    api.convert(_control_flow_onnx(tmp_path / "cf.onnx"), str(out), verify_outputs=False, progress=lambda _: None)
-    result = deploy_check(str(out), require=["no-control-flow", "static"], update_report=False)
+    api.convert(_control_flow_onnx(tmp_path / "cf.onnx"), str(out), ConvertOptions(verify=False),
+                progress=lambda _: None)
+    result = deploy_check_output(str(out), require=["no-control-flow", "static"], update_report=False)
     ops = {ref.op for ref in result.control_flow}
     assert ops & {"If", "StatelessIf"} and ops & {"While", "StatelessWhile"}, result.control_flow
     assert result.functions >= 3  # the serving function, both If branches, the loop's cond and body

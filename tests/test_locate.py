@@ -16,10 +16,13 @@ import pytest
 from onnx import helper, numpy_helper
 
 from paddle2tf.app import api
+from paddle2tf.app.options import ConvertOptions
 from paddle2tf.frontend.sources import InputSpec
 from paddle2tf.onnxutil.checker import load_checked
+from paddle2tf.report.terminal import render_locate
 from paddle2tf.verify.feeds import make_feeds
-from paddle2tf.verify.locate.search import NOT_COMPARED, compare_graph, render_locate
+from paddle2tf.verify.locate.model import NOT_COMPARED
+from paddle2tf.verify.locate.nodewise import compare_graph
 from paddle2tf.verify.metrics import FAIL
 
 from helpers.cli import run_cli
@@ -119,7 +122,7 @@ def test_bert_slice_off_by_one_through_api_convert(bert_small_out, tmp_path):
     assert target in (out / "report.html").read_text()
     # --no-locate (locate_on_failure=False) skips it
     with perturb("Slice", target, slice_off_by_one):
-        report = api.convert(str(bert_small_out / "model.onnx"), str(out), force=True, locate_on_failure=False,
+        report = api.convert(str(bert_small_out / "model.onnx"), str(out), ConvertOptions(force=True, locate=False),
                              progress=lambda _: None)
     assert report.verdict == FAIL and report.locate is None
 
@@ -129,9 +132,9 @@ def test_fault_inside_a_fused_node(bert_small_out, tmp_path):
     paddle2tf.Linear): no node of the graph as written diverges, so locate compares the graph after the passes
     and names the fused node (it keeps the MatMul's name). Through convert and through `locate OUT_DIR`, which
     judges the ONNX → TF hop by running the SavedModel."""
+    from paddle2tf.app.api import locate_output
     from paddle2tf.converter import passes
     from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
-    from paddle2tf.verify.locate.search import locate
 
     model = load_checked(str(bert_small_out / "model.onnx"))
     fused = [n for n in passes.optimize(model).model.graph.node if n.op_type == "Linear"]
@@ -145,7 +148,7 @@ def test_fault_inside_a_fused_node(bert_small_out, tmp_path):
         assert "fuse_matmul_bias" in report.locate.nodewise.passes
         assert "after the passes" in report.locate.summary and target in report.locate.summary
 
-        result = locate(str(out))
+        result = locate_output(str(out))
     assert result.hops["onnx_to_tensorflow"].verdict == FAIL
     assert result.hops["onnx_to_tensorflow"].basis == "ONNX Runtime and the SavedModel run by locate"
     _assert_culprit(result.nodewise, target, "Linear")
@@ -272,15 +275,15 @@ def test_paddle_to_onnx_region_names_the_sublayer(tmp_path, monkeypatch):
     """A Layer source (Linear, ReLU, Linear, ReLU, Linear, Softmax) with its second Linear's weight edited in the
     ONNX model: the region is that Linear's matmul, its sublayer named '2'; Paddle's values are fetched two at a
     time (chunks) and match ONNX Runtime's (1e-5) up to it."""
-    from paddle2tf.verify.locate.search import locate
+    from paddle2tf.app.api import locate_output
 
     monkeypatch.setenv("PYTHONPATH", HELPERS_DIR)  # the export child imports paddle_models
     source_out = tmp_path / "mlp"
-    api.convert("paddle_models:build_mlp", str(source_out), input_specs=[InputSpec("x", "float32", (None, 64))],
-                progress=lambda _: None)
+    api.convert("paddle_models:build_mlp", str(source_out),
+                ConvertOptions(input_specs=(InputSpec("x", "float32", (None, 64)),)), progress=lambda _: None)
     out = tmp_path / "drift"
     weight = _drifted_copy(source_out, out, skip=1)
-    result = locate(str(out), chunk_size=2)
+    result = locate_output(str(out), chunk_size=2)
     assert result.diverging_hop == "paddle_to_onnx"
     region = result.paddle_values.region
     _assert_region_reads(region, onnx.load(str(out / "model.onnx")), weight)

@@ -175,7 +175,8 @@ def test_entry_point_plugins(custom_op_case, tmp_path):
                                                    if line.startswith(f"{OP} "))
     assert f"plugin (entry_point) my_gelu = example_ops: {DOMAIN}.{OP} v1" in proc.stdout
     assert "BROKEN plugin broken = broken_ops: ImportError: needs libfoo" in proc.stdout
-    proc = _run_with_site(site, "-c", "from paddle2tf.frontend.doctor import render_broken_converters as r; print(r())")
+    proc = _run_with_site(site, "-c",
+                          "from paddle2tf.converter.plugins import render_broken_converters as r; print(r())")
     assert proc.stdout.strip() == "broken converter plugin broken = broken_ops: ImportError: needs libfoo"
 
 
@@ -254,13 +255,14 @@ def test_duplicate_builtin_raises_and_a_broken_plugin_changes_nothing(clean_regi
 def test_recorded_plugin_reloaded_by_verify_and_locate(clean_registry, tmp_path):
     """verify OUT_DIR and locate OUT_DIR load the plugins report.json records: locate re-converts with them."""
     from paddle2tf.app import api
-    from paddle2tf.verify.locate.search import locate
+    from paddle2tf.app.api import locate_output
+    from paddle2tf.app.options import ConvertOptions
 
     plugin = tmp_path / "conv_fault.py"
     plugin.write_text(CONV_FAULT)
     out = tmp_path / "out"
     with _restored_registry():
-        report = api.convert(conv_onnx(tmp_path / "conv.onnx"), str(out), plugins=[str(plugin)],
+        report = api.convert(conv_onnx(tmp_path / "conv.onnx"), str(out), ConvertOptions(plugins=(str(plugin),)),
                              progress=lambda _: None)
     assert report.verdict == "fail" and report.locate.nodewise.culprit.name == "conv_a"
     assert report.plugins[0]["replaces"] == ["Conv v1 (paddle2tf.ops.conv)"]
@@ -271,7 +273,7 @@ def test_recorded_plugin_reloaded_by_verify_and_locate(clean_registry, tmp_path)
         assert registry.lookup("Conv", 13).plugin == str(plugin)
     assert report.verdict == "fail" and report.locate.nodewise.culprit.name == "conv_a"
 
-    result = locate(str(out))
+    result = locate_output(str(out))
     assert result.diverging_hop == "onnx_to_tensorflow" and result.nodewise.culprit.name == "conv_a"
 
 

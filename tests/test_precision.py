@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from paddle2tf.converter.precision import DEFAULT_TOLERANCES, reduce_precision
+from paddle2tf.converter.precision import reduce_precision
 from paddle2tf.errors import EXIT_BAD_INPUT
-from paddle2tf.verify.metrics import PASS
+from paddle2tf.verify.metrics import DEFAULT_TOLERANCES, PASS
 
 from helpers.cli import run_cli
 
@@ -23,13 +23,15 @@ CASES = [("resnet18", "fp16"), ("resnet18", "bf16"), ("bert_small", "fp16"), ("b
 def converted(paddle_model, tmp_path_factory):
     """One verified conversion per (model, precision), made on first use."""
     from paddle2tf.app import api
+    from paddle2tf.app.options import ConvertOptions
 
     cache = {}
 
     def get(name: str, precision: str):
         if (name, precision) not in cache:
             out = tmp_path_factory.mktemp(f"{name}_{precision}") / "out"
-            report = api.convert(paddle_model(name), str(out), precision=precision, progress=lambda _: None)
+            report = api.convert(paddle_model(name), str(out), ConvertOptions(precision=precision),
+                                 progress=lambda _: None)
             cache[(name, precision)] = out, report
         return cache[(name, precision)]
 
@@ -158,10 +160,11 @@ def test_rewrite_keeps_shape_math_and_spec_float32_inputs_in_float32(tmp_path):
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_reduced_precision_io_signature(tmp_path, precision):
     from paddle2tf.app import api
+    from paddle2tf.app.options import ConvertOptions
 
     out = tmp_path / "out"
-    report = api.convert(_shape_math_onnx(tmp_path / "m.onnx"), str(out), precision=precision, reduced_io=True,
-                         progress=lambda _: None)
+    report = api.convert(_shape_math_onnx(tmp_path / "m.onnx"), str(out),
+                         ConvertOptions(precision=precision, precision_io=True), progress=lambda _: None)
     reduced = {"fp16": "float16", "bf16": "bfloat16"}[precision]
     assert [t["dtype"] for t in report.signature["inputs"] + report.signature["outputs"]] == [reduced] * 3
     assert report.signature["precision"]["io"] == reduced

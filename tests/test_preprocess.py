@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from paddle2tf.app import api
+from paddle2tf.app.options import ConvertOptions
 from paddle2tf.converter.preprocess import Preprocess, apply_reference, apply_tf, parse_preprocess, resolve
 from paddle2tf.errors import BadInputError
 from paddle2tf.verify.metrics import Tolerance, compare
@@ -90,7 +91,7 @@ def test_reference_by_hand():
 def resnet18_uint8(paddle_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("preprocess") / "out"
     spec = parse_preprocess(f"x:layout=nhwc,dtype=uint8,mean={'/'.join(map(str, MEAN))},std={'/'.join(map(str, STD))}")
-    report = api.convert(paddle_model("resnet18"), str(out), preprocess=spec, progress=lambda _: None)
+    report = api.convert(paddle_model("resnet18"), str(out), ConvertOptions(preprocess=spec), progress=lambda _: None)
     return out, report
 
 

@@ -37,9 +37,11 @@ def _quiet(_):
 @pytest.fixture(scope="module")
 def resnet18_out(paddle_model, tmp_path_factory):
     from paddle2tf.app import api
+    from paddle2tf.app.options import ConvertOptions
 
     out = tmp_path_factory.mktemp("tflite_resnet18") / "out"
-    report = api.convert(paddle_model("resnet18"), str(out), tflite=["fp32,int8-dynamic", "int8"], progress=_quiet)
+    report = api.convert(paddle_model("resnet18"), str(out), ConvertOptions(tflite=("fp32,int8-dynamic", "int8")),
+                         progress=_quiet)
     return out, report
 
 
@@ -47,12 +49,13 @@ def resnet18_out(paddle_model, tmp_path_factory):
 def mlp_out(paddle_model, tmp_path_factory):
     """Full int8 with a calibration file and a top-1 threshold: the MLP has no padding, so int8 converts."""
     from paddle2tf.app import api
+    from paddle2tf.app.options import ConvertOptions
 
     folder = tmp_path_factory.mktemp("tflite_mlp")
     calibration = folder / "calibration.npz"
     np.savez(calibration, x=np.random.default_rng(7).uniform(-1, 1, (32, 64)).astype(np.float32))
-    report = api.convert(paddle_model("mlp"), str(folder / "out"), tflite=["fp32", "int8"],
-                         calibration=str(calibration), tflite_min_top1=0.5, progress=_quiet)
+    options = ConvertOptions(tflite=("fp32", "int8"), calibration=str(calibration), tflite_min_top1=0.5)
+    report = api.convert(paddle_model("mlp"), str(folder / "out"), options, progress=_quiet)
     return folder / "out", report
 
 
@@ -97,13 +100,14 @@ def test_unbounded_range_is_not_converted_to_int8(tmp_path):
     from onnx import TensorProto, helper
 
     from paddle2tf.app import api
+    from paddle2tf.app.options import ConvertOptions
 
     pool = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[5, 5], strides=[2, 2], pads=[2, 2, 2, 2])
     graph = helper.make_graph([pool], "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 12])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 6, 6])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "pool.onnx"))
     out = tmp_path / "out"
-    report = api.convert(str(tmp_path / "pool.onnx"), str(out), tflite=["int8"], progress=_quiet)
+    report = api.convert(str(tmp_path / "pool.onnx"), str(out), ConvertOptions(tflite=("int8",)), progress=_quiet)
     (full,) = report.tflite
     assert full.verdict == NOT_CONVERTED and "int8 scale" in full.reason and "\n" not in full.reason
     assert os.listdir(out / "tflite") == []
@@ -113,8 +117,10 @@ def test_bert_small_fp32_matches_paddle(paddle_model, tmp_path):
     """The encoder converts to TFLite: its exact GELU is written in the order TFLite's converter recognises as its
     GELU kernel (TFLite has no Erf); fp32 within 1e-4 of Paddle (measured 1.2e-6)."""
     from paddle2tf.app import api
+    from paddle2tf.app.options import ConvertOptions
 
-    report = api.convert(paddle_model("bert_small"), str(tmp_path / "out"), tflite=["fp32"], progress=_quiet)
+    report = api.convert(paddle_model("bert_small"), str(tmp_path / "out"), ConvertOptions(tflite=("fp32",)),
+                         progress=_quiet)
     (fp32,) = report.tflite
     assert fp32.converted, fp32.reason
     assert all(m.max_rel <= FP32_MAX_REL for m in fp32.metrics.values()), fp32.metrics

@@ -12,6 +12,7 @@ import onnx
 import pytest
 
 from paddle2tf.app import api
+from paddle2tf.app.options import ConvertOptions
 
 from helpers.parity import assert_parity
 
@@ -68,7 +69,7 @@ def test_simple_rnn_relu_initial_state_and_lengths(paddle_model, tmp_path):
     np.savez(feeds_file, x=rng.uniform(-1, 1, (3, 12, 16)).astype(np.float32),
              h0=rng.uniform(-1, 1, (4, 3, 32)).astype(np.float32), lengths=np.array([12, 5, 1], np.int64))
     out = tmp_path / "out"
-    report = api.convert(paddle_model("simple_rnn_with_state"), str(out), feeds_file=str(feeds_file),
+    report = api.convert(paddle_model("simple_rnn_with_state"), str(out), ConvertOptions(feeds=str(feeds_file)),
                          progress=lambda _: None)
     _assert_simple_rnn_exported(report, out, 2)
     assert "mode RNN_RELU" in report.fixes[0]["target"]

@@ -12,6 +12,7 @@ import pytest
 from onnx import numpy_helper
 
 from paddle2tf.app import api
+from paddle2tf.app.options import ConvertOptions
 from paddle2tf.frontend.sources import parse_input_spec
 
 from helpers.parity import assert_parity
@@ -76,7 +77,7 @@ def test_norm_zoo(paddle_model, tmp_path):
 def test_bert_like_encoder(name, paddle_model, tmp_path):
     out = tmp_path / "out"
     spec = parse_input_spec("input_ids:int64:2x16")
-    report = api.convert(paddle_model(name), str(out), input_specs=[spec], progress=lambda _: None)
+    report = api.convert(paddle_model(name), str(out), ConvertOptions(input_specs=(spec,)), progress=lambda _: None)
     assert_parity(report)
     signature_inputs = report.signature["inputs"]
     assert signature_inputs[0]["dtype"] == "int64" and signature_inputs[0]["shape"] == [None, None]

@@ -136,7 +136,7 @@ CEIL_INCLUDE_PADS = {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1, 
 def test_average_pool_include_pad_with_ceil_windows_past_the_padding_is_rejected(shape, attrs, dynamic, rejected):
     # The ONNX reference counts the positions past the end padding in the divisor; ONNX Runtime and
     # PyTorch (and the converter) count only the input and the explicit pads.
-    from paddle2tf.converter.graph import find_unsupported
+    from paddle2tf.converter.prescan import find_unsupported
 
     node = helper.make_node("AveragePool", ["x"], ["y"], name="pool", **attrs)
     model = make_model([node], {"x": _x(shape)}, ["y"], opset=19, dynamic_inputs=dynamic)
@@ -227,7 +227,7 @@ def test_dilated_same_pooling_follows_spec_pads(op, mode, extra):
 
 
 def test_unknown_auto_pad_is_rejected_before_conversion():
-    from paddle2tf.converter.graph import find_unsupported
+    from paddle2tf.converter.prescan import find_unsupported
 
     node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], auto_pad="SAME_MIDDLE")
     model = make_model([node], {"x": _x((1, 1, 4, 4))}, ["y"])

@@ -54,7 +54,7 @@ def test_qlinear_matmul_int8_output_is_rejected(dtype, rejected):
     # The ONNX node tests expect int8 results that wrap around; the spec and ONNX Runtime saturate.
     from onnx import helper
 
-    from paddle2tf.converter.graph import find_unsupported
+    from paddle2tf.converter.prescan import find_unsupported
 
     from helpers.onnx_graphs import make_model
 

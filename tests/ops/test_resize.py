@@ -248,7 +248,7 @@ def test_unsupported_attributes_are_rejected(attrs):
 def test_align_corners_with_fractional_output_length_is_rejected(shape, scales, dynamic, rejected):
     # The ONNX reference uses length * scale unrounded in the align_corners formula, ONNX Runtime (and the
     # converter) the integer output length: only integer output lengths have one answer.
-    from paddle2tf.converter.graph import find_unsupported
+    from paddle2tf.converter.prescan import find_unsupported
 
     node = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="resize", mode="linear",
                             coordinate_transformation_mode="align_corners")

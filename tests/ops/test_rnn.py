@@ -182,7 +182,7 @@ def test_long_sequence(op):
 
 
 def test_unsupported_activation_rejected():
-    from paddle2tf.converter.graph import find_unsupported
+    from paddle2tf.converter.prescan import find_unsupported
 
     node = helper.make_node("RNN", ["x", "w", "r"], ["y"], hidden_size=2, activations=["Gelu"])
     model = make_model([node], {"x": (np.float32, (1, 1, 2))}, ["y"],

@@ -33,7 +33,7 @@ def test_affine_grid_2d(align_corners):
 def test_grid_sample_bicubic_border_is_rejected():
     from onnx import helper
 
-    from paddle2tf.converter.graph import find_unsupported
+    from paddle2tf.converter.prescan import find_unsupported
 
     from helpers.onnx_graphs import make_model
 

@@ -114,7 +114,7 @@ def test_squeeze_runtime_axes():
     (True, None, False, False),  # a model output may have an unknown rank
 ])
 def test_squeeze_without_axes_of_unknown_shape_feeding_nodes_is_rejected(dynamic, axes, consumed, rejected):
-    from paddle2tf.converter.graph import find_unsupported
+    from paddle2tf.converter.prescan import find_unsupported
 
     inits = {"axes": i64(*axes)} if axes else {}
     nodes = [helper.make_node("Squeeze", ["x", *inits], ["s" if consumed else "y"], name="squeeze")]

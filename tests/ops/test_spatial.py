@@ -41,7 +41,7 @@ def test_max_unpool_larger_output_shape_is_rejected(output_shape, rejected):
     # Runtime (and the converter) read the indices as flat positions in output_shape.
     from onnx import helper
 
-    from paddle2tf.converter.graph import find_unsupported
+    from paddle2tf.converter.prescan import find_unsupported
 
     from helpers.onnx_graphs import make_model
 

@@ -32,7 +32,7 @@ def test_constant_feeds_a_node():
 
 
 def test_sparse_constant_is_rejected_by_the_pre_scan():
-    from paddle2tf.converter.graph import find_unsupported
+    from paddle2tf.converter.prescan import find_unsupported
 
     sparse = helper.make_sparse_tensor(helper.make_tensor("v", 1, [2], [1.0, 2.0]),
                                        helper.make_tensor("i", 7, [2], [0, 3]), [4])

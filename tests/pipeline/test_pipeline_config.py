@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -48,9 +49,10 @@ def test_good_pipeline(tmp_path):
     assert pipeline.repository == str(tmp_path / "repo")
     resnet, local = pipeline.models
     assert resnet.source == "paddle.vision.models:resnet18"
-    assert str(resnet.input_specs[0]) == "x:float32:-1x3x224x224"
-    assert (resnet.rtol, resnet.atol, resnet.timeout_s, resnet.fixes) == (1e-4, 1e-3, 60.0, True)
-    assert local.source == str(tmp_path / "model.onnx") and local.fixes is False
+    assert str(resnet.options.input_specs[0]) == "x:float32:-1x3x224x224"
+    tolerance = resnet.options.tolerance
+    assert (tolerance.rtol, tolerance.atol, resnet.timeout_s, resnet.options.fixes) == (1e-4, 1e-3, 60.0, True)
+    assert local.source == str(tmp_path / "model.onnx") and local.options.fixes is False
     assert pipeline.alerts.webhooks == ("http://127.0.0.1:1/hook",)
     assert pipeline.alerts.alerts_file == str(tmp_path / "alerts.jsonl")
 
@@ -102,32 +104,33 @@ def test_bad_pipeline_cli_exit_2(tmp_path):
     assert not os.path.exists(tmp_path / "repo")
 
 
-def test_static_shapes(tmp_path):
-    from paddle2tf.pipeline.runner import _convert_command
+def _job(entry) -> dict:
+    """The options the pipeline's worker receives for ``entry`` (the JSON it reads)."""
+    from paddle2tf.app.options import ConvertOptions
 
+    return ConvertOptions.from_dict(json.loads(json.dumps(entry.options.to_dict()))).to_dict()
+
+
+def test_static_shapes(tmp_path):
     text = GOOD.replace('    input_specs: ["x:float32:-1x3x224x224"]\n',
                         '    input_specs: ["x:float32:-1x3x224x224"]\n    static_shapes: ["x:1x3x224x224"]\n')
     resnet, local = load_pipeline(write(tmp_path, text)).models
-    assert [str(s) for s in resnet.static_shapes] == ["x:1x3x224x224"]
+    assert [str(s) for s in resnet.options.static_shapes] == ["x:1x3x224x224"]
     assert resnet.settings()["static_shapes"] == ["x:1x3x224x224"] and "static_shapes" not in local.settings()
-    command = _convert_command(resnet, "out")
-    assert command[command.index("--static-shape") + 1] == "x:1x3x224x224"
+    assert _job(resnet)["static_shapes"] == ["x:1x3x224x224"]
     with pytest.raises(PipelineConfigError, match=r":15: model 'resnet'.static_shapes: 'x:1x-3': expected NAME:DIMS"):
         load_pipeline(write(tmp_path, text.replace("x:1x3x224x224\"]\n    pre", "x:1x-3\"]\n    pre")))
 
 
 def test_plugins(tmp_path):
-    from paddle2tf.pipeline.runner import _convert_command
-
     text = "plugins: [ops/shared.py, my_package.ops]\n" + GOOD.replace(
         "    fixes: false\n", "    fixes: false\n    plugins: [fault.py]\n")
     resnet, local = load_pipeline(write(tmp_path, text)).models
     shared = str(tmp_path / "ops" / "shared.py")
-    assert resnet.plugins == (shared, "my_package.ops")
-    assert local.plugins == (shared, "my_package.ops", str(tmp_path / "fault.py"))
-    assert local.settings()["plugins"] == list(local.plugins)
+    assert resnet.options.plugins == (shared, "my_package.ops")
+    assert local.options.plugins == (shared, "my_package.ops", str(tmp_path / "fault.py"))
+    assert local.settings()["plugins"] == list(local.options.plugins)
     assert "plugins" not in load_pipeline(write(tmp_path, GOOD)).models[0].settings()
-    command = _convert_command(local, "out")
-    assert [command[i + 1] for i, arg in enumerate(command) if arg == "--plugin"] == list(local.plugins)
+    assert _job(local)["plugins"] == list(local.options.plugins)
     with pytest.raises(PipelineConfigError, match=r":1: plugins: expected a list, got str 'x.py'"):
         load_pipeline(write(tmp_path, "plugins: x.py\n" + GOOD))

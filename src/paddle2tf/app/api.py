@@ -1,69 +1,66 @@
-"""The Python API: ``convert`` (export → check → convert → verify) and ``verify_output``.
+"""The Python API: ``convert`` (export → repair → check → convert → verify → [locate] → [tflite] → report) and the
+commands on an existing output: ``verify_output``, ``locate_output``, ``deploy_check_output``.
 
-The CLI is a thin layer over these two functions.
+The CLI and the pipeline are thin layers over these functions; every setting of a conversion is a field of
+``ConvertOptions``; progress is reported as ``common.events.Event``s.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 
 import numpy as np
 import onnx
 
+from paddle2tf.app.options import ConvertOptions
+from paddle2tf.common.events import STAGE_DONE, STAGE_START, Event, Progress, messages, to_stderr
+from paddle2tf.converter import plugins as converter_plugins
 from paddle2tf.converter.module import (
-    IO_LAYOUTS,
+    ConvertedModule,
     SignatureInfo,
-    TensorInfo,
     from_signature_layout,
-    graph_inputs,
     to_signature_layout,
 )
-from paddle2tf.converter.plugins import check_supported as check_plugin_support
-from paddle2tf.converter.plugins import load as load_plugins
-from paddle2tf.converter.plugins import load_recorded, onnxruntime_skip_reason
-from paddle2tf.converter.plugins import record_dicts as plugin_records
-from paddle2tf.converter.precision import default_tolerance, feed_dtype, recorded_precision
+from paddle2tf.converter.precision import recorded_precision
 from paddle2tf.converter.preprocess import Preprocess, model_feeds, raw_feed
 from paddle2tf.converter.preprocess import resolve as resolve_preprocess
 from paddle2tf.errors import BadInputError
-from paddle2tf.frontend.export import DEFAULT_OPSET, PaddleModel, copy_paddle_model, export_paddle
+from paddle2tf.frontend.export import PaddleModel, copy_paddle_model, export_paddle
 from paddle2tf.frontend.fixes.repair import repair_model
-from paddle2tf.frontend.sources import InputSpec, Source, check_specs_against_model, resolve_source
-from paddle2tf.frontend.static_shape import StaticShape, apply_to_specs, fix_onnx_file
+from paddle2tf.frontend.sources import InputSpec, Source, check_specs_against_model, model_input_specs, resolve_source
+from paddle2tf.frontend.static_shape import apply_to_specs, fix_onnx_file
 from paddle2tf.onnxutil.checker import load_checked, load_model
+from paddle2tf.onnxutil.graph import model_opset
 from paddle2tf.report.model import ConversionReport, StageTiming, model_summary
+from paddle2tf.report.outdir import (
+    FEEDS_FILE,
+    LOG_FILE,
+    ONNX_FILE,
+    PADDLE_DIR,
+    SAVED_MODEL_DIR,
+    Output,
+    atomic_output,
+    write_report,
+)
+from paddle2tf.targets.deploy_check import DeployCheck, deploy_check
 from paddle2tf.targets.tflite import Reference as TfliteReference
-from paddle2tf.targets.tflite import check_options as check_tflite_options
 from paddle2tf.targets.tflite import parse_variants as parse_tflite_variants
 from paddle2tf.targets.tflite import run_tflite
 from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
-from paddle2tf.verify.metrics import FAIL, Tolerance
-from paddle2tf.verify.three_way import check_verifiable, verify
+from paddle2tf.verify.locate import LocateReport, run_locate
+from paddle2tf.verify.metrics import FAIL, Tolerance, default_tolerance
+from paddle2tf.verify.three_way import check_verifiable, run_signature, verify
 
-ONNX_FILE = "model.onnx"
-SAVED_MODEL_DIR = "saved_model"
-REPORT_FILE = "report.json"
-HTML_FILE = "report.html"
-FEEDS_FILE = "verification_inputs.npz"
-LOG_FILE = "conversion.log"
-
-Progress = Callable[[str], None]
-
-
-def _stderr_progress(message: str) -> None:
-    print(f"paddle2tf: {message}", file=sys.stderr, flush=True)
+DEFAULT_OPTIONS = ConvertOptions()
 
 
 class _Stages:
-    """Times each stage and announces it."""
+    """Times each stage and reports its start and end as events."""
 
     def __init__(self, progress: Progress):
         self.progress = progress
@@ -71,25 +68,12 @@ class _Stages:
 
     @contextmanager
     def stage(self, name: str, detail: str = ""):
-        self.progress(f"{name}{' ' + detail if detail else ''} ...")
+        self.progress(Event(STAGE_START, name, detail))
         start = time.perf_counter()
-        yield
+        yield messages(self.progress, name)
         seconds = time.perf_counter() - start
         self.timings.append(StageTiming(name, round(seconds, 3)))
-        self.progress(f"{name} done in {seconds:.1f} s")
-
-
-def _model_input_specs(model) -> list[InputSpec]:
-    from onnx import helper
-
-    specs = []
-    for vi in graph_inputs(model):
-        tensor_type = vi.type.tensor_type
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
-        shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
-                      for d in tensor_type.shape.dim)
-        specs.append(InputSpec(vi.name, dtype, shape))
-    return specs
+        self.progress(Event(STAGE_DONE, name, seconds=seconds))
 
 
 def _feed_specs(model_specs: list[InputSpec], user_specs: Sequence[InputSpec]) -> list[InputSpec]:
@@ -104,31 +88,9 @@ def _feed_specs(model_specs: list[InputSpec], user_specs: Sequence[InputSpec]) -
     return merged
 
 
-@contextmanager
-def _atomic_output(out_dir: str, force: bool):
-    """Build in a temporary sibling; move into place only when complete; remove it on any failure."""
-    out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and not force:
-        raise BadInputError(f"{out_dir}: already exists (use --force to replace it)")
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
-    try:
-        yield work
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    if os.path.exists(out_dir):
-        trash = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-", dir=parent)
-        os.rename(out_dir, os.path.join(trash, "old"))
-        os.rename(work, out_dir)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(work, out_dir)
-
-
 def _save_layer_object(layer, specs: Sequence[InputSpec], workdir: str) -> Source:
     """A Layer passed to the API: saved with Paddle in this process (the caller already imported it)."""
+    # Imported here: the worker module is Paddle's side, loaded only for a Layer object the caller holds.
     from paddle2tf.frontend.paddle_worker import save_inference_model
 
     if not specs:
@@ -139,133 +101,107 @@ def _save_layer_object(layer, specs: Sequence[InputSpec], workdir: str) -> Sourc
                   input_specs=tuple(specs))
 
 
-def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opset: int = DEFAULT_OPSET,
-            feeds_file: str | None = None, verify_outputs: bool = True, force: bool = False,
-            tolerance: Tolerance | None = None, per_output: Mapping[str, Tolerance] | None = None,
-            seed: int = 0, apply_fixes: bool = True, locate_on_failure: bool = True,
-            static_shapes: Sequence[StaticShape] = (),
-            plugins: Sequence[str] = (), paddle_reference: str | None = None,
-            precision: str = "fp32", reduced_io: bool = False,
-            tflite: Sequence[str] = (), calibration: str | None = None, tflite_min_top1: float | None = None,
-            preprocess: Preprocess | None = None, io_layout: str = "onnx",
-            progress: Progress = _stderr_progress) -> ConversionReport:
+def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
+            progress: Progress = to_stderr) -> ConversionReport:
     """Convert ``source`` (ONNX path, Paddle model path/prefix, ``module:attr`` or a paddle.nn.Layer) into
-    ``out_dir`` (model.onnx, saved_model/, report.json, report.html). Returns the report; check
-    ``report.verdict``. ``apply_fixes=False`` turns off the workarounds for known exporter defects (sanitise,
-    export of dropped Paddle ops, repair). When verification fails the locate stage runs (``report.locate``)
-    unless ``locate_on_failure`` is False. ``plugins``: converter plugins to load (``.py`` files or module
-    names), recorded in the report. ``paddle_reference``: for an ONNX source, the Paddle inference model it was
-    exported from, run by verification like the model of a Paddle source. ``static_shapes``: inputs whose dynamic
-    dims are fixed in the ONNX model, the serving signature and the feeds (a Layer is saved with them too).
-    ``precision`` ``fp16``/``bf16``: the SavedModel computes in that type (``converter.precision``), with float32
-    inputs/outputs unless ``reduced_io``; ``tolerance`` defaults to the precision's (``DEFAULT_TOLERANCES``).
-    ``preprocess``: image preprocessing compiled into the signature (``converter.preprocess``); the verification
-    feeds the SavedModel raw images and Paddle / ONNX Runtime the same images preprocessed by the reference.
-    ``io_layout`` nhwc: the signature's inputs and outputs of rank 3 or more are channels-last (N, H, W, C)."""
-    tolerance = tolerance or default_tolerance(precision)  # also rejects an unknown precision
-    if reduced_io and precision == "fp32":
-        raise BadInputError("--precision-io: only with --precision fp16 or bf16")
-    if opset < 11:
-        raise BadInputError(f"--opset {opset}: paddle2tf exports with opset 11 or newer")
-    tflite_variants = parse_tflite_variants(tflite)  # TFLite files: paddle2tf.targets.tflite
-    check_tflite_options(tflite_variants, calibration, tflite_min_top1)
-    if io_layout not in IO_LAYOUTS:
-        raise BadInputError(f"--io-layout {io_layout}: expected one of {', '.join(IO_LAYOUTS)}")
-    if io_layout != "onnx" and (preprocess is not None or tflite_variants):
-        raise BadInputError(f"--io-layout {io_layout} with {'--preprocess' if preprocess else '--tflite'}: not "
-                            "supported (--preprocess has its own layout key; the TFLite check generates model inputs)")
-    if tflite_variants and preprocess is not None:
-        raise BadInputError("--tflite with --preprocess: not supported (the TFLite check generates model inputs, "
-                            "not raw images); convert for TFLite without --preprocess")
-    load_plugins(plugins)
+    ``out_dir`` (report/outdir.py: model.onnx, saved_model/, report.json, report.html, ...) as ``options`` say.
+    Returns the report; check ``report.verdict``. Bad input raises ``BadInputError`` (nothing is written)."""
+    tolerance = options.effective_tolerance
+    tflite_variants = parse_tflite_variants(options.tflite)
+    converter_plugins.load(options.plugins)
     stages = _Stages(progress)
-    with _atomic_output(out_dir, force) as work:
+    with atomic_output(out_dir, options.force) as work:
         log_file = os.path.join(work, LOG_FILE)
+        specs_given = apply_to_specs(options.input_specs, options.static_shapes)
         if isinstance(source, str | os.PathLike):
-            resolved = resolve_source(os.fspath(source), apply_to_specs(input_specs, static_shapes))
+            resolved = resolve_source(os.fspath(source), specs_given)
         else:
-            resolved = _save_layer_object(source, apply_to_specs(input_specs, static_shapes), work)
+            resolved = _save_layer_object(source, specs_given, work)
         paddle_model = None
         notes: list[str] = []
         fixes = []
         onnx_path = os.path.join(work, ONNX_FILE)
         if resolved.is_paddle:
-            with stages.stage("export", f"{resolved.describe()} → ONNX opset {opset}"):
-                exported = export_paddle(resolved, work, opset, seed, log_file, apply_fixes)
+            with stages.stage("export", f"{resolved.describe()} → ONNX opset {options.opset}"):
+                exported = export_paddle(resolved, work, options.opset, options.seed, log_file, options.fixes)
                 paddle_model, notes, fixes = exported.paddle_model, exported.notes, exported.fixes
             if resolved.kind != "python":  # a copy beside the output: `verify` re-runs Paddle on it later
-                paddle_model = copy_paddle_model(paddle_model, os.path.join(work, "paddle"))
+                paddle_model = copy_paddle_model(paddle_model, os.path.join(work, PADDLE_DIR))
             shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
         else:
             shutil.copyfile(resolved.model_file, onnx_path)
-        if paddle_reference is not None:
-            paddle_model = _paddle_reference(paddle_reference, resolved, os.path.join(work, "paddle"))
+        if options.paddle_reference is not None:
+            paddle_model = _paddle_reference(options.paddle_reference, resolved, os.path.join(work, PADDLE_DIR))
         # Errors about an ONNX source name the user's file, not our working copy.
         display_name = None if resolved.is_paddle else resolved.model_file
-        if apply_fixes:
+        if options.fixes:
             with stages.stage("repair", "known exporter defects in the ONNX graph"):
                 repairs = repair_model(model := load_model(onnx_path, display_name))
                 if repairs:
                     onnx.save(model, onnx_path)
                 fixes += repairs
-        if static_shapes:  # before the check, whose shape inference then propagates the fixed dims
-            fix_onnx_file(onnx_path, static_shapes, display_name)
+        if options.static_shapes:  # before the check, whose shape inference then propagates the fixed dims
+            fix_onnx_file(onnx_path, options.static_shapes, display_name)
+        preprocess = options.preprocess
         with stages.stage("check", "onnx.checker + shape inference"):
             model = load_checked(onnx_path, display_name)
-            model_specs = _model_input_specs(model)
-            check_specs_against_model(tuple(input_specs), model_specs, display_name or "the exported model")
-            specs = _feed_specs(model_specs, input_specs)
+            model_specs = model_input_specs(model)
+            check_specs_against_model(options.input_specs, model_specs, display_name or "the exported model")
+            specs = _feed_specs(model_specs, options.input_specs)
             if preprocess is not None:
                 preprocess = resolve_preprocess(preprocess, {s.name: (s.dtype, s.shape) for s in specs})
         with stages.stage("convert", f"{len(model.graph.node)} ONNX nodes → TensorFlow SavedModel"):
-            check_plugin_support(model)  # an unknown custom op: the error says how to write its plugin
-            skip_onnxruntime = onnxruntime_skip_reason(model)
-            if verify_outputs:  # before the conversion's work
+            converter_plugins.check_supported(model)  # an unknown custom op: the error says how to write its plugin
+            skip_onnxruntime = converter_plugins.onnxruntime_skip_reason(model)
+            if options.verify:  # before the conversion's work
                 check_verifiable(paddle_model is not None, skip_onnxruntime)
-            summary, opset_used = model_summary(model), _model_opset(model)  # of the model as exported
+            summary, opset_used = model_summary(model), model_opset(model)  # of the model as exported
             # The model is handed over: the passes rewrite it in place (one copy of the weights, not two).
-            signature, precision_record, rewrites = _convert_and_save(model, os.path.join(work, SAVED_MODEL_DIR),
-                                                                      precision, reduced_io, preprocess, io_layout)
-            del model
+            converted = ConvertedModule(model, precision=options.precision, reduced_io=options.precision_io,
+                                        preprocess=preprocess, in_place=True, io_layout=options.io_layout)
+            converted.save(os.path.join(work, SAVED_MODEL_DIR))
+            signature, precision_record, rewrites = converted.signature, converted.precision, converted.rewrites
+            del model, converted
         report = ConversionReport(source={"kind": resolved.kind, "path": resolved.describe()},
                                   opset=opset_used, signature=signature.to_dict(), notes=notes,
                                   fixes=[asdict(fix) for fix in fixes], model_summary=summary,
-                                  plugins=plugin_records())
-        report.signature["precision"] = precision_record.to_dict()
-        report.model_summary["rewrites"] = rewrites  # graph passes (converter/passes): {pass: rewrites made}
+                                  plugins=converter_plugins.record_dicts())
+        report.signature["precision"] = {**precision_record.to_dict(), "default_tolerance": asdict(
+            default_tolerance(options.precision))}
+        report.model_summary["rewrites"] = rewrites  # graph passes: {pass: rewrites made}
         if preprocess is not None:
             report.signature["preprocess"] = preprocess.to_dict()
-        serving_feeds, origin = _serving_feeds(feeds_file, specs, seed, preprocess, signature)
+        serving_feeds, origin = _serving_feeds(options.feeds, specs, options.seed, preprocess, signature)
         np.savez(os.path.join(work, FEEDS_FILE), **serving_feeds)
         # what Paddle, ONNX Runtime and locate are given
         feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, signature.inputs))
-        if verify_outputs:
-            with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel"):
+        if options.verify:
+            with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel") as say:
                 report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
-                                             origin, paddle_model, tolerance, per_output, log_file,
-                                             progress=lambda m: progress(f"  {m}"),
-                                             skip_onnxruntime=skip_onnxruntime,
+                                             origin, paddle_model, tolerance, options.per_output, log_file,
+                                             progress=say, skip_onnxruntime=skip_onnxruntime,
                                              serving_feeds=serving_feeds)
-            if locate_on_failure and report.verdict == FAIL:
-                if precision == "fp16" and _has_infinite_error(report.verification):
+            if options.locate and report.verdict == FAIL:
+                if options.precision == "fp16" and _has_infinite_error(report.verification):
                     report.notes.append("float16 overflow: an output is inf/NaN where the reference is finite "
                                         "(float16 holds values up to 65504); --precision bf16 has float32's range")
-                _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, per_output, paddle_model, log_file,
-                              progress, precision=precision)
+                _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, options.per_output, paddle_model,
+                              log_file, precision=options.precision)
         if tflite_variants:
-            with stages.stage("tflite", ", ".join(tflite_variants)):
+            with stages.stage("tflite", ", ".join(tflite_variants)) as say:
                 reference = TfliteReference([t.onnx_name for t in signature.outputs], paddle_model, onnx_path,
                                             skip_onnxruntime, log_file)
-                report.tflite = run_tflite(work, signature, tflite_variants, reference=reference,
-                                           feeds=feeds if verify_outputs else None, seed=seed, calibration=calibration,
-                                           tolerance=tolerance, per_output=per_output, min_top1=tflite_min_top1,
-                                           progress=lambda m: progress(f"  {m}"))
+                report.tflite = run_tflite(work, os.path.join(work, SAVED_MODEL_DIR), signature, tflite_variants,
+                                           reference=reference, feeds=feeds if options.verify else None,
+                                           seed=options.seed, calibration=options.calibration, tolerance=tolerance,
+                                           per_output=options.per_output, min_top1=options.tflite_min_top1,
+                                           progress=say)
         report.stages = stages.timings
-        if static_shapes:
-            report.source["static_shapes"] = [str(item) for item in static_shapes]
+        if options.static_shapes:
+            report.source["static_shapes"] = [str(item) for item in options.static_shapes]
         if paddle_model is not None:
             report.source["paddle_model"] = os.path.relpath(paddle_model.model_file, work)
-        write_reports(report, work)
+        write_report(report, work)
     return report
 
 
@@ -285,22 +221,11 @@ def _paddle_reference(text: str, resolved: Source, folder: str) -> PaddleModel:
     return copy_paddle_model(PaddleModel(reference.model_file, reference.params_file), folder)
 
 
-def write_reports(report: ConversionReport, folder: str) -> None:
-    """report.json and the self-contained report.html rendered from the same data."""
-    from paddle2tf.report.html import write_html
-
-    report.write(os.path.join(folder, REPORT_FILE))
-    with open(os.path.join(folder, REPORT_FILE)) as handle:
-        write_html(json.load(handle), os.path.join(folder, HTML_FILE))
-
-
 def _locate_stage(report: ConversionReport, stages: _Stages, onnx_path: str, feeds, origin: str,
-                  tolerance: Tolerance, per_output, paddle_model, log_file: str | None, progress: Progress,
+                  tolerance: Tolerance, per_output, paddle_model, log_file: str | None,
                   recorded_plugins: Sequence[dict] = (), precision: str = "fp32") -> None:
     """Run locate after a failed verification; a locate failure is noted, never fatal to the conversion.
     ``recorded_plugins`` (report.json's) are loaded first: locate converts the model again."""
-    from paddle2tf.verify.locate.search import run_locate
-
     if precision != "fp32":
         report.notes.append(f"locate skipped: it converts at float32; re-convert without --precision {precision} "
                             "to look for a conversion error")
@@ -309,32 +234,21 @@ def _locate_stage(report: ConversionReport, stages: _Stages, onnx_path: str, fee
     if skipped:  # ONNX Runtime is locate's reference for every hop and every node
         report.notes.append(f"locate skipped: {skipped}")
         return
-    with stages.stage("locate", "which hop, which ONNX node diverges"):
+    with stages.stage("locate", "which hop, which ONNX node diverges") as say:
         try:
-            load_recorded(list(recorded_plugins), progress=lambda m: progress(f"  {m}"))
+            converter_plugins.load_recorded(list(recorded_plugins), progress=say)
             report.locate = run_locate(onnx_path, feeds, origin, tolerance=tolerance, per_output=per_output,
                                        verification=report.verification, paddle_model=paddle_model,
-                                       log_file=log_file, progress=lambda m: progress(f"  {m}"))
+                                       log_file=log_file, progress=say)
         except Exception as exc:  # diagnosis must not turn a parity failure into a crash
             report.notes.append(f"locate failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
-def _model_opset(model) -> int:
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-
-
-def _convert_and_save(model, path: str, precision: str = "fp32", reduced_io: bool = False,
-                      preprocess: Preprocess | None = None, io_layout: str = "onnx"):
-    from paddle2tf.converter.module import ConvertedModule
-
-    converted = ConvertedModule(model, precision=precision, reduced_io=reduced_io, preprocess=preprocess,
-                                in_place=True, io_layout=io_layout)
-    converted.save(path)
-    return converted.signature, converted.precision, converted.rewrites
-
-
-def _feeds_from_file(path: str, specs: list[InputSpec], origin: str = "") -> tuple[dict[str, np.ndarray], str]:
-    return load_feeds(path, specs), origin or f"from {os.path.basename(path)}"
+def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[dict[str, np.ndarray], str]:
+    if feeds_file:
+        return load_feeds(feeds_file, specs), f"from {os.path.basename(feeds_file)}"
+    return make_feeds(specs, seed), (f"generated: seed {seed}, floats uniform{list(FLOAT_RANGE)}, "
+                                     f"ints in [{INT_RANGE[0]}, {INT_RANGE[1]})")
 
 
 def _serving_feeds(feeds_file: str | None, specs: list[InputSpec], seed: int, preprocess: Preprocess | None,
@@ -344,7 +258,7 @@ def _serving_feeds(feeds_file: str | None, specs: list[InputSpec], seed: int, pr
     if preprocess is None and not any(t.channels_last for t in signature.inputs):
         return _feeds(feeds_file, specs, seed)
     if feeds_file:
-        return _feeds_from_file(feeds_file, [InputSpec(t.onnx_name, t.dtype, tuple(t.shape)) for t in signature.inputs])
+        return _feeds(feeds_file, [InputSpec(t.onnx_name, t.dtype, tuple(t.shape)) for t in signature.inputs], seed)
     feeds, origin = _feeds(None, specs, seed)
     if preprocess is not None:
         feeds[preprocess.input] = raw_feed(preprocess, feeds[preprocess.input].shape, seed)
@@ -352,62 +266,25 @@ def _serving_feeds(feeds_file: str | None, specs: list[InputSpec], seed: int, pr
     return to_signature_layout(feeds, signature.inputs), origin
 
 
-def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[dict[str, np.ndarray], str]:
-    if feeds_file:
-        return _feeds_from_file(feeds_file, specs)
-    return make_feeds(specs, seed), (f"generated: seed {seed}, floats uniform{list(FLOAT_RANGE)}, "
-                                     f"ints in [{INT_RANGE[0]}, {INT_RANGE[1]})")
-
-
-def stored_paddle_model(out_dir: str, report: dict) -> PaddleModel | None:
-    """The Paddle model a paddle2tf output keeps (report.json's ``source.paddle_model``), if any."""
-    if not report["source"].get("paddle_model"):
-        return None
-    model_file = os.path.join(out_dir, report["source"]["paddle_model"])
-    return PaddleModel(model_file, os.path.join(os.path.dirname(model_file), "model.pdiparams"))
-
-
-def stored_inputs(out_dir: str, report: dict, feeds_file: str | None = None
-                  ) -> tuple[SignatureInfo, dict[str, np.ndarray], dict[str, np.ndarray], str]:
-    """A paddle2tf output's signature, its inputs as the signature takes them (``feeds_file``, else the
-    conversion's), the same as the model's feeds (preprocessed, ONNX layout), and where they came from."""
-    signature = SignatureInfo([TensorInfo(**t) for t in report["signature"]["inputs"]],
-                              [TensorInfo(**t) for t in report["signature"]["outputs"]])
-    specs = [InputSpec(t.onnx_name, feed_dtype(t.dtype, report), tuple(t.shape)) for t in signature.inputs]
-    serving_feeds, origin = (_feeds_from_file(feeds_file, specs) if feeds_file else
-                             _feeds_from_file(os.path.join(out_dir, FEEDS_FILE), specs,
-                                              f"from {FEEDS_FILE} (the inputs of the conversion)"))
-    recorded = report["signature"].get("preprocess")
-    preprocess = Preprocess.from_dict(recorded) if recorded else None
-    feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, signature.inputs))
-    return signature, serving_feeds, feeds, origin
-
-
 def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance | None = None,
                   per_output: Mapping[str, Tolerance] | None = None, locate_on_failure: bool = True,
-                  plugins: Sequence[str] = (), progress: Progress = _stderr_progress) -> ConversionReport:
+                  plugins: Sequence[str] = (), progress: Progress = to_stderr) -> ConversionReport:
     """Re-run the three-way check on an existing output directory and rewrite its report.json and report.html
     (with the locate stage when the check fails, unless ``locate_on_failure`` is False). The SavedModel runs
     without any plugin; the locate stage loads ``plugins`` and those report.json records."""
-    load_plugins(plugins)
-    report_path = os.path.join(out_dir, REPORT_FILE)
-    if not os.path.isfile(report_path):
-        raise BadInputError(f"{out_dir}: not a paddle2tf output (no {REPORT_FILE})")
-    with open(report_path) as handle:
-        data = json.load(handle)
-    paddle_model = stored_paddle_model(out_dir, data)
+    converter_plugins.load(plugins)
+    output = Output.open(out_dir)
+    data = output.report
+    paddle_model = output.paddle_model()
     tolerance = tolerance or default_tolerance(recorded_precision(data))
-    signature, serving_feeds, feeds, origin = stored_inputs(out_dir, data, feeds_file)
+    signature, serving_feeds, feeds, origin = output.inputs(feeds_file)
     stages = _Stages(progress)
-    onnx_path = os.path.join(out_dir, ONNX_FILE)
-    log_file = os.path.join(out_dir, LOG_FILE)
-    skip_onnxruntime = onnxruntime_skip_reason(onnx.load(onnx_path, load_external_data=False))
-    with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel"):
-        verification = verify(onnx_path, os.path.join(out_dir, SAVED_MODEL_DIR), signature,
-                              feeds, origin, paddle_model, tolerance, per_output,
-                              progress=lambda m: progress(f"  {m}"), skip_onnxruntime=skip_onnxruntime,
-                              serving_feeds=serving_feeds)
-    summary = data.get("model_summary") or model_summary(load_model(onnx_path))
+    skip_onnxruntime = converter_plugins.onnxruntime_skip_reason(onnx.load(output.onnx_path,
+                                                                           load_external_data=False))
+    with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel") as say:
+        verification = verify(output.onnx_path, output.saved_model, signature, feeds, origin, paddle_model, tolerance,
+                              per_output, progress=say, skip_onnxruntime=skip_onnxruntime, serving_feeds=serving_feeds)
+    summary = data.get("model_summary") or model_summary(load_model(output.onnx_path))
     report = ConversionReport(source=data["source"], opset=data["opset"], signature=data["signature"],
                               stages=[StageTiming(**s) for s in data.get("stages", [])
                                       if s["stage"] not in ("verify", "locate", "tflite-verify")],
@@ -417,16 +294,68 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
                               fixes=data.get("fixes", []), model_summary=summary, plugins=data.get("plugins", []),
                               deploy_check=data.get("deploy_check"))  # same SavedModel: still valid
     if locate_on_failure and report.verdict == FAIL:
-        _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, per_output, paddle_model, log_file,
-                      progress, data.get("plugins", []), recorded_precision(data))
+        _locate_stage(report, stages, output.onnx_path, feeds, origin, tolerance, per_output, paddle_model,
+                      output.log_file, data.get("plugins", []), recorded_precision(data))
     if data.get("tflite"):  # the TFLite files of the conversion, verified again (not re-converted)
-        with stages.stage("tflite-verify", "the TFLite files"):
-            reference = TfliteReference([t.onnx_name for t in signature.outputs], paddle_model, onnx_path,
-                                        skip_onnxruntime, log_file)
-            report.tflite = run_tflite(out_dir, signature, (), reference=reference, feeds=feeds, tolerance=tolerance,
-                                       per_output=per_output, existing=data["tflite"],
-                                       progress=lambda m: progress(f"  {m}"))
+        with stages.stage("tflite-verify", "the TFLite files") as say:
+            reference = TfliteReference([t.onnx_name for t in signature.outputs], paddle_model, output.onnx_path,
+                                        skip_onnxruntime, output.log_file)
+            report.tflite = run_tflite(out_dir, output.saved_model, signature, (), reference=reference, feeds=feeds,
+                                       tolerance=tolerance, per_output=per_output, existing=data["tflite"],
+                                       progress=say)
     report.stages.extend(stages.timings)
-    write_reports(report, out_dir)
+    write_report(report, out_dir)
     return report
 
+
+def locate_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance = Tolerance(),
+                  per_output: Mapping[str, Tolerance] | None = None, nodewise: bool | None = True,
+                  chunk_size: int | None = None, update_report: bool = True, plugins: Sequence[str] = (),
+                  progress: Progress = to_stderr) -> LocateReport:
+    """Locate the divergence of a paddle2tf output directory (model.onnx, report.json, the stored inputs).
+
+    The Paddle → ONNX hop is judged by running Paddle (when the directory holds the Paddle model) and ONNX
+    Runtime, the ONNX → TensorFlow hop by running the SavedModel, then node by node. ``feeds_file`` holds the
+    serving signature's inputs (raw images for a ``--preprocess`` input). The converter plugins report.json records
+    and ``plugins`` are loaded first (the model is converted again). With ``update_report`` the result is stored
+    in report.json (``locate``) and report.html is re-rendered."""
+    output = Output.open(out_dir)
+    model = load_model(output.onnx_path)
+    skipped = converter_plugins.onnxruntime_skip_reason(model)
+    if skipped:
+        raise BadInputError(f"{out_dir}: locate compares against ONNX Runtime, and {skipped}")
+    say = messages(progress, "locate")
+    converter_plugins.load(plugins)
+    converter_plugins.load_recorded(output.report.get("plugins", []), say)
+    signature, serving_feeds, feeds, origin = output.inputs(feeds_file)
+
+    def run_saved_model() -> dict[str, np.ndarray]:
+        return run_signature(output.saved_model, signature, serving_feeds, output.log_file)
+
+    result = run_locate(output.onnx_path, feeds, origin, tolerance=tolerance, per_output=per_output,
+                        paddle_model=output.paddle_model(), nodewise=nodewise,
+                        **({"chunk_size": chunk_size} if chunk_size else {}), log_file=output.log_file,
+                        run_saved_model=run_saved_model, progress=say)
+    if update_report:
+        output.update(locate=result.to_dict())
+    return result
+
+
+def deploy_check_output(out_dir: str, *, require: Sequence[str] = (), tolerance: Tolerance = Tolerance(),
+                        timing_runs: int = 0, update_report: bool = True,
+                        progress: Progress = to_stderr) -> DeployCheck:
+    """Deploy-check OUT_DIR's SavedModel (targets.deploy_check) on the conversion's inputs; with ``update_report``
+    the result is stored in report.json (``deploy_check``) and report.html is re-rendered."""
+    output = Output.open(out_dir, need_saved_model=True)
+    signature = output.report["signature"]
+    specs = [InputSpec(t["onnx_name"], t["dtype"], tuple(t["shape"])) for t in signature["inputs"]]
+    if os.path.isfile(output.file(FEEDS_FILE)):
+        feeds, origin = load_feeds(output.file(FEEDS_FILE), specs), f"from {FEEDS_FILE} (the inputs of the conversion)"
+    else:
+        feeds, origin = make_feeds(specs), "generated: seed 0"
+    result = deploy_check(output.saved_model, signature, feeds, origin, require=require, tolerance=tolerance,
+                          timing_runs=timing_runs, log_file=output.log_file,
+                          progress=messages(progress, "deploy-check"))
+    if update_report:
+        output.update(deploy_check=result.to_dict())
+    return result

@@ -6,11 +6,24 @@ Exit codes: 0 every output passed (warn allowed), 1 parity failure, 2 bad input 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import shutil
+import signal
 import sys
 import traceback
+from collections import Counter
 
+from paddle2tf import __version__
+from paddle2tf.app import api
+from paddle2tf.app.options import ConvertOptions, parse_tolerance_spec
+from paddle2tf.common import events
+from paddle2tf.converter import plugins as converter_plugins
+from paddle2tf.converter.plugins import how_to_hint
+from paddle2tf.converter.precision import recorded_precision
 from paddle2tf.converter.preprocess import parse_preprocess
+from paddle2tf.converter.prescan import find_unsupported
 from paddle2tf.errors import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -19,9 +32,18 @@ from paddle2tf.errors import (
     Paddle2TFError,
     UnsupportedModelError,
 )
+from paddle2tf.frontend import doctor
 from paddle2tf.frontend.sources import parse_input_spec
 from paddle2tf.frontend.static_shape import parse_static_shape
-from paddle2tf.verify.metrics import FAIL, Tolerance
+from paddle2tf.onnxutil.checker import load_checked
+from paddle2tf.onnxutil.graph import graph_opsets, iter_nodes
+from paddle2tf.pipeline.commands import add_parsers as add_pipeline_parsers
+from paddle2tf.pipeline.commands import run_command
+from paddle2tf.report.model import json_default, library_versions
+from paddle2tf.report.outdir import LOG_FILE, REPORT_FILE
+from paddle2tf.report.terminal import render_deploy_check, render_locate, render_summary
+from paddle2tf.tools.operators_doc import support_table
+from paddle2tf.verify.metrics import FAIL, Tolerance, default_tolerance
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,7 +69,8 @@ def _add_plugin_arg(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="paddle2tf", description="PaddlePaddle/ONNX → verified TensorFlow SavedModel")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (accepted anywhere)")
+    parser.add_argument("--version", action="store_true", help="print paddle2tf's and the stack's versions")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     conv = sub.add_parser("convert", help="convert a model and verify it three ways")
@@ -115,19 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="tell, without converting, whether every node of an ONNX model is supported")
     chk.add_argument("model", help="model.onnx")
     _add_plugin_arg(chk)
-    from paddle2tf.pipeline.commands import add_parsers as _add_pipeline_parsers
-
-    _add_pipeline_parsers(sub)  # `pipeline run|validate` and `repo list|show`
+    add_pipeline_parsers(sub)  # `pipeline run|validate` and `repo list|show`
     return parser
 
 
 def _check_model(path: str) -> int:
-    from collections import Counter
-
-    from paddle2tf.converter.graph import find_unsupported, graph_opsets, iter_nodes
-    from paddle2tf.converter.plugins import how_to_hint
-    from paddle2tf.onnxutil.checker import load_checked
-
     model = load_checked(path)
     counts = Counter(node.op_type for node in iter_nodes(model.graph))
     opsets = ", ".join(f"{domain or 'ai.onnx'} {version}" for domain, version in sorted(graph_opsets(model).items()))
@@ -147,63 +162,50 @@ def _check_model(path: str) -> int:
 def _per_output(specs: list[str], scale_atol: bool) -> dict[str, Tolerance]:
     result = {}
     for text in specs:
-        name, sep, rest = text.rpartition(":")
-        name, sep2, rtol = name.rpartition(":")
-        try:
-            result[name] = Tolerance(rtol=float(rtol), atol=float(rest), scale_atol=scale_atol)
-        except ValueError:
-            raise BadInputError(f"--tolerance '{text}': expected OUTPUT:RTOL:ATOL") from None
-        if not (sep and sep2 and name):
-            raise BadInputError(f"--tolerance '{text}': expected OUTPUT:RTOL:ATOL")
+        name, tolerance = parse_tolerance_spec(text)
+        if name in result:
+            raise BadInputError(f"--tolerance {name}: given more than once")
+        result[name] = Tolerance(tolerance.rtol, tolerance.atol, scale_atol)
     return result
 
 
+def convert_options(args, tolerance: Tolerance | None, per_output: dict[str, Tolerance]) -> ConvertOptions:
+    """The ConvertOptions of ``paddle2tf convert``'s arguments."""
+    return ConvertOptions(
+        input_specs=tuple(parse_input_spec(text) for text in args.input_spec), opset=args.opset, feeds=args.inputs,
+        seed=args.seed, verify=not args.no_verify, locate=not args.no_locate, fixes=not args.no_fixes,
+        force=args.force, tolerance=tolerance, per_output=per_output,
+        static_shapes=tuple(parse_static_shape(text) for text in args.static_shape), plugins=tuple(args.plugin),
+        paddle_reference=args.paddle_reference, precision=args.precision, precision_io=args.precision_io,
+        io_layout=args.io_layout, preprocess=parse_preprocess(args.preprocess) if args.preprocess else None,
+        tflite=tuple(args.tflite), calibration=args.calibration, tflite_min_top1=args.tflite_min_top1)
+
+
 def _run(args) -> int:
-    from paddle2tf.app import api
-    from paddle2tf.report.model import render_summary
-
     if args.command in ("check", "ops"):
-        from paddle2tf.converter.plugins import load as load_plugins
-
-        load_plugins(args.plugin)
+        converter_plugins.load(args.plugin)
     if args.command == "check":
         return _check_model(args.model)
     if args.command == "doctor":
-        from paddle2tf.frontend import doctor
-
         specs = [parse_input_spec(text) for text in args.input_spec]
         print(doctor.render(args.source, doctor.diagnose(args.source, specs, args.opset)))
-        if broken := doctor.render_broken_converters():
+        if broken := converter_plugins.render_broken_converters():
             print(broken)
         return EXIT_OK
     if args.command == "ops":
-        from paddle2tf.tools.operators_doc import support_table
-
         print(support_table())
         return EXIT_OK
     if args.command in ("pipeline", "repo"):
-        from paddle2tf.pipeline.commands import run_command
-
         return run_command(args)
     if args.command == "deploy-check":
         return _deploy_check(args)
 
     tolerance = _tolerance(args)
-    per_output = _per_output(args.tolerance, tolerance.scale_atol)
+    per_output = _per_output(args.tolerance, tolerance.scale_atol if tolerance else True)
     if args.command == "locate":
         return _locate(args, tolerance, per_output)
     if args.command == "convert":
-        specs = [parse_input_spec(text) for text in args.input_spec]
-        report = api.convert(args.source, args.output, input_specs=specs, opset=args.opset, feeds_file=args.inputs,
-                             verify_outputs=not args.no_verify, force=args.force, tolerance=tolerance,
-                             per_output=per_output, seed=args.seed, apply_fixes=not args.no_fixes,
-                             locate_on_failure=not args.no_locate, plugins=args.plugin,
-                             paddle_reference=args.paddle_reference,
-                             static_shapes=[parse_static_shape(text) for text in args.static_shape],
-                             precision=args.precision, reduced_io=args.precision_io,
-                             tflite=args.tflite, calibration=args.calibration, tflite_min_top1=args.tflite_min_top1,
-                             preprocess=parse_preprocess(args.preprocess) if args.preprocess else None,
-                             io_layout=args.io_layout)
+        report = api.convert(args.source, args.output, convert_options(args, tolerance, per_output))
         where = args.output
     else:
         report = api.verify_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output,
@@ -211,23 +213,20 @@ def _run(args) -> int:
         where = args.out_dir
     print(render_summary(report))
     if report.locate is not None:
-        from paddle2tf.verify.locate.search import render_locate
-
         print(render_locate(report.locate))
     print(f"output: {where} (report.json, report.html, model.onnx, saved_model/)")
     return EXIT_PARITY if report.verdict == FAIL else EXIT_OK
 
 
-def _tolerance(args) -> Tolerance:
-    """--rtol/--atol, each defaulting to the precision's (convert --precision, or the one OUT_DIR records)."""
-    import json
-
-    from paddle2tf.converter.precision import default_tolerance, recorded_precision
-
+def _tolerance(args) -> Tolerance | None:
+    """--rtol/--atol; None when neither is given (the precision's default applies). One given alone takes the
+    other from the default of the precision (convert --precision, or the one OUT_DIR records)."""
+    if args.rtol is None and args.atol is None and not args.unscaled_atol:
+        return None
     precision = getattr(args, "precision", None)
     if precision is None:
         try:
-            with open(os.path.join(args.out_dir, "report.json")) as handle:
+            with open(os.path.join(args.out_dir, REPORT_FILE)) as handle:
                 precision = recorded_precision(json.load(handle))
         except (OSError, ValueError):
             precision = "fp32"  # the command reports the missing or broken OUT_DIR itself
@@ -236,15 +235,12 @@ def _tolerance(args) -> Tolerance:
                      atol=default.atol if args.atol is None else args.atol, scale_atol=not args.unscaled_atol)
 
 
-def _locate(args, tolerance: Tolerance, per_output: dict[str, Tolerance]) -> int:
+def _locate(args, tolerance: Tolerance | None, per_output: dict[str, Tolerance]) -> int:
     """Exit 1 when a hop diverges (the divergence is located), 0 when everything is within tolerance."""
-    from paddle2tf.app.api import _stderr_progress
-    from paddle2tf.verify.locate.search import locate, render_locate
-
     if args.chunk_size < 1:
         raise BadInputError(f"--chunk-size {args.chunk_size}: must be at least 1")
-    result = locate(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output,
-                    chunk_size=args.chunk_size, plugins=args.plugin, progress=_stderr_progress)
+    result = api.locate_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance or Tolerance(),
+                               per_output=per_output, chunk_size=args.chunk_size, plugins=args.plugin)
     print(render_locate(result))
     print(f"output: {args.out_dir} (report.json 'locate', report.html)")
     return EXIT_OK if result.diverging_hop is None else EXIT_PARITY
@@ -252,34 +248,69 @@ def _locate(args, tolerance: Tolerance, per_output: dict[str, Tolerance]) -> int
 
 def _deploy_check(args) -> int:
     """Exit 1 when a required property is not met (one line per failure, naming the blocking node)."""
-    import json
-
-    from paddle2tf.app.api import _stderr_progress
-    from paddle2tf.report.model import _json_default
-    from paddle2tf.targets.deploy_check import deploy_check, render_deploy_check
-
     if args.time < 0:
         raise BadInputError(f"--time {args.time}: must be at least 0")
-    result = deploy_check(args.out_dir, require=args.require, tolerance=Tolerance(rtol=args.rtol, atol=args.atol),
-                          timing_runs=args.time, progress=_stderr_progress)
-    print(json.dumps(result.to_dict(), indent=2, default=_json_default) if args.json else render_deploy_check(result))
+    result = api.deploy_check_output(args.out_dir, require=args.require,
+                                     tolerance=Tolerance(rtol=args.rtol, atol=args.atol), timing_runs=args.time)
+    print(json.dumps(result.to_dict(), indent=2, default=json_default) if args.json else render_deploy_check(result))
     return EXIT_OK if result.ok else EXIT_PARITY
+
+
+def _version() -> str:
+    stack = ", ".join(f"{name} {version}" for name, version in library_versions().items())
+    return f"paddle2tf {__version__} ({stack})"
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (what CI runners and ``timeout`` send), unwound like Ctrl-C: children killed, nothing half-written."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our summary
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --debug is accepted anywhere before a "--" (argparse would take it only before the subcommand)
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end]
+    argv = [a for i, a in enumerate(argv) if not (a == "--debug" and i < end)]
+    if argv[:1] == ["--version"]:
+        print(_version())
+        sys.exit(EXIT_OK)
     args = build_parser().parse_args(argv)
-    try:
-        code = _run(args)
-    except Paddle2TFError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"paddle2tf: error: {exc}", file=sys.stderr)
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        print("paddle2tf: interrupted", file=sys.stderr)
-        code = 130
+    signal.signal(signal.SIGTERM, _terminate)
+    with contextlib.ExitStack() as stack:
+        if not debug:  # TensorFlow's lines go to OUT_DIR/conversion.log; --debug shows them
+            stack.callback(_keep_library_output, args, stack.enter_context(events.capture_stderr()))
+        code = _code(args, debug)
     sys.exit(code)
+
+
+def _keep_library_output(args, captured: str) -> None:
+    """Append what libraries printed to the output folder's conversion.log (if the command made or read one)."""
+    out_dir = getattr(args, "output", None) or getattr(args, "out_dir", None)
+    if not out_dir or not os.path.isdir(out_dir) or not os.path.getsize(captured):
+        return
+    with open(captured, errors="replace") as source, open(os.path.join(out_dir, LOG_FILE), "a") as log:
+        log.write("$ (this process's stderr)\n")
+        shutil.copyfileobj(source, log)
+
+
+def _code(args, debug: bool) -> int:
+    """Run the command; the exit code of its outcome (errors as one line on the terminal)."""
+    try:
+        return _run(args)
+    except Paddle2TFError as exc:
+        if debug:
+            traceback.print_exc()
+        events.terminal().write(f"paddle2tf: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        events.terminal().write(f"paddle2tf: {'terminated' if terminated else 'interrupted'}\n")
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import numpy as np
 if TYPE_CHECKING:
     import onnx
 
-    from paddle2tf.converter.graph import GraphRunner
+    from paddle2tf.converter.runner import GraphRunner
 
 
 class ChannelsLast:

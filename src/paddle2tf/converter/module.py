@@ -8,8 +8,11 @@ import numpy as np
 import onnx
 
 from paddle2tf.converter import passes
-from paddle2tf.converter.graph import GraphRunner, WeightStore, check_supported, graph_opsets, sanitise_name
 from paddle2tf.converter.layout import channels_last_perm
+from paddle2tf.converter.prescan import check_supported
+from paddle2tf.converter.runner import GraphRunner
+from paddle2tf.converter.weights import WeightStore
+from paddle2tf.onnxutil.graph import graph_inputs, graph_opsets, sanitise_name, value_type
 
 SERVING_KEY = "serving_default"
 
@@ -66,36 +69,6 @@ def _unique_names(names: list[str], prefix: str) -> list[str]:
     return result
 
 
-# ONNX element types whose numpy storage type (onnx.helper) is not the value type: TF has them natively.
-_TF_NATIVE_DTYPES = {
-    onnx.TensorProto.BFLOAT16: "bfloat16",
-    onnx.TensorProto.FLOAT8E4M3FN: "float8_e4m3fn",
-    onnx.TensorProto.FLOAT8E5M2: "float8_e5m2",
-}
-
-
-def element_dtype(elem_type: int) -> np.dtype:
-    """The numpy (ml_dtypes for bfloat16/float8) dtype of an ONNX tensor element type."""
-    if elem_type in _TF_NATIVE_DTYPES:
-        import ml_dtypes
-
-        return np.dtype(getattr(ml_dtypes, _TF_NATIVE_DTYPES[elem_type]))
-    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
-
-
-def _value_info(value: onnx.ValueInfoProto) -> tuple[np.dtype, list[int | None]]:
-    tensor_type = value.type.tensor_type
-    dtype = element_dtype(tensor_type.elem_type)
-    shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
-    return dtype, shape
-
-
-def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
-    """The graph inputs a caller must feed (initializers listed as inputs are constants, not feeds)."""
-    initializers = {init.name for init in model.graph.initializer}
-    return [vi for vi in model.graph.input if vi.name not in initializers]
-
-
 class ConvertedModule:
     """Holds the tf.Module, its serving function and the ONNX↔TF name mapping."""
 
@@ -126,7 +99,7 @@ class ConvertedModule:
         self.signature = SignatureInfo()
         specs = []
         for vi, tf_name in zip(inputs, input_names, strict=True):
-            dtype, shape = _value_info(vi)
+            dtype, shape = value_type(vi)
             layout = "nhwc" if io_layout == "nhwc" and len(shape) >= 3 else "onnx"
             if preprocess is not None and vi.name == preprocess.input:  # the signature takes the raw images
                 dtype, shape = np.dtype(preprocess.dtype), list(preprocess.raw_shape(shape))
@@ -147,7 +120,7 @@ class ConvertedModule:
             if preprocess is not None:
                 from paddle2tf.converter.preprocess import apply_tf
 
-                args = [tf.cast(apply_tf(preprocess, t), tf.as_dtype(_value_info(vi)[0]))
+                args = [tf.cast(apply_tf(preprocess, t), tf.as_dtype(value_type(vi)[0]))
                         if vi.name == preprocess.input else t for vi, t in zip(inputs, args, strict=True)]
             values = runner.run({vi.name: t for vi, t in zip(inputs, args, strict=True)},
                                 [name for name, _ in self._output_names], channels_last=io_layout == "nhwc")

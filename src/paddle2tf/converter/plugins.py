@@ -89,7 +89,7 @@ def load_recorded(recorded: list[dict], progress: Callable[[str], None] = lambda
 
 # -- custom-domain nodes ----------------------------------------------------------------------------
 def custom_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    from paddle2tf.converter.graph import iter_nodes
+    from paddle2tf.onnxutil.graph import iter_nodes
 
     return [node for node in iter_nodes(model.graph) if node.domain not in ONNX_DOMAINS]
 
@@ -116,7 +116,7 @@ def onnxruntime_skip_reason(model: onnx.ModelProto) -> str:
 
 def how_to_hint(model: onnx.ModelProto) -> str:
     """One sentence on writing a plugin for the first custom-domain node without a converter ('' if none)."""
-    from paddle2tf.converter.graph import graph_opsets
+    from paddle2tf.onnxutil.graph import graph_opsets
 
     opsets = graph_opsets(model)
     missing = [node for node in custom_nodes(model)
@@ -133,7 +133,7 @@ def how_to_hint(model: onnx.ModelProto) -> str:
 
 def check_supported(model: onnx.ModelProto) -> None:
     """The converter's pre-scan; for a custom op without a converter the error also says how to write one."""
-    from paddle2tf.converter.graph import check_supported as pre_scan
+    from paddle2tf.converter.prescan import check_supported as pre_scan
 
     try:
         pre_scan(model)
@@ -142,3 +142,10 @@ def check_supported(model: onnx.ModelProto) -> None:
         if not hint:
             raise
         raise UnsupportedModelError(f"{exc}; {hint}") from None
+
+
+def render_broken_converters() -> str:
+    """Converter modules and installed plugins (entry points) that failed to import: their ops cannot convert."""
+    broken = sorted(registry.broken_modules().items())
+    return "\n".join(f"broken converter {'plugin' if name.startswith('plugin ') else 'module'} "
+                     f"{name.removeprefix('plugin ')}: {error}" for name, error in broken)

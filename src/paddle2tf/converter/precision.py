@@ -35,19 +35,10 @@ from onnx import TensorProto, helper
 
 from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 from paddle2tf.errors import BadInputError
-from paddle2tf.verify.metrics import Tolerance
 
 FLOAT = TensorProto.FLOAT
 PRECISIONS = {"fp32": FLOAT, "fp16": TensorProto.FLOAT16, "bf16": TensorProto.BFLOAT16}
 TYPE_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-# Default verification tolerances (atol in units of max(1, max|reference|), see metrics.Tolerance), chosen with a
-# ~3x margin over what seeded random-weight resnet18/resnet50/mobilenet_v2/bert_small reach against Paddle float32
-# (docs: README, "Reduced precision"). --rtol/--atol override them.
-DEFAULT_TOLERANCES = {
-    "fp32": Tolerance(rtol=1e-5, atol=1e-5),
-    "fp16": Tolerance(rtol=1e-2, atol=1e-2),
-    "bf16": Tolerance(rtol=5e-2, atol=5e-2),
-}
 
 # Ops computed in float32: normalisation statistics and softmax (accuracy), recurrences (long accumulation),
 # spectral ops (TF's FFT kernels are float32/64 only), Range (no float16 kernel), detection/ROI ops (pixel
@@ -87,30 +78,23 @@ def parse_precision(text: str) -> str:
     return text
 
 
-def default_tolerance(precision: str) -> Tolerance:
-    return DEFAULT_TOLERANCES[parse_precision(precision)]
-
-
 @dataclass
 class PrecisionRecord:
     """What report.json records under ``signature.precision``."""
 
     compute: str  # fp32 | fp16 | bf16
     io: str  # the serving signature's float type: float32, or the reduced type with reduced_io
-    default_tolerance: dict
     fp32_islands: dict[str, int] = field(default_factory=dict)  # op type -> nodes computed in float32
     casts: int = 0  # Cast nodes inserted (before constant folding)
 
     def to_dict(self) -> dict:
         return {"compute": self.compute, "compute_dtype": TYPE_NAMES[self.compute], "io": self.io,
-                "default_tolerance": self.default_tolerance, "fp32_islands": self.fp32_islands,
+                "fp32_islands": self.fp32_islands,
                 "casts": self.casts}
 
 
 def record_for(precision: str, reduced_io: bool = False) -> PrecisionRecord:
-    tol = default_tolerance(precision)
-    return PrecisionRecord(precision, TYPE_NAMES[precision] if reduced_io else "float32",
-                           {"rtol": tol.rtol, "atol": tol.atol, "scale_atol": tol.scale_atol})
+    return PrecisionRecord(parse_precision(precision), TYPE_NAMES[precision] if reduced_io else "float32")
 
 
 def recorded_precision(report: dict) -> str:
@@ -173,7 +157,7 @@ def _rename_reads(graph: onnx.GraphProto, renames: dict[str, str]) -> None:
 
 
 def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
-    from paddle2tf.converter.graph import node_subgraphs
+    from paddle2tf.onnxutil.graph import node_subgraphs
 
     return list(node_subgraphs(node))
 
@@ -264,7 +248,7 @@ class _Rewriter:
         return self.model
 
     def _node(self, node: onnx.NodeProto, outputs: dict[str, onnx.ValueInfoProto]) -> None:
-        from paddle2tf.converter.graph import node_input_names
+        from paddle2tf.onnxutil.graph import node_input_names
 
         reads = node_input_names(node)
         outer_reads = set(reads) - set(node.input)

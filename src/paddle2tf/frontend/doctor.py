@@ -36,12 +36,3 @@ def render(source: str, fixes: list[Fix]) -> str:
     for fix in fixes:
         lines.append(f"- [{fix.stage}/{fix.pass_name}] {fix.target}: {fix.change}\n    why: {fix.reason}")
     return "\n".join(lines)
-
-
-def render_broken_converters() -> str:
-    """Converter modules and installed plugins (entry points) that failed to import: their ops cannot convert."""
-    from paddle2tf.converter import registry
-
-    broken = sorted(registry.broken_modules().items())
-    return "\n".join(f"broken converter {'plugin' if name.startswith('plugin ') else 'module'} "
-                     f"{name.removeprefix('plugin ')}: {error}" for name, error in broken)

@@ -16,6 +16,7 @@ from paddle2tf.frontend.sources import Source
 
 WORKER = "paddle2tf.frontend.paddle_worker"
 DEFAULT_OPSET = 13
+MIN_OPSET = 11  # paddle2onnx's lowest opset for Paddle 3 programs
 EXPORT_TIMEOUT_S = 1800
 
 

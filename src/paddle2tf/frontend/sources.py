@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from paddle2tf.errors import BadInputError
+from paddle2tf.onnxutil.graph import graph_inputs, value_type
 
 SUPPORTED_DTYPES = ("float32", "float64", "float16", "int32", "int64", "int8", "uint8", "bool")
 
@@ -74,6 +75,11 @@ class Source:
 _PYTHON_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
+def is_python_reference(text: str) -> bool:
+    """Whether ``text`` reads as a ``package.module:attr`` reference (a Layer or a factory)."""
+    return bool(_PYTHON_REFERENCE.match(text))
+
+
 def _paddle_candidates(path: Path) -> list[Path]:
     """Model files a path may name: the file, a prefix, the params file, or a folder holding one model."""
     if path.suffix in (".json", ".pdmodel"):
@@ -126,3 +132,12 @@ def check_specs_against_model(specs: tuple[InputSpec, ...], model_inputs: list[I
         for want, have in zip(spec.shape, actual.shape, strict=True):
             if want is not None and have is not None and want != have:
                 raise BadInputError(f"--input-spec {spec}: {where} input '{spec.name}' has shape {actual}")
+
+
+def model_input_specs(model) -> list[InputSpec]:
+    """The inputs an ONNX model must be fed, as InputSpecs (None for a dim without a static size)."""
+    specs = []
+    for value in graph_inputs(model):
+        dtype, shape = value_type(value)
+        specs.append(InputSpec(value.name, dtype.name, tuple(d if d else None for d in shape)))
+    return specs

@@ -12,19 +12,11 @@ import functools
 from onnx import TensorProto
 
 from paddle2tf.converter.registry import converter
+from paddle2tf.onnxutil.dtypes import DTYPE_NAMES as ONNX_TO_TF_DTYPE
 from paddle2tf.ops._common import normalise_axis
 
 FLT_MAX = 3.4028234663852886e38  # numeric_limits<float>::max(), the Clip-6 attribute defaults
 
-# ONNX TensorProto data type -> TF dtype name (string, float8 and 4-bit types have no exact TF cast)
-ONNX_TO_TF_DTYPE = {
-    TensorProto.FLOAT: "float32", TensorProto.DOUBLE: "float64", TensorProto.FLOAT16: "float16",
-    TensorProto.BFLOAT16: "bfloat16", TensorProto.INT8: "int8", TensorProto.INT16: "int16",
-    TensorProto.INT32: "int32", TensorProto.INT64: "int64", TensorProto.UINT8: "uint8",
-    TensorProto.UINT16: "uint16", TensorProto.UINT32: "uint32", TensorProto.UINT64: "uint64",
-    TensorProto.BOOL: "bool", TensorProto.COMPLEX64: "complex64", TensorProto.COMPLEX128: "complex128",
-    TensorProto.FLOAT8E4M3FN: "float8_e4m3fn", TensorProto.FLOAT8E5M2: "float8_e5m2",
-}
 # Largest finite value of the float8 types: Cast's saturate=1 (the default) clamps to it.
 FLOAT8_MAX = {"float8_e4m3fn": 448.0, "float8_e5m2": 57344.0}
 

@@ -16,6 +16,10 @@ Schema (docs/pipeline.md)::
         preprocessing: STR            # optional note, recorded in the manifest
         plugins: [FILE.py | MODULE, ...]  # this model's converter plugins, after the pipeline's
         rtol / atol / opset / timeout_s / fixes   # override the defaults
+        # any other conversion option (app.options.ConvertOptions), as on the command line:
+        tolerances: [OUTPUT:RTOL:ATOL, ...]   seed: INT   locate: BOOL   paddle_reference: PATH
+        precision: fp32|fp16|bf16   precision_io: BOOL   io_layout: onnx|nhwc   preprocess: SPEC
+        tflite: [fp32|fp16|int8-dynamic|int8, ...]   calibration: PATH   tflite_min_top1: NUM
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from paddle2tf.app.options import ConvertOptions, parse_tolerance_spec
+from paddle2tf.converter.preprocess import parse_preprocess
 from paddle2tf.errors import BadInputError
-from paddle2tf.frontend.sources import _PYTHON_REFERENCE, InputSpec, parse_input_spec
-from paddle2tf.frontend.static_shape import StaticShape, parse_static_shape
+from paddle2tf.frontend.sources import is_python_reference, parse_input_spec
+from paddle2tf.frontend.static_shape import parse_static_shape
+from paddle2tf.verify.metrics import Tolerance
 
-DEFAULTS = {"opset": 13, "rtol": 1e-5, "atol": 1e-5, "timeout_s": 1800.0, "fixes": True}
+DEFAULTS = {"opset": 13, "rtol": None, "atol": None, "timeout_s": 1800.0, "fixes": True}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -42,26 +49,20 @@ class PipelineConfigError(BadInputError):
 class ModelEntry:
     name: str
     source: str  # as converted: a path made absolute, or a module:attr reference as written
-    input_specs: tuple[InputSpec, ...] = ()
-    static_shapes: tuple[StaticShape, ...] = ()
-    feeds: str | None = None
+    options: ConvertOptions = field(default_factory=ConvertOptions)  # how it is converted (paths made absolute)
     preprocessing: str = ""
-    opset: int = 13
-    rtol: float = 1e-5
-    atol: float = 1e-5
     timeout_s: float = 1800.0
-    fixes: bool = True
-    plugins: tuple[str, ...] = ()  # converter plugins: .py paths made absolute, or module names
     line: int = 0
 
     def settings(self) -> dict:
         """What, besides the source, determines the published artifact (compared for idempotence)."""
-        settings = {"opset": self.opset, "rtol": self.rtol, "atol": self.atol, "fixes": self.fixes,
-                    "input_specs": [str(s) for s in self.input_specs], "preprocessing": self.preprocessing}
-        if self.static_shapes:  # only when set: versions published before the option stay `unchanged`
-            settings["static_shapes"] = [str(s) for s in self.static_shapes]
-        if self.plugins:  # likewise
-            settings["plugins"] = list(self.plugins)
+        options, tolerance = self.options, self.options.effective_tolerance
+        settings = {"opset": options.opset, "rtol": tolerance.rtol, "atol": tolerance.atol, "fixes": options.fixes,
+                    "input_specs": [str(s) for s in options.input_specs], "preprocessing": self.preprocessing}
+        # Other options only when set: versions published before an option existed stay `unchanged`.
+        for key, value in options.changed().items():
+            if key not in settings and key not in ("tolerance", "feeds", "force"):
+                settings[key] = value
         return settings
 
 
@@ -147,8 +148,13 @@ class _Checker:
 
 _SETTINGS = {"opset": "an integer", "rtol": "a number", "atol": "a number", "timeout_s": "a number",
              "fixes": "a boolean"}
+# Conversion options a model may set beyond the defaults' (app.options.ConvertOptions field names).
+_OPTIONS = {"seed": "an integer", "locate": "a boolean", "precision": "a string", "precision_io": "a boolean",
+            "io_layout": "a string", "preprocess": "a string", "tflite_min_top1": "a number"}
+_OPTION_PATHS = ("paddle_reference", "calibration")
 _MODEL_KEYS = {"name": "", "source": "", "input_specs": "", "static_shapes": "", "feeds": "", "preprocessing": "",
-               "plugins": "", **_SETTINGS}
+               "plugins": "", "tolerances": "", "tflite": "", **{k: "" for k in _OPTION_PATHS}, **_SETTINGS,
+               **_OPTIONS}
 
 
 def _resolve_path(text: str, base: str) -> str:
@@ -157,7 +163,7 @@ def _resolve_path(text: str, base: str) -> str:
 
 def _resolve_source(text: str, base: str) -> str:
     """A module:attr reference stays as written; a path is made relative to the pipeline file."""
-    if _PYTHON_REFERENCE.match(text) and not os.path.exists(_resolve_path(text, base)):
+    if is_python_reference(text) and not os.path.exists(_resolve_path(text, base)):
         return text
     return _resolve_path(text, base)
 
@@ -165,6 +171,14 @@ def _resolve_source(text: str, base: str) -> str:
 def _resolve_plugin(text: str, base: str) -> str:
     """A .py file (or any path) relative to the pipeline file; a module name as written."""
     return _resolve_path(text, base) if text.endswith(".py") or "/" in text else text
+
+
+def _parsed(check, node, where: str, parse, text: str, cli_option: str):
+    """One string parsed like the CLI option ``cli_option`` parses it (errors without the option name)."""
+    try:
+        return parse(text)
+    except BadInputError as exc:
+        check.fail(node, f"{where}: {str(exc).replace(cli_option, '')}")
 
 
 def _parsed_list(check, entry, key: str, where: str, parse, cli_option: str) -> list:
@@ -257,10 +271,27 @@ def load_pipeline(path: str) -> Pipeline:
             check.fail(entry.get("opset", (None, models_node))[1], f"{where}: opset {settings['opset']} < 11")
         if settings["timeout_s"] <= 0:
             check.fail(entry.get("timeout_s", (None, node))[1], f"{where}: timeout_s must be positive")
-        models.append(ModelEntry(name=name, source=source, input_specs=tuple(specs),
-                                 static_shapes=tuple(static_shapes), feeds=feeds,
-                                 preprocessing=preprocessing, opset=settings["opset"], rtol=settings["rtol"],
-                                 atol=settings["atol"], timeout_s=settings["timeout_s"], fixes=settings["fixes"],
-                                 plugins=plugins + own_plugins, line=node.start_mark.line + 1))
+        values = {key: check.scalar(entry[key][1], f"{where}.{key}", kind) for key, kind in _OPTIONS.items()
+                  if key in entry}
+        values.update((key, _resolve_path(check.scalar(entry[key][1], f"{where}.{key}", "a string"), base))
+                      for key in _OPTION_PATHS if key in entry)
+        if "preprocess" in values:
+            values["preprocess"] = _parsed(check, entry["preprocess"][1], where, parse_preprocess, values["preprocess"],
+                                           "--preprocess ")
+        if "tflite" in entry:
+            values["tflite"] = tuple(text for _, text in check.string_list(entry["tflite"][1], f"{where}.tflite"))
+        if settings["rtol"] is not None or settings["atol"] is not None:
+            default = Tolerance()
+            values["tolerance"] = Tolerance(default.rtol if settings["rtol"] is None else settings["rtol"],
+                                            default.atol if settings["atol"] is None else settings["atol"])
+        tolerances = dict(_parsed_list(check, entry, "tolerances", where, parse_tolerance_spec, "--tolerance "))
+        try:
+            options = ConvertOptions(input_specs=tuple(specs), static_shapes=tuple(static_shapes), feeds=feeds,
+                                     opset=settings["opset"], fixes=settings["fixes"], plugins=plugins + own_plugins,
+                                     per_output=tolerances, force=True, **values)
+        except BadInputError as exc:
+            check.fail(node, f"{where}: {exc}")
+        models.append(ModelEntry(name=name, source=source, options=options, preprocessing=preprocessing,
+                                 timeout_s=settings["timeout_s"], line=node.start_mark.line + 1))
     return Pipeline(path=os.path.abspath(path), repository=repository, work_dir=work_dir, models=tuple(models),
                     alerts=alerts)

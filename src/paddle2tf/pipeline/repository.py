@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from paddle2tf.common.files import make_shared_dir, share_file
 from paddle2tf.errors import BadInputError
+from paddle2tf.report.outdir import HTML_FILE, ONNX_FILE, REPORT_FILE, SAVED_MODEL_DIR
 
 LOCK_FILE = ".lock"
 CONFIG_FILE = "models.config"
@@ -121,7 +123,7 @@ class Repository:
     def publish(self, name: str, out_dir: str, manifest: dict, progress=lambda _m: None) -> PublishResult:
         """Publish a conversion OUT_DIR (saved_model/, model.onnx, report.json, report.html) as the next version
         of ``name``, unless the latest version has the same source hash, ONNX hash and settings."""
-        saved_model = os.path.join(out_dir, "saved_model")
+        saved_model = os.path.join(out_dir, SAVED_MODEL_DIR)
         if not os.path.isfile(os.path.join(saved_model, "saved_model.pb")):
             raise BadInputError(f"{out_dir}: no saved_model/saved_model.pb to publish")
         with self.locked():
@@ -132,12 +134,12 @@ class Repository:
                     self._write_config()
                     return PublishResult(name, versions[-1], True, self.version_dir(name, versions[-1]))
             version = (versions[-1] if versions else 0) + 1
-            staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.root)
+            staging = make_shared_dir(self.root, STAGING_PREFIX)
             target = os.path.join(staging, "version")
             shutil.copytree(saved_model, target)
             extra = os.path.join(target, EXTRA_DIR)
             os.makedirs(extra, exist_ok=True)
-            for file in ("report.json", "report.html", "model.onnx"):
+            for file in (REPORT_FILE, HTML_FILE, ONNX_FILE):
                 if os.path.isfile(os.path.join(out_dir, file)):
                     shutil.copyfile(os.path.join(out_dir, file), os.path.join(extra, file))
             manifest = {**manifest, "name": name, "version": version,
@@ -168,6 +170,7 @@ class Repository:
                       '    model_platform: "tensorflow"', "  }"]
         lines.append("}")
         fd, tmp = tempfile.mkstemp(prefix=".models.config-", dir=self.root)
+        share_file(tmp)
         with os.fdopen(fd, "w") as handle:
             handle.write("\n".join(lines) + "\n")
         os.replace(tmp, os.path.join(self.root, CONFIG_FILE))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -17,14 +16,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from paddle2tf.common.events import ERROR, STAGE_DONE, STAGE_START, Event
 from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY, BadInputError, Paddle2TFError
 from paddle2tf.pipeline.alerts import build_alert, send_alert
 from paddle2tf.pipeline.config import ModelEntry, Pipeline
 from paddle2tf.pipeline.repository import Repository, metrics_of, sha256_file, source_hash
-
-_STAGE_START = re.compile(r"^paddle2tf: ([a-z][\w-]*) (.*)\.\.\.$")
-_STAGE_DONE = re.compile(r"^paddle2tf: ([a-z][\w-]*) done in ([\d.]+) s$")
-_ERROR = re.compile(r"^paddle2tf: error: (.*)$")
+from paddle2tf.report.outdir import ONNX_FILE, REPORT_FILE
 
 
 @dataclass
@@ -53,20 +50,10 @@ class _Printer:
             print(message, file=self.stream, flush=True)
 
 
-def _convert_command(entry: ModelEntry, out_dir: str) -> list[str]:
-    command = [sys.executable, "-m", "paddle2tf", "convert", entry.source, "-o", out_dir, "--force",
-               "--opset", str(entry.opset), "--rtol", repr(entry.rtol), "--atol", repr(entry.atol)]
-    for spec in entry.input_specs:
-        command += ["--input-spec", str(spec)]
-    for static in entry.static_shapes:
-        command += ["--static-shape", str(static)]
-    if entry.feeds:
-        command += ["--inputs", entry.feeds]
-    if not entry.fixes:
-        command.append("--no-fixes")
-    for plugin in entry.plugins:
-        command += ["--plugin", plugin]
-    return command
+def _worker_command(entry: ModelEntry, out_dir: str, job_file: str) -> list[str]:
+    with open(job_file, "w") as handle:
+        json.dump({"source": entry.source, "out_dir": out_dir, "options": entry.options.to_dict()}, handle)
+    return [sys.executable, "-m", "paddle2tf.pipeline.worker", job_file]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -79,9 +66,10 @@ def _kill_group(proc: subprocess.Popen) -> None:
 def run_model(entry: ModelEntry, pipeline: Pipeline, repo: Repository, say) -> ModelResult:
     start = time.monotonic()
     result = ModelResult(entry.name, "failed")
+    options = entry.options
     out_dir = os.path.join(pipeline.work_dir, entry.name)
     try:
-        src_hash = source_hash(entry.source, entry.input_specs)
+        src_hash = source_hash(entry.source, options.input_specs)
     except Paddle2TFError as exc:
         result.stage, result.error = "source", str(exc)
         result.seconds = time.monotonic() - start
@@ -90,25 +78,27 @@ def run_model(entry: ModelEntry, pipeline: Pipeline, repo: Repository, say) -> M
     log_path = os.path.join(pipeline.work_dir, f"{entry.name}.log")
     say(f"[{entry.name}] start: {entry.source} (timeout {entry.timeout_s:g} s, log {log_path})")
     state = {"stage": "start", "error": ""}
+    job_file = os.path.join(pipeline.work_dir, f"{entry.name}.job.json")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(_worker_command(entry, out_dir, job_file), stdout=subprocess.PIPE, stderr=log,
+                                text=True, errors="replace", start_new_session=True,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
-    proc = subprocess.Popen(_convert_command(entry, out_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, errors="replace", start_new_session=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    def read_events():
+        for line in proc.stdout:
+            event = Event.from_json(line)
+            if event is None:
+                continue
+            if event.kind == ERROR:
+                state["error"] = event.text
+                state["stage"] = event.stage or state["stage"]
+            elif event.kind == STAGE_DONE:
+                say(f"[{entry.name}] {event.stage} done in {event.seconds:.1f} s")
+            elif event.kind == STAGE_START:
+                state["stage"] = event.stage
+                say(f"[{entry.name}] {event.stage} ...")
 
-    def read_output():
-        with open(log_path, "w") as log:
-            for line in proc.stdout:
-                log.write(line)
-                line = line.rstrip("\n")
-                if m := _ERROR.match(line):
-                    state["error"] = m.group(1)
-                elif m := _STAGE_DONE.match(line):
-                    say(f"[{entry.name}] {m.group(1)} done in {m.group(2)} s")
-                elif m := _STAGE_START.match(line):
-                    state["stage"] = m.group(1)
-                    say(f"[{entry.name}] {m.group(1)} ...")
-
-    reader = threading.Thread(target=read_output, daemon=True)
+    reader = threading.Thread(target=read_events, daemon=True)
     reader.start()
     try:
         code = proc.wait(timeout=entry.timeout_s)
@@ -123,7 +113,7 @@ def run_model(entry: ModelEntry, pipeline: Pipeline, repo: Repository, say) -> M
     _kill_group(proc)  # stray grandchildren of a finished worker
     reader.join(timeout=30)
     result.stage = state["stage"]
-    report_path = os.path.join(out_dir, "report.json")
+    report_path = os.path.join(out_dir, REPORT_FILE)
     if code in (EXIT_OK, EXIT_PARITY) and os.path.isfile(report_path):
         result.report = report_path
         with open(report_path) as handle:
@@ -150,12 +140,13 @@ def run_model(entry: ModelEntry, pipeline: Pipeline, repo: Repository, say) -> M
         say(f"[{entry.name}] publish ...")
         try:
             manifest = {"source": {"text": entry.source, "kind": report["source"].get("kind")},
-                        "source_sha256": src_hash, "onnx_sha256": sha256_file(os.path.join(out_dir, "model.onnx")),
+                        "source_sha256": src_hash, "onnx_sha256": sha256_file(os.path.join(out_dir, ONNX_FILE)),
                         "settings": {**entry.settings(),
-                                     "feeds_sha256": sha256_file(entry.feeds) if entry.feeds else None,
+                                     "feeds_sha256": sha256_file(options.feeds) if options.feeds else None,
                                      # a changed plugin builds another SavedModel from the same ONNX
-                                     **({"plugins_sha256": [sha256_file(p) for p in entry.plugins
-                                                            if os.path.isfile(p)]} if entry.plugins else {})},
+                                     **({"plugins_sha256": [sha256_file(p) for p in options.plugins
+                                                            if os.path.isfile(p)]} if options.plugins else {})},
+                        "options": options.to_dict(),
                         "tool": report.get("tool", {}), "metrics": metrics_of(report),
                         "stages": report.get("stages", []), "pipeline": pipeline.path}
             published = repo.publish(entry.name, out_dir, manifest, progress=lambda m: say(f"[{entry.name}] {m}"))

@@ -11,7 +11,8 @@ import io
 import json
 import math
 
-from paddle2tf.report.model import PAIR_LABELS, PAIRS, pair_key
+from paddle2tf.report.terminal import deploy_check_rows, tflite_rows
+from paddle2tf.verify.model import PAIR_LABELS, PAIRS, pair_key
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1f2328;
@@ -361,7 +362,6 @@ def _node_table(nodewise: dict) -> str:
 def _deploy_check_section(check: dict | None) -> str:
     if not check:
         return ""
-    from paddle2tf.targets.deploy_check import deploy_check_rows
 
     verdict = ""
     if check["required"]:
@@ -376,7 +376,6 @@ def _deploy_check_section(check: dict | None) -> str:
 def _tflite_section(items: list | None) -> str:
     if not items:
         return ""
-    from paddle2tf.targets.tflite import tflite_rows
 
     header, *rows = tflite_rows(items)
     cells = [[_td(_e(row[0])), _td(f"<code>{_e(row[1])}</code>"), *(_td(_e(v), True) for v in row[2:6]),

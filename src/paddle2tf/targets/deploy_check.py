@@ -107,11 +107,11 @@ def parse_requirements(text: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _shape_text(shape: list[int | None] | None) -> str:
+def shape_text(shape: list[int | None] | None) -> str:
     return "unknown rank" if shape is None else "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
-def _is_dynamic(shape: list[int | None] | None) -> bool:
+def is_dynamic(shape: list[int | None] | None) -> bool:
     return shape is None or None in shape
 
 
@@ -128,11 +128,11 @@ def _failures(check: DeployCheck) -> list[str]:
         return lines
     if "static" in check.required:
         for kind, tensors in (("input", check.inputs), ("output", check.outputs)):
-            lines += [f"static: {kind} '{t.name}' has dynamic dims {_shape_text(t.shape)}"
-                      for t in tensors if _is_dynamic(t.shape)]
+            lines += [f"static: {kind} '{t.name}' has dynamic dims {shape_text(t.shape)}"
+                      for t in tensors if is_dynamic(t.shape)]
         if check.dynamic:
             first = check.dynamic[0]
-            lines.append(f"static: {first.describe()} has shape {_shape_text(first.shape)} "
+            lines.append(f"static: {first.describe()} has shape {shape_text(first.shape)} "
                          f"(the first of {check.counts['dynamic']} tensors with dynamic dims)")
     if "xla" in check.required and check.xla is not None:
         if not check.xla.compiled:
@@ -178,35 +178,15 @@ def _outputs(path: str, names: list[str]) -> dict[str, np.ndarray] | None:
         return {name: data[f"out_{i}"] for i, name in enumerate(names)}
 
 
-def deploy_check(out_dir: str, *, require: Sequence[str] = (), tolerance: Tolerance = Tolerance(),
-                 timing_runs: int = 0, update_report: bool = True, progress: Progress = lambda _: None) -> DeployCheck:
-    """Check OUT_DIR's SavedModel (see the module docstring). ``timing_runs`` > 0 also measures the median
-    latency of that many runs, plain and XLA, after a warm-up. With ``update_report`` the result is stored in
-    report.json (``deploy_check``) and report.html is re-rendered."""
-    from paddle2tf.app import api
-    from paddle2tf.frontend.sources import InputSpec
-    from paddle2tf.verify.feeds import load_feeds, make_feeds
+def deploy_check(saved_model: str, signature: dict, feeds: dict[str, np.ndarray], feeds_origin: str, *,
+                 require: Sequence[str] = (), tolerance: Tolerance = Tolerance(), timing_runs: int = 0,
+                 log_file: str | None = None, progress: Progress = lambda _: None) -> DeployCheck:
+    """Check a SavedModel (see the module docstring) on ``feeds`` (by ONNX input name); ``signature`` is
+    report.json's (``inputs``/``outputs`` with ``onnx_name``/``tf_name``). ``timing_runs`` > 0 also measures the
+    median latency of that many runs, plain and XLA, after a warm-up."""
     from paddle2tf.verify.runners import RunnerError
 
     required = parse_requirements(list(require))
-    report_path = os.path.join(out_dir, api.REPORT_FILE)
-    saved_model = os.path.join(out_dir, api.SAVED_MODEL_DIR)
-    if not os.path.isfile(report_path):
-        raise BadInputError(f"{out_dir}: not a paddle2tf output (no {api.REPORT_FILE})")
-    if not os.path.isfile(os.path.join(saved_model, "saved_model.pb")):
-        raise BadInputError(f"{out_dir}: no SavedModel ({api.SAVED_MODEL_DIR}/saved_model.pb)")
-    try:
-        with open(report_path) as handle:
-            data = json.load(handle)
-        signature = data["signature"]
-        specs = [InputSpec(t["onnx_name"], t["dtype"], tuple(t["shape"])) for t in signature["inputs"]]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadInputError(f"{report_path}: not a paddle2tf report ({type(exc).__name__}: {exc})") from None
-    feeds_file = os.path.join(out_dir, api.FEEDS_FILE)
-    if os.path.isfile(feeds_file):
-        feeds, origin = load_feeds(feeds_file, specs), f"from {api.FEEDS_FILE} (the inputs of the conversion)"
-    else:
-        feeds, origin = make_feeds(specs), "generated: seed 0"
     output_names = [t["onnx_name"] for t in signature["outputs"]]
     start = time.perf_counter()
     progress("inspecting the serving signature and compiling it with XLA (fresh TensorFlow process)")
@@ -217,7 +197,7 @@ def deploy_check(out_dir: str, *, require: Sequence[str] = (), tolerance: Tolera
                        "outputs": {t["onnx_name"]: t["tf_name"] for t in signature["outputs"]}}, handle)
         run_child([_SCRIPT, saved_model, os.path.join(tmp, "feeds.npz"), os.path.join(tmp, "mapping.json"), tmp,
                    str(timing_runs)], f"{saved_model}: TensorFlow could not run the SavedModel", RunnerError,
-                  os.path.join(out_dir, api.LOG_FILE))
+                  log_file)
         with open(os.path.join(tmp, "facts.json")) as handle:
             facts = json.load(handle)
         plain = _outputs(os.path.join(tmp, "plain.npz"), output_names)
@@ -225,7 +205,7 @@ def deploy_check(out_dir: str, *, require: Sequence[str] = (), tolerance: Tolera
     refs = {key: [NodeRef(**item) for item in facts.get(key, [])]
             for key in ("nonstandard_ops", "control_flow", "shape_ops", "dynamic")}
     check = DeployCheck(
-        saved_model=saved_model, feeds_origin=origin,
+        saved_model=saved_model, feeds_origin=feeds_origin,
         inputs=_signature_tensors(facts.get("inputs", {}), signature["inputs"]),
         outputs=_signature_tensors(facts.get("outputs", {}), signature["outputs"]),
         ops=facts.get("ops", {}), nodes=facts.get("nodes", 0), functions=facts.get("functions", 0),
@@ -236,76 +216,4 @@ def deploy_check(out_dir: str, *, require: Sequence[str] = (), tolerance: Tolera
         required=required, failures=[], load_error=facts.get("load_error", ""))
     check.failures = _failures(check)
     check.seconds = round(time.perf_counter() - start, 3)
-    if update_report:
-        _store(check, data, out_dir)
     return check
-
-
-def _store(check: DeployCheck, data: dict, out_dir: str) -> None:
-    from paddle2tf.app import api
-    from paddle2tf.report.html import write_html
-    from paddle2tf.report.model import _json_default
-
-    data["deploy_check"] = check.to_dict()
-    with open(os.path.join(out_dir, api.REPORT_FILE), "w") as handle:
-        json.dump(data, handle, indent=2, default=_json_default)
-        handle.write("\n")
-    write_html(data, os.path.join(out_dir, api.HTML_FILE))
-
-
-# -- terminal rendering -----------------------------------------------------------------------------
-def _refs(refs: list[dict], total: int, limit: int = 3) -> str:
-    shown = ", ".join(f"'{r['node']}' ({r['op']})" for r in refs[:limit])
-    return f"{total}: {shown}{' …' if total > limit else ''}"
-
-
-def deploy_check_rows(data: dict) -> list[tuple[str, str]]:
-    """(property, finding) rows of a ``DeployCheck.to_dict()``, shared by the terminal table and report.html."""
-    rows = [("saved model", f"{data['saved_model']} (serving_default)")]
-    if data["load_error"]:
-        rows.append(("loads", f"NO: {data['load_error']}"))
-    else:
-        counts = data["counts"]
-        for kind in ("inputs", "outputs"):
-            rows.append((kind, ", ".join(f"{t['name']} {t['dtype']}{_shape_text(t['shape'])}" for t in data[kind])))
-        histogram = ", ".join(f"{op} x{n}" for op, n in list(data["ops"].items())[:8])
-        rows.append(("ops", f"{data['nodes']} nodes, {len(data['ops'])} types in {data['functions']} function(s): "
-                            f"{histogram}{' …' if len(data['ops']) > 8 else ''}"))
-        rows.append(("standard ops", "yes (every op in tf.raw_ops)" if not data["nonstandard_ops"] else
-                     "NO: " + ", ".join(sorted({r["op"] for r in data["nonstandard_ops"]}))))
-        rows.append(("control flow", _refs(data["control_flow"], counts["control_flow"]) if data["control_flow"]
-                     else "none"))
-        rows.append(("shape ops", _refs(data["shape_ops"], counts["shape_ops"]) if data["shape_ops"] else "none"))
-        rows.append(("dtypes", ", ".join(data["dtypes"])))
-        dynamic = [t["name"] for kind in ("inputs", "outputs") for t in data[kind] if _is_dynamic(t["shape"])]
-        rows.append(("dynamic dims", "none (every tensor static)" if not dynamic and not data["dynamic"] else
-                     f"signature: {', '.join(dynamic) or 'static'}; tensors: {counts['dynamic']}"
-                     + (f", first '{data['dynamic'][0]['node']}' {_shape_text(data['dynamic'][0]['shape'])}"
-                        if data["dynamic"] else "")))
-    xla = data["xla"]
-    if xla is not None:
-        tol = xla["tolerance"]
-        if xla["compiled"]:
-            worst_rel = max((m["max_rel"] for m in xla["outputs"].values()), default=0.0)
-            text = (f"compiles; vs non-XLA max_rel {worst_rel:.2e} (rtol {tol['rtol']:g}, atol {tol['atol']:g}"
-                    f"{' scaled' if tol['scale_atol'] else ''}): {xla['verdict'].upper()}")
-        else:
-            text = f"does NOT compile: {xla['error']}"
-        rows.append(("xla", text))
-        if xla["latency_ms"]:
-            rows.append(("latency", ", ".join(f"{k} {v:.2f} ms" for k, v in xla["latency_ms"].items())
-                         + " (median)"))
-    rows.append(("inputs used", data["feeds_origin"]))
-    return rows
-
-
-def render_deploy_check(data: DeployCheck | dict) -> str:
-    """The terminal table: one row per property, then the verdict on the requirements and the failure lines."""
-    data = data.to_dict() if isinstance(data, DeployCheck) else data
-    rows = deploy_check_rows(data)
-    width = max(len(name) for name, _ in rows)
-    lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
-    if data["required"]:
-        lines.append(f"requirements: {', '.join(data['required'])}: {'MET' if data['ok'] else 'NOT MET'}")
-    lines += [f"  {line}" for line in data["failures"]]
-    return "\n".join(lines)

@@ -27,7 +27,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -243,12 +243,12 @@ def _run_child(job: dict, folder: str, log_file: str | None) -> dict:
             os.remove(partial)
 
 
-def run_tflite(out_dir: str, signature, variants: Sequence[str], *, reference: Reference,
+def run_tflite(out_dir: str, saved_model: str, signature, variants: Sequence[str], *, reference: Reference,
                feeds: Mapping[str, np.ndarray] | None, seed: int = 0, calibration: str | None = None,
                tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
                min_top1: float | None = None, existing: Sequence[dict] = (),
                progress: Progress = lambda _: None) -> list[TfliteResult]:
-    """Convert ``variants`` of OUT_DIR/saved_model into OUT_DIR/tflite/ and verify them on ``feeds`` (None: no
+    """Convert ``variants`` of ``saved_model`` into OUT_DIR/tflite/ and verify them on ``feeds`` (None: no
     verification) and the agreement inputs. With ``existing`` (report.json's ``tflite`` records) nothing is
     converted: the files already there are verified again (records of variants that did not convert are kept).
     ``signature``: converter.module.SignatureInfo."""
@@ -283,7 +283,7 @@ def run_tflite(out_dir: str, signature, variants: Sequence[str], *, reference: R
                 result.reason = f"{result.path}: file missing from the output directory"
                 continue
             progress(f"{result.variant}: {'running' if existing else 'converting'} {result.path}")
-            job = {"saved_model": None if existing else os.path.join(out_dir, "saved_model"),
+            job = {"saved_model": None if existing else saved_model,
                    "variant": result.variant, "tflite_file": path, "calibration": calibration_file,
                    "mapping": mapping, "threads": os.cpu_count(),
                    "result": os.path.join(tmp, f"{result.variant}.json"),
@@ -322,40 +322,3 @@ def run_tflite(out_dir: str, signature, variants: Sequence[str], *, reference: R
                     _judge(result, tolerance, per_output or {}, (verification[0], verification[1][0]), agreement,
                            candidate, candidate_chunks, output_names)
     return results
-
-
-# -- rendering --------------------------------------------------------------------------------------
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB ({size:,} B)"
-
-
-def tflite_rows(items: Sequence[TfliteResult | dict]) -> list[list[str]]:
-    """Header + one row per variant, shared by the terminal summary and report.html."""
-    items = [asdict(item) if isinstance(item, TfliteResult) else item for item in items]
-    reference = next((item["reference"] for item in items if item.get("reference")), "reference")
-    rows = [["tflite", "file", "size", f"vs {reference} max_rel", "max_abs", "top-1 agreement", "verdict"]]
-    for item in items:
-        if not item["converted"]:
-            rows.append([item["variant"], "-", "-", "-", "-", "-", f"NOT CONVERTED: {item['reason']}"])
-            continue
-        metrics = item.get("metrics") or {}
-        max_rel = max((m["max_rel"] for m in metrics.values()), default=None)
-        max_abs = max((m["max_abs"] for m in metrics.values()), default=None)
-        top1 = item.get("top1_agreement") or {}
-        agreement = (f"{min(top1.values()):.3f} ({item['samples']} inputs)" if top1 else "-")
-        verdict = item["verdict"].upper().replace("_", " ")
-        if item["verdict"] in (PASS, FAIL) and item["variant"] != "fp32" and item.get("min_top1") is not None:
-            verdict += f" (min top-1 {item['min_top1']:g})"
-        if item.get("reason"):
-            verdict += f": {item['reason']}"
-        rows.append([item["variant"], item["path"], _mb(item["size_bytes"]),
-                     "-" if max_rel is None else f"{max_rel:.2e}", "-" if max_abs is None else f"{max_abs:.2e}",
-                     agreement, verdict])
-    return rows
-
-
-def render_tflite(items: Sequence[TfliteResult | dict]) -> str:
-    rows = tflite_rows(items)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
-                     for row in rows)

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx.backend.base import Backend, BackendRep
 
-from paddle2tf.converter.graph import find_unsupported
+from paddle2tf.converter.prescan import find_unsupported
 
 # onnx.numpy_helper represents these element types as raw bits (custom structured dtypes or plain
 # unsigned ints); TF takes and returns them as ml_dtypes arrays. Converted at the backend boundary.

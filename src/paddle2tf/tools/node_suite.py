@@ -69,7 +69,7 @@ class Outcome:
 def _all_types(graph: onnx.GraphProto) -> Iterable[onnx.TypeProto]:
     for vi in [*graph.input, *graph.output, *graph.value_info]:
         yield vi.type
-    from paddle2tf.converter.graph import node_subgraphs
+    from paddle2tf.onnxutil.graph import node_subgraphs
 
     for node in graph.node:
         for sub in node_subgraphs(node):
@@ -80,7 +80,7 @@ def _all_types(graph: onnx.GraphProto) -> Iterable[onnx.TypeProto]:
 
 
 def _nodes(graph: onnx.GraphProto):
-    from paddle2tf.converter.graph import iter_nodes
+    from paddle2tf.onnxutil.graph import iter_nodes
 
     return list(iter_nodes(graph))
 
@@ -161,7 +161,7 @@ def test_function(name: str):
 
 def rejection(test: NodeTest) -> dict[str, list[str]]:
     """The converter pre-scan's findings for the test's model (empty: the model is supported)."""
-    from paddle2tf.converter.graph import find_unsupported
+    from paddle2tf.converter.prescan import find_unsupported
 
     return find_unsupported(onnx.load(os.path.join(test.model_dir, "model.onnx")))
 

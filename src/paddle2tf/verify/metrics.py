@@ -26,6 +26,21 @@ class Tolerance:
     scale_atol: bool = True
 
 
+# Default verification tolerances (atol in units of max(1, max|reference|), see Tolerance), chosen with a
+# ~3x margin over what seeded random-weight resnet18/resnet50/mobilenet_v2/bert_small reach against Paddle float32
+# (docs: README, "Reduced precision"). --rtol/--atol override them.
+# Keyed by converter.precision.PRECISIONS.
+DEFAULT_TOLERANCES = {
+    "fp32": Tolerance(rtol=1e-5, atol=1e-5),
+    "fp16": Tolerance(rtol=1e-2, atol=1e-2),
+    "bf16": Tolerance(rtol=5e-2, atol=5e-2),
+}
+
+
+def default_tolerance(precision: str) -> Tolerance:
+    return DEFAULT_TOLERANCES[precision]
+
+
 @dataclass
 class PairMetrics:
     """``reference`` vs ``candidate`` for one output. Relative figures are relative to the reference."""

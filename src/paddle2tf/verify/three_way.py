@@ -9,8 +9,8 @@ import numpy as np
 from paddle2tf.converter.module import SignatureInfo, from_signature_layout, to_signature_layout
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.export import PaddleModel
-from paddle2tf.report.model import PAIRS, FeedInfo, OutputResult, Verification, pair_key
 from paddle2tf.verify.metrics import Tolerance, compare, worst
+from paddle2tf.verify.model import PAIRS, FeedInfo, OutputResult, Verification, pair_key
 from paddle2tf.verify.runners import run_onnxruntime, run_paddle, run_savedmodel
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from paddle2tf.converter.graph import FLOAT_TYPES, node_input_names
+from paddle2tf.onnxutil.graph import FLOAT_TYPES, node_input_names
 
 # Domain of the fused ops the passes emit where the model's opset has no standard op for them (LayerNormalization
 # before opset 17, Gelu before 20, MatMul + bias + activation in any opset). Only paddle2tf's converters know

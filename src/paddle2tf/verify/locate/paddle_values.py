@@ -4,7 +4,7 @@ paddle2onnx names the ONNX value of a Paddle result after the op that made it (`
 fourth ``pd_op.conv2d`` of the main block, result 0; ``_paddle_worker.onnx_value_names`` reproduces the scheme).
 So every ONNX value that kept such a name has an exact Paddle counterpart: Paddle runs the program with those
 values fetched (in a child process, a chunk at a time, each value written to disk), ONNX Runtime runs the
-ONNX model with them exposed (``locate._OrtChunks``), and each pair is judged by the verification rule.
+ONNX model with them exposed (``chunks.OrtChunks``), and each pair is judged by the verification rule.
 
 The drifting region is found like the ONNX → TF culprit: the first Paddle op, in program order, with a result
 out of tolerance whose way in is within tolerance. Walking back from that result through values with no ONNX
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
-from paddle2tf.converter.graph import node_input_names
+from paddle2tf.onnxutil.graph import node_input_names
 from paddle2tf.verify.metrics import FAIL, Tolerance, compare
 
 SUBLAYERS_SUFFIX = ".sublayers.json"  # _paddle_worker.SUBLAYERS_SUFFIX (that module imports Paddle's helpers)
@@ -94,7 +94,7 @@ def compare_paddle_values(model: onnx.ModelProto, paddle_model, feeds: Mapping[s
                           tolerance: Tolerance = Tolerance(), chunk_size: int = 200, log_file: str | None = None,
                           progress: Progress = lambda _: None) -> PaddleComparison:
     """Compare every ONNX value with a Paddle counterpart and find the first drifting region."""
-    from paddle2tf.verify.locate.search import _OrtChunks
+    from paddle2tf.verify.locate.chunks import OrtChunks
 
     start_time = time.perf_counter()
     nodes = model.graph.node
@@ -107,7 +107,7 @@ def compare_paddle_values(model: onnx.ModelProto, paddle_model, feeds: Mapping[s
         files = index["files"]
         producer_op = {name: i for i, op in enumerate(index["ops"]) for name in op["results"] if name}
         checks: dict[str, PaddleValueCheck] = {}
-        ort = _OrtChunks(model, ort_dir)
+        ort = OrtChunks(model, ort_dir)
         pending: list[str] = []
         ranges = []
         for position, node in enumerate(nodes):

@@ -2,7 +2,7 @@
 
 Values whose inputs are all constant are evaluated at conversion time (constant folding with the
 converters themselves, so folding and run time share one semantics). Large float constants become
-tf.Variables owned by a ``WeightStore`` so they land in the SavedModel's ``variables/``.
+tf.Variables owned by a ``WeightStore`` (converter/weights.py) so they land in the SavedModel's ``variables/``.
 
 Layout: a value may exist in the ONNX layout, in channels-last layout (N, spatial..., C, what TF's CPU
 kernels want), or both. Conv/pool-like converters return ``ChannelsLast`` results; elementwise converters
@@ -12,279 +12,24 @@ once and cached. Graph inputs and outputs are always in the ONNX layout.
 
 from __future__ import annotations
 
-import functools
-import inspect
-import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
 from paddle2tf.converter import registry
 from paddle2tf.converter.context import ChannelsLast, NodeContext, NodeInputs
 from paddle2tf.converter.layout import channels_last_perm, to_channels_first, to_channels_last
+from paddle2tf.converter.weights import WeightStore
 from paddle2tf.errors import UnsupportedModelError
+from paddle2tf.onnxutil.graph import attributes, node_input_names, node_subgraphs, sanitise_name
 
 # Float constants at least this large are stored as variables, not embedded in the GraphDef.
 VARIABLE_MIN_BYTES = 4096
 # Folded values larger than this are not materialised at conversion time (keeps memory linear).
 FOLD_MAX_ELEMENTS = 1 << 24
-
-
-def sanitise_name(name: str, prefix: str = "v") -> str:
-    clean = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    if not clean or not clean[0].isalpha():
-        clean = f"{prefix}_{clean}"
-    return clean
-
-
-def attributes(node: onnx.NodeProto) -> dict:
-    values = {}
-    for attr in node.attribute:
-        value = helper.get_attribute_value(attr)
-        if isinstance(value, bytes):
-            value = value.decode("utf-8")
-        elif isinstance(value, list) and value and isinstance(value[0], bytes):
-            value = [v.decode("utf-8") for v in value]
-        values[attr.name] = value
-    return values
-
-
-def graph_opsets(model: onnx.ModelProto) -> dict[str, int]:
-    return {registry.normalise_domain(o.domain): o.version for o in model.opset_import}
-
-
-def node_subgraphs(node: onnx.NodeProto):
-    """The node's own subgraphs (If branches, Loop/Scan bodies), not recursively."""
-    for attr in node.attribute:
-        if attr.type == onnx.AttributeProto.GRAPH:
-            yield attr.g
-        elif attr.type == onnx.AttributeProto.GRAPHS:
-            yield from attr.graphs
-
-
-def iter_nodes(graph: onnx.GraphProto):
-    """Every node of the graph and of its subgraphs (If/Loop/Scan bodies)."""
-    for node in graph.node:
-        yield node
-        for sub in node_subgraphs(node):
-            yield from iter_nodes(sub)
-
-
-def node_input_names(node: onnx.NodeProto) -> list[str]:
-    """Values the node reads: explicit inputs, then the values its subgraphs read from enclosing scopes."""
-    names = [n for n in node.input if n]
-    names += sorted(_outer_names_read_by_subgraphs(node) - set(names))
-    return names
-
-
-def _outer_names_read_by_subgraphs(node: onnx.NodeProto) -> set[str]:
-    names: set[str] = set()
-    for sub in node_subgraphs(node):
-        defined = {vi.name for vi in sub.input} | {init.name for init in sub.initializer}
-        used: set[str] = set()
-        for inner in sub.node:
-            used.update(node_input_names(inner))
-            defined.update(n for n in inner.output if n)
-        names |= used - defined
-    return names
-
-
-# Element types TF has no usable dtype for (no Cast kernels): a graph input or output of these types
-# cannot be part of the SavedModel signature. 4-bit inputs are held exactly in int8/uint8 (their
-# numpy storage type), but an output would have to be packed.
-UNSUPPORTED_IO_TYPES = {
-    "input": {onnx.TensorProto.FLOAT8E4M3FNUZ, onnx.TensorProto.FLOAT8E5M2FNUZ},
-    "output": {onnx.TensorProto.FLOAT8E4M3FNUZ, onnx.TensorProto.FLOAT8E5M2FNUZ, onnx.TensorProto.INT4,
-               onnx.TensorProto.UINT4},
-}
-
-
-def _iter_graphs(graph: onnx.GraphProto):
-    """The graph and its subgraphs (If/Loop/Scan bodies), recursively."""
-    yield graph
-    for node in graph.node:
-        for sub in node_subgraphs(node):
-            yield from _iter_graphs(sub)
-
-
-def _constant_node_value(node: onnx.NodeProto) -> np.ndarray | None:
-    for attr in node.attribute:
-        if attr.name == "value":
-            return numpy_helper.to_array(attr.t)
-        if attr.name in ("value_float", "value_floats"):
-            return np.array(helper.get_attribute_value(attr), np.float32)
-        if attr.name in ("value_int", "value_ints"):
-            return np.array(helper.get_attribute_value(attr), np.int64)
-    return None
-
-
-_WEIGHT_MIN_ELEMENTS = 1024  # shape inference reads small constants' values (shapes, axes), never larger ones
-FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
-
-
-def _without_weights(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of the model for shape inference, its large constants reduced to their type and dims: inference
-    serialises the model it is given and parses a copy back, three copies of every weight at once."""
-    def stub(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
-        if tensor.data_type not in FLOAT_TYPES or int(np.prod(tensor.dims)) < _WEIGHT_MIN_ELEMENTS:
-            return None  # data propagation may read it (int64 shapes)
-        return onnx.TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims)
-
-    light = onnx.ModelProto()
-    light.CopyFrom(onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
-                                   functions=model.functions))
-    graph = model.graph
-    light.graph.CopyFrom(onnx.GraphProto(name=graph.name, input=graph.input, output=graph.output,
-                                         value_info=graph.value_info))
-    for init in graph.initializer:
-        light.graph.initializer.append(stub(init) or init)
-    for node in graph.node:
-        value = next((a.t for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
-        light_node = light.graph.node.add()
-        if value is not None and stub(value) is not None:
-            light_node.CopyFrom(helper.make_node("Constant", [], list(node.output), name=node.name,
-                                                 value=stub(value)))
-        else:
-            light_node.CopyFrom(node)
-    return light
-
-
-class ValueFacts:
-    """What the pre-scan knows about a model's values, for checks that need more than a node's attributes.
-
-    Element types and shapes come from the declared types completed by ONNX shape inference, which runs
-    on first use only (most models never need it); constants are initializers and Constant nodes.
-    """
-
-    def __init__(self, model: onnx.ModelProto):
-        self._model = model
-        self._types: dict[str, onnx.TypeProto] | None = None
-        self._producers: dict[str, onnx.TensorProto | onnx.NodeProto] | None = None
-        self._consumed: set[str] | None = None
-
-    def _type(self, name: str) -> onnx.TypeProto | None:
-        if self._types is None:
-            try:
-                # data_prop: shapes computed with Shape/Gather/Concat chains become static dims too.
-                model = onnx.shape_inference.infer_shapes(_without_weights(self._model), data_prop=True)
-            except Exception:  # the declared types are all there is
-                model = self._model
-            self._types = {}
-            for graph in _iter_graphs(model.graph):
-                for value in [*graph.input, *graph.output, *graph.value_info]:
-                    if value.type.WhichOneof("value"):  # subgraph outputs are often declared without a type
-                        self._types[value.name] = value.type
-                for init in graph.initializer:
-                    self._types[init.name] = helper.make_tensor_type_proto(init.data_type, list(init.dims))
-        return self._types.get(name)
-
-    def elem_type(self, name: str) -> int:
-        """The value's TensorProto element type; 0 when unknown."""
-        value_type = self._type(name)
-        return value_type.tensor_type.elem_type if value_type is not None and value_type.HasField(
-            "tensor_type") else 0
-
-    def shape(self, name: str) -> tuple[int | None, ...] | None:
-        """The value's dims (None for a dim without a static size); None when even the rank is unknown."""
-        value_type = self._type(name)
-        if value_type is None or not value_type.tensor_type.HasField("shape"):
-            return None
-        return tuple(d.dim_value if d.HasField("dim_value") else None for d in value_type.tensor_type.shape.dim)
-
-    def constant(self, name: str) -> np.ndarray | None:
-        """The value when it is an initializer or a Constant node's output; else None."""
-        if self._producers is None:
-            self._producers = {}
-            for graph in _iter_graphs(self._model.graph):
-                self._producers.update((init.name, init) for init in graph.initializer)
-                self._producers.update((node.output[0], node) for node in graph.node
-                                       if node.op_type == "Constant" and node.domain in ("", "ai.onnx"))
-        producer = self._producers.get(name)
-        if isinstance(producer, onnx.TensorProto):
-            return numpy_helper.to_array(producer)
-        return _constant_node_value(producer) if producer is not None else None
-
-    def consumed(self, name: str) -> bool:
-        """Whether a node reads the value (or a subgraph returns it to its node); False for values that
-        are only outputs of the model."""
-        if self._consumed is None:
-            self._consumed = {used for node in iter_nodes(self._model.graph) for used in node.input}
-            for graph in list(_iter_graphs(self._model.graph))[1:]:
-                self._consumed.update(value.name for value in graph.output)
-        return name in self._consumed
-
-
-@functools.cache
-def _check_takes_values(check: Callable) -> bool:
-    return len(inspect.signature(check).parameters) > 2
-
-
-def find_unsupported(model: onnx.ModelProto) -> dict[str, list[str]]:
-    """Map 'op (reason)' -> names of nodes using it, for every node the converter cannot handle.
-
-    Graph inputs/outputs of element types TF cannot represent are reported as 'input/output dtype X'.
-    A converter's ``unsupported`` check is called as ``check(node, attrs)``, or as
-    ``check(node, attrs, values)`` with the model's ``ValueFacts`` when it takes a third parameter.
-    """
-    opsets = graph_opsets(model)
-    facts = ValueFacts(model)
-    problems: dict[str, list[str]] = {}
-    for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
-        for value in values:
-            elem_type = value.type.tensor_type.elem_type if value.type.HasField("tensor_type") else 0
-            if elem_type in UNSUPPORTED_IO_TYPES[kind]:
-                label = f"{kind} dtype {onnx.TensorProto.DataType.Name(elem_type)}"
-                problems.setdefault(label, []).append(value.name)
-    for node in iter_nodes(model.graph):
-        domain = registry.normalise_domain(node.domain)
-        opset = opsets.get(domain)
-        entry = registry.lookup(node.op_type, opset, domain) if opset is not None else None
-        if entry is None:
-            label = node.op_type if not domain else f"{domain}.{node.op_type}"
-            if opset is not None and registry.lookup(node.op_type, 10**6, domain) is not None:
-                label += f" (opset {opset})"
-            problems.setdefault(label, []).append(node.name or f"<{node.op_type}>")
-            continue
-        check = entry.unsupported
-        if check is None:
-            reason = None
-        elif _check_takes_values(check):
-            reason = check(node, attributes(node), facts)
-        else:
-            reason = check(node, attributes(node))
-        if reason:
-            problems.setdefault(f"{node.op_type} ({reason})", []).append(node.name or f"<{node.op_type}>")
-    return problems
-
-
-def check_supported(model: onnx.ModelProto) -> None:
-    problems = find_unsupported(model)
-    if problems:
-        listing = "; ".join(f"{op}: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}"
-                            for op, names in sorted(problems.items()))
-        raise UnsupportedModelError(f"unsupported ONNX ops: {listing}")
-
-
-class WeightStore:
-    """Owns every tf.Variable and cached constant of a conversion, across tf.function traces."""
-
-    def __init__(self):
-        self.variables: dict[str, object] = {}
-
-    def get(self, key: str, make: Callable[[], np.ndarray]):
-        import tensorflow as tf
-
-        if key not in self.variables:
-            # Created eagerly (init_scope) and not reported to tf.function's variable-creation scope
-            # (no lifting): a function whose first trace creates variables is traced a second time,
-            # doubling conversion time. The store owns the variables; the trace captures them.
-            with tf.init_scope():
-                self.variables[key] = tf.Variable(make(), trainable=False, name=sanitise_name(key, "w")[:200],
-                                                  experimental_enable_variable_lifting=False)
-        return self.variables[key]
 
 
 class GraphRunner:

@@ -1,0 +1,122 @@
+"""ONNX-only helpers every stage shares: the domain rule, opsets, node attributes, the one walk over a graph and
+its subgraphs, graph inputs and value types. Imports neither TensorFlow nor Paddle."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from paddle2tf.onnxutil.dtypes import element_dtype
+
+STANDARD_DOMAINS = ("", "ai.onnx")  # the standard operator set, under either name
+# Every domain the ONNX standard defines (a node of any other domain is a custom op: a plugin's).
+ONNX_DOMAINS = frozenset({*STANDARD_DOMAINS, "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training"})
+INTERNAL_DOMAIN = "paddle2tf"  # ops the converter's passes emit (LayerNormalization < 17, Gelu < 20, Linear)
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
+
+
+def normalise_domain(domain: str) -> str:
+    """"" for the standard domain however spelled; any other domain as is."""
+    return "" if domain in STANDARD_DOMAINS else domain
+
+
+def sanitise_name(name: str, prefix: str = "v") -> str:
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if not clean or not clean[0].isalpha():
+        clean = f"{prefix}_{clean}"
+    return clean
+
+
+def attributes(node: onnx.NodeProto) -> dict:
+    values = {}
+    for attr in node.attribute:
+        value = helper.get_attribute_value(attr)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        elif isinstance(value, list) and value and isinstance(value[0], bytes):
+            value = [v.decode("utf-8") for v in value]
+        values[attr.name] = value
+    return values
+
+
+def graph_opsets(model: onnx.ModelProto) -> dict[str, int]:
+    """Opset version per domain ("" for the standard ONNX domain, however the model spells it)."""
+    return {normalise_domain(o.domain): o.version for o in model.opset_import}
+
+
+def model_opset(model: onnx.ModelProto, domain: str = "") -> int:
+    """The model's opset for ``domain`` (the standard ONNX domain by default); 1 when it imports none."""
+    return graph_opsets(model).get(normalise_domain(domain), 1)
+
+
+def node_subgraphs(node: onnx.NodeProto):
+    """The node's own subgraphs (If branches, Loop/Scan bodies), not recursively."""
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            yield attr.g
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            yield from attr.graphs
+
+
+def iter_nodes(graph: onnx.GraphProto):
+    """Every node of the graph and of its subgraphs (If/Loop/Scan bodies)."""
+    for node in graph.node:
+        yield node
+        for sub in node_subgraphs(node):
+            yield from iter_nodes(sub)
+
+
+def node_input_names(node: onnx.NodeProto) -> list[str]:
+    """Values the node reads: explicit inputs, then the values its subgraphs read from enclosing scopes."""
+    names = [n for n in node.input if n]
+    names += sorted(_outer_names_read_by_subgraphs(node) - set(names))
+    return names
+
+
+def _outer_names_read_by_subgraphs(node: onnx.NodeProto) -> set[str]:
+    names: set[str] = set()
+    for sub in node_subgraphs(node):
+        defined = {vi.name for vi in sub.input} | {init.name for init in sub.initializer}
+        used: set[str] = set()
+        for inner in sub.node:
+            used.update(node_input_names(inner))
+            defined.update(n for n in inner.output if n)
+        names |= used - defined
+    return names
+
+
+def iter_graphs(graph: onnx.GraphProto):
+    """The graph and its subgraphs (If/Loop/Scan bodies), recursively."""
+    yield graph
+    for node in graph.node:
+        for sub in node_subgraphs(node):
+            yield from iter_graphs(sub)
+
+
+def constant_node_value(node: onnx.NodeProto) -> np.ndarray | None:
+    """A Constant node's value (any of its value attributes); None when it has none."""
+    for attr in node.attribute:
+        if attr.name == "value":
+            return numpy_helper.to_array(attr.t)
+        if attr.name in ("value_float", "value_floats"):
+            return np.array(helper.get_attribute_value(attr), np.float32)
+        if attr.name in ("value_int", "value_ints"):
+            return np.array(helper.get_attribute_value(attr), np.int64)
+    return None
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """The graph inputs a caller must feed (initializers listed as inputs are constants, not feeds)."""
+    initializers = {init.name for init in model.graph.initializer}
+    return [vi for vi in model.graph.input if vi.name not in initializers]
+
+
+def value_type(value: onnx.ValueInfoProto) -> tuple[np.dtype, list[int | None]]:
+    """A declared value's numpy dtype and dims (None for a dim without a static size)."""
+    tensor_type = value.type.tensor_type
+    dtype = element_dtype(tensor_type.elem_type)
+    shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
+    return dtype, shape
