@@ -1,7 +1,7 @@
 """Conversion cost (ONNX → SavedModel) against the model's weight bytes: time and peak RSS (a benchmark, not a test).
 
 Issue #4's target: a BERT-large-like encoder (24 layers, hidden 1024, ~335M parameters) converts with peak RSS
-under 3 × its weight bytes plus the TensorFlow baseline. For each model (tests/paddle_models.py, seeded random
+under 3 × its weight bytes plus the TensorFlow baseline. For each model (tests/helpers/paddle_models.py, seeded random
 weights): saved by Paddle and exported to ONNX by ``paddle2tf convert --no-verify`` (not measured), then the
 conversion alone runs in a fresh child process that imports TensorFlow and onnx first and records its RSS
 (the *TF baseline*), then loads ``model.onnx``, converts it and saves the SavedModel, recording the peak RSS
@@ -22,7 +22,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TESTS = os.path.join(ROOT, "tests")
+HELPERS = os.path.join(ROOT, "tests", "helpers")  # paddle_models.py, paddle_fixtures.py
 
 _CHILD = """
 import json, resource, sys, time
@@ -52,7 +52,7 @@ print(json.dumps({"baseline_mb": baseline, "loaded_mb": loaded, "weights_mb": we
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "POLYGRAPHY_AUTOINSTALL_DEPS": "0",
-           "PYTHONPATH": TESTS + os.pathsep + os.environ.get("PYTHONPATH", "")}
+           "PYTHONPATH": HELPERS + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run(args, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(args)}\n{proc.stderr[-3000:]}")
@@ -60,7 +60,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 
 
 def measure(name: str, workdir: str) -> dict:
-    sys.path.insert(0, TESTS)
+    sys.path.insert(0, HELPERS)
     from paddle_fixtures import save_paddle_model
 
     model_file = save_paddle_model(name, os.path.join(workdir, name, "paddle"))

@@ -1,6 +1,7 @@
 """Size and latency of ResNet-50's deployment targets (a benchmark, not a test).
 
-ResNet-50 with seeded random weights (tests/paddle_models.py) is converted twice with the CLI, without verification:
+ResNet-50 with seeded random weights (tests/helpers/paddle_models.py) is converted twice with the CLI, without
+verification:
 
 - ``python -m paddle2tf convert MODEL -o OUT --no-verify --tflite fp32,fp16,int8-dynamic,int8``: the SavedModel
   (dynamic batch) and its TFLite files;
@@ -30,14 +31,14 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.join(os.path.dirname(HERE), "tests")
+HELPERS = os.path.join(os.path.dirname(HERE), "tests", "helpers")  # paddle_models.py, paddle_fixtures.py
 MODEL = "resnet50"
 VARIANTS = ["fp32", "fp16", "int8-dynamic", "int8"]
 
 
 def child_env() -> dict[str, str]:
     return {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2",
-            "PYTHONPATH": os.pathsep.join(p for p in (TESTS, os.environ.get("PYTHONPATH")) if p)}
+            "PYTHONPATH": os.pathsep.join(p for p in (HELPERS, os.environ.get("PYTHONPATH")) if p)}
 
 
 def convert(model_file: str, out: str, *extra: str) -> dict:
@@ -111,7 +112,7 @@ def main() -> None:
     parser.add_argument("--work-dir", help="keep the model and conversions here (reused when already there)")
     args = parser.parse_args()
     work = args.work_dir or tempfile.mkdtemp(prefix="paddle2tf-deploy-targets-")
-    sys.path.insert(0, TESTS)
+    sys.path.insert(0, HELPERS)
     from paddle_fixtures import save_paddle_model
 
     model_file = os.path.join(work, "paddle", "model.json")

@@ -1,7 +1,7 @@
 """Inference latency of paddle2tf's SavedModel against Paddle, ONNX Runtime and native Keras (a benchmark, not a test).
 
-For each model (seeded random weights, tests/paddle_models.py) and batch size, the latency of one forward pass on
-the CPU of:
+For each model (seeded random weights, tests/helpers/paddle_models.py) and batch size, the latency of one forward pass
+on the CPU of:
 
 (a) ``paddle``: Paddle inference (``paddle.inference.Config`` on the saved inference model, oneDNN/MKLDNN on when
     Paddle is built with it, ``switch_ir_optim(True)``);
@@ -44,7 +44,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.join(os.path.dirname(HERE), "tests")
+HELPERS = os.path.join(os.path.dirname(HERE), "tests", "helpers")  # paddle_models.py, paddle_fixtures.py
 
 ALL_MODELS = ["resnet50", "mobilenet_v2", "mobilenet_v3_small", "vgg16", "densenet121", "inception_v3", "bert_like"]
 KERAS_APPS = {"resnet50": "ResNet50", "mobilenet_v2": "MobileNetV2", "mobilenet_v3_small": "MobileNetV3Small",
@@ -56,7 +56,7 @@ VOCAB = 1000  # build_bert_like's default vocabulary
 
 def child_env() -> dict[str, str]:
     return {**os.environ, "POLYGRAPHY_AUTOINSTALL_DEPS": "0", "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2",
-            "PYTHONPATH": os.pathsep.join(p for p in (TESTS, os.environ.get("PYTHONPATH")) if p)}
+            "PYTHONPATH": os.pathsep.join(p for p in (HELPERS, os.environ.get("PYTHONPATH")) if p)}
 
 
 # --------------------------------------------------------------------------------------------------- conversion
@@ -69,7 +69,7 @@ def convert(name: str, work: str) -> dict:
     if os.path.isfile(record_path):
         with open(record_path) as handle:
             return json.load(handle)
-    sys.path.insert(0, TESTS)
+    sys.path.insert(0, HELPERS)
     from paddle_fixtures import save_paddle_model
 
     model_file = save_paddle_model(name, os.path.join(folder, "paddle"))

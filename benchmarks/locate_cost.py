@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/locate_cost.py [--models resnet50 bert_like] [--chunk-size 200] [--workdir DIR]``
 
-Each model is saved by tests/paddle_models.py (seeded random weights), converted without verification
+Each model is saved by tests/helpers/paddle_models.py (seeded random weights), converted without verification
 (``paddle2tf convert --no-verify``), then ``locate`` (both hops, every ONNX value compared) runs in a fresh
 child process which reports its own peak RSS and the peak RSS of its Paddle child (the Paddle → ONNX hop).
 Inputs are the conversion's defaults: batch 2 (and sequence length 32 for the encoder).
@@ -23,7 +23,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TESTS = os.path.join(ROOT, "tests")
+HELPERS = os.path.join(ROOT, "tests", "helpers")  # paddle_models.py, paddle_fixtures.py
 
 _CHILD = """
 import json, resource, sys, time
@@ -45,7 +45,7 @@ print(json.dumps({
 
 def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONPATH": TESTS + os.pathsep + os.environ.get("PYTHONPATH", "")}
+           "PYTHONPATH": HELPERS + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run(args, capture_output=True, text=True, env=env, **kwargs)
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(args)}\n{proc.stderr[-3000:]}")
@@ -71,7 +71,7 @@ def _scale_middle_weight(onnx_path: str) -> str:
 
 
 def measure(name: str, workdir: str, chunk_size: int, drift: bool) -> dict:
-    sys.path.insert(0, TESTS)
+    sys.path.insert(0, HELPERS)
     from paddle_fixtures import save_paddle_model
 
     model_file = save_paddle_model(name, os.path.join(workdir, name, "paddle"))

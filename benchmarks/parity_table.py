@@ -1,7 +1,7 @@
 """Convert the test model zoo end to end and print each model's three-way parity figures and stage times.
 
 Usage: python benchmarks/parity_table.py [NAME ...]   (default: every model of the core issue)
-Each model is built with seeded random weights (tests/paddle_models.py) in a child process, converted with
+Each model is built with seeded random weights (tests/helpers/paddle_models.py) in a child process, converted with
 paddle2tf.app.api.convert, and verified on the default seeded inputs. Prints a markdown table and writes
 parity_table.json beside the current directory.
 """
@@ -14,8 +14,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.join(os.path.dirname(HERE), "tests")
-sys.path.insert(0, TESTS)
+HELPERS = os.path.join(os.path.dirname(HERE), "tests", "helpers")  # paddle_models.py, paddle_fixtures.py
+sys.path.insert(0, HELPERS)
 
 DEFAULT_MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "vgg16", "densenet121",
                   "shufflenet_v2_x1_0", "squeezenet1_1", "inception_v3", "bert_like", "mlp", "norm_zoo"]

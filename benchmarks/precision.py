@@ -3,7 +3,7 @@
     python benchmarks/precision.py [--models resnet50] [--runs 20] [--work-dir DIR]
 
 Each (model, precision) is converted (and verified against Paddle) with the CLI from a seeded random-weight Paddle
-model (tests/paddle_models.py); the SavedModel is then timed in a fresh TensorFlow-only process per precision:
+model (tests/helpers/paddle_models.py); the SavedModel is then timed in a fresh TensorFlow-only process per precision:
 median of --runs calls after 3 warm-up calls, inputs uniform[-1, 1]. Prints a Markdown table.
 """
 
@@ -19,12 +19,12 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TESTS = os.path.join(ROOT, "tests")
+HELPERS = os.path.join(ROOT, "tests", "helpers")  # paddle_models.py, paddle_fixtures.py
 PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": TESTS + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    return {**os.environ, "PYTHONPATH": HELPERS + os.pathsep + os.environ.get("PYTHONPATH", ""),
             "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
@@ -35,7 +35,7 @@ def _size_mb(folder: str) -> float:
 def convert(name: str, precision: str, work: str) -> dict:
     prefix = os.path.join(work, name, "model")
     if not os.path.isfile(prefix + ".json"):
-        subprocess.run([sys.executable, os.path.join(TESTS, "paddle_models.py"), name, prefix], check=True,
+        subprocess.run([sys.executable, os.path.join(HELPERS, "paddle_models.py"), name, prefix], check=True,
                        capture_output=True, env=_env())
     out = os.path.join(work, f"{name}_{precision}")
     if not os.path.isfile(os.path.join(out, "report.json")):

@@ -1,3 +1,3 @@
-from paddle2tf.app.cli import main
+from paddle2tf.pipeline.commands import main
 
 main()

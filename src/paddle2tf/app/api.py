@@ -148,6 +148,10 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
             model_specs = model_input_specs(model)
             check_specs_against_model(options.input_specs, model_specs, display_name or "the exported model")
             specs = _feed_specs(model_specs, options.input_specs)
+            outputs = [value.name for value in model.graph.output]
+            if unknown := sorted(set(options.per_output) - set(outputs)):
+                raise BadInputError(f"--tolerance {unknown[0]}: the model has no output of that name "
+                                    f"(outputs: {', '.join(outputs)})")
             if preprocess is not None:
                 preprocess = resolve_preprocess(preprocess, {s.name: (s.dtype, s.shape) for s in specs})
         with stages.stage("convert", f"{len(model.graph.node)} ONNX nodes → TensorFlow SavedModel"):

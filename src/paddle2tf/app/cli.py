@@ -14,6 +14,8 @@ import signal
 import sys
 import traceback
 from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from paddle2tf import __version__
 from paddle2tf.app import api
@@ -37,13 +39,20 @@ from paddle2tf.frontend.sources import parse_input_spec
 from paddle2tf.frontend.static_shape import parse_static_shape
 from paddle2tf.onnxutil.checker import load_checked
 from paddle2tf.onnxutil.graph import graph_opsets, iter_nodes
-from paddle2tf.pipeline.commands import add_parsers as add_pipeline_parsers
-from paddle2tf.pipeline.commands import run_command
 from paddle2tf.report.model import json_default, library_versions
 from paddle2tf.report.outdir import LOG_FILE, REPORT_FILE
 from paddle2tf.report.terminal import render_deploy_check, render_locate, render_summary
 from paddle2tf.tools.operators_doc import support_table
 from paddle2tf.verify.metrics import FAIL, Tolerance, default_tolerance
+
+
+@dataclass(frozen=True)
+class CommandGroup:
+    """Subcommands a layer above the app adds to the ``paddle2tf`` command."""
+
+    commands: tuple[str, ...]
+    add_parsers: Callable[[argparse._SubParsersAction], None]
+    run: Callable[[argparse.Namespace], int]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,7 +76,7 @@ def _add_plugin_arg(parser: argparse.ArgumentParser) -> None:
                         help="load converter plugins (repeatable; docs/writing-converters.md, Plugins)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extensions: Sequence[CommandGroup] = ()) -> argparse.ArgumentParser:
     parser = _Parser(prog="paddle2tf", description="PaddlePaddle/ONNX → verified TensorFlow SavedModel")
     parser.add_argument("--debug", action="store_true", help="show tracebacks (accepted anywhere)")
     parser.add_argument("--version", action="store_true", help="print paddle2tf's and the stack's versions")
@@ -138,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="tell, without converting, whether every node of an ONNX model is supported")
     chk.add_argument("model", help="model.onnx")
     _add_plugin_arg(chk)
-    add_pipeline_parsers(sub)  # `pipeline run|validate` and `repo list|show`
+    for extension in extensions:  # the pipeline's `pipeline run|validate` and `repo list|show`
+        extension.add_parsers(sub)
     return parser
 
 
@@ -181,7 +191,7 @@ def convert_options(args, tolerance: Tolerance | None, per_output: dict[str, Tol
         tflite=tuple(args.tflite), calibration=args.calibration, tflite_min_top1=args.tflite_min_top1)
 
 
-def _run(args) -> int:
+def _run(args, extensions: Sequence[CommandGroup] = ()) -> int:
     if args.command in ("check", "ops"):
         converter_plugins.load(args.plugin)
     if args.command == "check":
@@ -195,8 +205,9 @@ def _run(args) -> int:
     if args.command == "ops":
         print(support_table())
         return EXIT_OK
-    if args.command in ("pipeline", "repo"):
-        return run_command(args)
+    for extension in extensions:
+        if args.command in extension.commands:
+            return extension.run(args)
     if args.command == "deploy-check":
         return _deploy_check(args)
 
@@ -269,7 +280,8 @@ def _terminate(signum, frame):
     raise _Terminated()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, extensions: Sequence[CommandGroup] = ()) -> int:
+    """The command line; ``extensions``: command groups of the layers above the app (the pipeline's)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our summary
     argv = list(sys.argv[1:] if argv is None else argv)
     # --debug is accepted anywhere before a "--" (argparse would take it only before the subcommand)
@@ -279,12 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--version"]:
         print(_version())
         sys.exit(EXIT_OK)
-    args = build_parser().parse_args(argv)
+    args = build_parser(extensions).parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     with contextlib.ExitStack() as stack:
         if not debug:  # TensorFlow's lines go to OUT_DIR/conversion.log; --debug shows them
             stack.callback(_keep_library_output, args, stack.enter_context(events.capture_stderr()))
-        code = _code(args, debug)
+        code = _code(args, debug, extensions)
     sys.exit(code)
 
 
@@ -298,10 +310,10 @@ def _keep_library_output(args, captured: str) -> None:
         shutil.copyfileobj(source, log)
 
 
-def _code(args, debug: bool) -> int:
+def _code(args, debug: bool, extensions: Sequence[CommandGroup]) -> int:
     """Run the command; the exit code of its outcome (errors as one line on the terminal)."""
     try:
-        return _run(args)
+        return _run(args, extensions)
     except Paddle2TFError as exc:
         if debug:
             traceback.print_exc()

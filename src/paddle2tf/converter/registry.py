@@ -61,6 +61,7 @@ class Plugin:
     sha256: str | None = None  # of a file plugin: which version of it built a SavedModel
 
 
+OPS_PACKAGE = "paddle2tf.ops"  # paddle2tf's own converters, one module per op family
 ENTRY_POINT_GROUP = "paddle2tf.converters"
 
 _REGISTRY: dict[tuple[str, str], list[Converter]] = {}
@@ -104,8 +105,8 @@ def load_converters() -> None:
     if _loaded:
         return
     _loaded = True
-    from paddle2tf import ops
-
+    # Discovered by name, like the plugins: the converter modules build on this registry (ops imports converter).
+    ops = importlib.import_module(OPS_PACKAGE)
     for info in pkgutil.iter_modules(ops.__path__):
         name = f"{ops.__name__}.{info.name}"
         try:

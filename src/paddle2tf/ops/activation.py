@@ -6,7 +6,7 @@ import math
 
 from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 from paddle2tf.converter.registry import converter
-from paddle2tf.ops._common import normalise_axis
+from paddle2tf.ops.shared import normalise_axis
 
 
 def _zero(x):

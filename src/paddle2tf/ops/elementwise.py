@@ -13,7 +13,7 @@ from onnx import TensorProto
 
 from paddle2tf.converter.registry import converter
 from paddle2tf.onnxutil.dtypes import DTYPE_NAMES as ONNX_TO_TF_DTYPE
-from paddle2tf.ops._common import normalise_axis
+from paddle2tf.ops.shared import normalise_axis
 
 FLT_MAX = 3.4028234663852886e38  # numeric_limits<float>::max(), the Clip-6 attribute defaults
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from paddle2tf.converter.registry import converter
-from paddle2tf.ops._common import normalise_axis
+from paddle2tf.ops.shared import normalise_axis
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -12,14 +12,14 @@ _WIDEN = {"uint8": "int32", "uint16": "int32", "uint32": "int64", "uint64": "int
           "int16": "int32"}
 
 
-def _matmul(a, b):
+def numpy_matmul(a, b):
     """numpy.matmul semantics: 1-D operands are promoted and the added axis removed; batch axes broadcast."""
     import tensorflow as tf
 
     dtype = a.dtype
     if dtype.name in _WIDEN:
         wide = tf.as_dtype(_WIDEN[dtype.name])
-        return tf.cast(_matmul(tf.cast(a, wide), tf.cast(b, wide)), dtype)
+        return tf.cast(numpy_matmul(tf.cast(a, wide), tf.cast(b, wide)), dtype)
     a_vec, b_vec = a.shape.rank == 1, b.shape.rank == 1
     if a_vec:
         a = a[tf.newaxis, :]
@@ -54,7 +54,7 @@ def _outer_dims(a) -> list:
 
 @converter("MatMul", since=1)
 def matmul(node, inputs, attrs, ctx):
-    return _matmul(inputs[0], inputs[1])
+    return numpy_matmul(inputs[0], inputs[1])
 
 
 @converter("Gemm", since=1)
@@ -129,7 +129,7 @@ def matmul_integer(node, inputs, attrs, ctx):
         a = a - _zero_point_a(tf.cast(inputs[2], tf.int32), a.shape.rank)
     if inputs[3] is not None:
         b = b - tf.cast(inputs[3], tf.int32)
-    return _matmul(a, b)
+    return numpy_matmul(a, b)
 
 
 def _explicit_equation(equation: str) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from onnx import TensorProto
 
 from paddle2tf.converter.registry import converter
-from paddle2tf.ops._common import normalise_axis
 from paddle2tf.ops.conv import check_conv_attrs
+from paddle2tf.ops.shared import normalise_axis
 
 # Integer quantized types: (TF dtype, min, max).
 INTEGER_RANGES = {
@@ -150,7 +150,7 @@ def _qlinear_matmul_check(node, attrs, values):
 @converter("QLinearMatMul", since=10, unsupported=_qlinear_matmul_check)
 def qlinear_matmul(node, inputs, attrs, ctx):
     """(a - a_zp) @ (b - b_zp) * (a_scale * b_scale / y_scale) + y_zp; per-row a / per-column b params."""
-    from paddle2tf.ops.matmul import _matmul
+    from paddle2tf.ops.matmul import numpy_matmul
 
     a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp = (inputs[i] for i in range(8))
     row = [-1, 1] if a.shape.rank and a.shape.rank >= 2 else None
@@ -159,7 +159,7 @@ def qlinear_matmul(node, inputs, attrs, ctx):
         import tensorflow as tf
 
         a_scale_ = tf.reshape(a_scale, row)
-    accumulated = _matmul(_centred(a, a_zp, row), _centred(b, b_zp))
+    accumulated = numpy_matmul(_centred(a, a_zp, row), _centred(b, b_zp))
     multiplier = a_scale_ * b_scale / y_scale
     dtype = (y_zp if y_zp is not None else a).dtype.name
     return _requantize(accumulated, multiplier, y_zp, dtype)

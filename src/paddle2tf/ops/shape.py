@@ -13,7 +13,7 @@ from onnx import numpy_helper
 from paddle2tf.converter.context import ChannelsLast
 from paddle2tf.converter.layout import channels_last_axis, to_channels_first, to_channels_last
 from paddle2tf.converter.registry import converter
-from paddle2tf.ops._common import normalise_axis
+from paddle2tf.ops.shared import normalise_axis
 
 INT64_MAX = np.iinfo(np.int64).max
 

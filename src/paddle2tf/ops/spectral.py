@@ -11,7 +11,7 @@ import numpy as np
 
 from paddle2tf.converter.registry import converter
 from paddle2tf.onnxutil.dtypes import DTYPE_NAMES as ONNX_TO_TF_DTYPE
-from paddle2tf.ops._common import normalise_axis
+from paddle2tf.ops.shared import normalise_axis
 
 
 def _to_complex(x, real_dtype=None):

@@ -1,6 +1,6 @@
 """The ONNX node conformance suite (``onnx.backend.test`` node tests) run through ``paddle2tf.tools.backend``.
 
-Shared by ``tests/test_backend_suite.py`` (which asserts the outcome of every test) and
+Shared by ``tests/tools/test_backend_suite.py`` (which asserts the outcome of every test) and
 ``paddle2tf.tools.operators_doc`` (which reports the outcomes per op). Every node test is either
 
 - **excluded** by category (training ops, Optional/Sequence-typed values, randomised ops, strings),
