@@ -205,3 +205,37 @@ def test_timeout_kills_one_model_and_the_alert_command_runs(tmp_path):
     assert [a["model"] for a in alerts] == ["slow"]
     assert "timed out after 1 s" in alerts[0]["error"]
     assert json.loads(received.read_text())["model"] == "slow"  # the command got the same alert on stdin
+
+
+def test_same_pipeline_twice_at_once(tmp_path):
+    """A CI retry: the same YAML started twice at once shares work_dir; each run works in its own folder, one
+    publishes and the other reports unchanged (or waits for the lock and finds it published), no false alert."""
+    repo = tmp_path / "repo"
+    alerts = tmp_path / "alerts.jsonl"
+    path = tmp_path / "p.yaml"
+    path.write_text(f"repository: {repo}\nwork_dir: {tmp_path / 'work'}\nalerts: {{alerts_file: {alerts}}}\n"
+                    f"models:\n  - name: tiny\n    source: {tiny_onnx(tmp_path / 'tiny.onnx')}\n"
+                    f"  - name: relu\n    source: {tiny_onnx(tmp_path / 'relu.onnx')}\n")
+    env = cli_env(**{PUBLISH_DELAY_ENV: "1"})
+    procs = [subprocess.Popen([sys.executable, "-m", "paddle2tf", "pipeline", "run", str(path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [EXIT_OK, EXIT_OK], outputs
+    for name in ("tiny", "relu"):
+        assert Repository(str(repo)).versions(name) == [1]
+        assert sum(f"[{name}] published version 1" in out for out in outputs) == 1, outputs
+        assert sum(f"[{name}] unchanged" in out for out in outputs) == 1, outputs
+    assert not alerts.exists()
+    assert os.listdir(tmp_path / "work") == []  # every run's folder removed: nothing failed
+
+
+def test_only_is_repeatable(tmp_path):
+    repo = tmp_path / "repo"
+    path = tmp_path / "p.yaml"
+    path.write_text(f"repository: {repo}\nwork_dir: {tmp_path / 'work'}\nmodels:\n"
+                    f"  - name: a\n    source: {tiny_onnx(tmp_path / 'a.onnx')}\n"
+                    f"  - name: b\n    source: {tiny_onnx(tmp_path / 'b.onnx', 'Sigmoid')}\n"
+                    f"  - name: c\n    source: {tiny_onnx(tmp_path / 'c.onnx', 'Tanh')}\n")
+    proc = run_cli("pipeline", "run", str(path), "--only", "a", "--only", "c")
+    assert proc.returncode == EXIT_OK, proc.stdout[-3000:]
+    assert Repository(str(repo)).models() == ["a", "c"]

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from paddle2tf.common.events import ERROR, STAGE_DONE, STAGE_START, Event
+from paddle2tf.common.files import make_shared_dir
 from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY, BadInputError, Paddle2TFError
 from paddle2tf.pipeline.alerts import build_alert, send_alert
 from paddle2tf.pipeline.config import ModelEntry, Pipeline
@@ -63,22 +64,23 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def run_model(entry: ModelEntry, pipeline: Pipeline, repo: Repository, say) -> ModelResult:
+def run_model(entry: ModelEntry, pipeline: Pipeline, repo: Repository, say, run_dir: str) -> ModelResult:
+    """Convert one model in a worker (its output, log and job file in ``run_dir``: this run's own folder, so two
+    runs of one pipeline never share them), then publish it or report why not."""
     start = time.monotonic()
     result = ModelResult(entry.name, "failed")
     options = entry.options
-    out_dir = os.path.join(pipeline.work_dir, entry.name)
+    out_dir = os.path.join(run_dir, entry.name)
     try:
         src_hash = source_hash(entry.source, options.input_specs)
     except Paddle2TFError as exc:
         result.stage, result.error = "source", str(exc)
         result.seconds = time.monotonic() - start
         return result
-    os.makedirs(pipeline.work_dir, exist_ok=True)
-    log_path = os.path.join(pipeline.work_dir, f"{entry.name}.log")
+    log_path = os.path.join(run_dir, f"{entry.name}.log")
     say(f"[{entry.name}] start: {entry.source} (timeout {entry.timeout_s:g} s, log {log_path})")
     state = {"stage": "start", "error": ""}
-    job_file = os.path.join(pipeline.work_dir, f"{entry.name}.job.json")
+    job_file = os.path.join(run_dir, f"{entry.name}.job.json")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(_worker_command(entry, out_dir, job_file), stdout=subprocess.PIPE, stderr=log,
                                 text=True, errors="replace", start_new_session=True,
@@ -176,11 +178,14 @@ def run_pipeline(pipeline: Pipeline, jobs: int = 1, only: list[str] | None = Non
     repo = Repository(pipeline.repository)
     with repo.locked():  # also removes what a crashed publisher left behind
         pass
-    say(f"pipeline {pipeline.path}: {len(entries)} model(s), {jobs} job(s), repository {repo.root}")
+    os.makedirs(pipeline.work_dir, exist_ok=True)
+    run_dir = make_shared_dir(pipeline.work_dir, f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-")
+    say(f"pipeline {pipeline.path}: {len(entries)} model(s), {jobs} job(s), repository {repo.root}, "
+        f"work folder {run_dir}")
 
     def one(entry: ModelEntry) -> ModelResult:
         try:
-            result = run_model(entry, pipeline, repo, say)
+            result = run_model(entry, pipeline, repo, say, run_dir)
         except Exception as exc:  # a bug in one model's handling must not stop the others
             result = ModelResult(entry.name, "crashed", "pipeline", error=f"{type(exc).__name__}: {exc}")
         if result.ok:
@@ -194,6 +199,8 @@ def run_pipeline(pipeline: Pipeline, jobs: int = 1, only: list[str] | None = Non
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(one, entries))
     say(render_results(results))
+    if all(r.ok for r in results):  # else kept: the failed models' reports and logs are in it
+        shutil.rmtree(run_dir, ignore_errors=True)
     return EXIT_OK if all(r.ok for r in results) else EXIT_PARITY
 
 

@@ -10,6 +10,7 @@ Layout (docs/report-schema.md)::
     OUT_DIR/conversion.log              what the child processes printed
     OUT_DIR/paddle/                     the Paddle inference model (a Paddle source's), re-run by ``verify``
     OUT_DIR/tflite/                     TFLite files (targets.tflite.TFLITE_DIR)
+    .OUT_DIR.lock (beside it)           serialises writers of the same OUT_DIR (fcntl.flock)
 
 Every stage takes paths and data; only this module and ``app`` know the layout.
 """
