@@ -2,7 +2,6 @@
 
 The float32 model is rewritten so that its tensor computation runs in float16 or bfloat16 and its weights are
 stored in that type, then converted as usual. Every node gets one of three modes:
-
 - **reduced**: a node computing on data (a value that depends on a graph input's *values*) or reading a
   float32 initializer of weight size (``WEIGHT_MIN_ELEMENTS``, e.g. a position-embedding Gather): its float32
   inputs are read in the reduced type, its float32 outputs become the reduced type (``Cast to=FLOAT`` becomes
@@ -35,6 +34,7 @@ from onnx import TensorProto, helper
 
 from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 from paddle2tf.errors import BadInputError
+from paddle2tf.onnxutil.graph import node_input_names, node_subgraphs
 
 FLOAT = TensorProto.FLOAT
 PRECISIONS = {"fp32": FLOAT, "fp16": TensorProto.FLOAT16, "bf16": TensorProto.BFLOAT16}
@@ -157,8 +157,6 @@ def _rename_reads(graph: onnx.GraphProto, renames: dict[str, str]) -> None:
 
 
 def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
-    from paddle2tf.onnxutil.graph import node_subgraphs
-
     return list(node_subgraphs(node))
 
 
@@ -248,8 +246,6 @@ class _Rewriter:
         return self.model
 
     def _node(self, node: onnx.NodeProto, outputs: dict[str, onnx.ValueInfoProto]) -> None:
-        from paddle2tf.onnxutil.graph import node_input_names
-
         reads = node_input_names(node)
         outer_reads = set(reads) - set(node.input)
         mode = self._mode(node, reads)

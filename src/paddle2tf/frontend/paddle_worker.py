@@ -16,6 +16,9 @@ import sys
 
 import numpy as np
 
+from paddle2tf.frontend.fixes import paddle_ops
+from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, registered
+
 ERROR_PREFIX = "paddle2tf-error: "
 SUBLAYERS_SUFFIX = ".sublayers.json"  # beside a saved Layer: parameter name -> structured name (layer1.0.conv1.weight)
 _NOT_VALUES = ("builtin.parameter", "pd_op.data", "pd_op.feed", "pd_op.fetch", "builtin.shadow_output")
@@ -124,7 +127,6 @@ def export_paddle_ops(model_file: str, params_file: str, onnx_bytes: bytes) -> t
     (``paddle_ops.may_need_export``), so other exports import nothing more than paddle2onnx."""
     import onnx
 
-    from paddle2tf.frontend.fixes import paddle_ops
 
     model = onnx.load_from_string(onnx_bytes)
     try:
@@ -139,7 +141,6 @@ def read_paddle_ops(model_file: str, params_file: str) -> list:
     ONNX names of operands and results as paddle2onnx gives them, parameter values from the Paddle scope."""
     import paddle
 
-    from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, registered
 
     paddle.enable_static()
     exe = paddle.static.Executor(paddle.CPUPlace())

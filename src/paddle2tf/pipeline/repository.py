@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from paddle2tf.common.files import make_shared_dir, share_file
 from paddle2tf.errors import BadInputError
+from paddle2tf.frontend.sources import resolve_source
 from paddle2tf.report.outdir import HTML_FILE, ONNX_FILE, REPORT_FILE, SAVED_MODEL_DIR
 
 LOCK_FILE = ".lock"
@@ -44,7 +45,6 @@ def sha256_file(path: str) -> str:
 def source_hash(source: str, input_specs) -> str:
     """sha256 of the source files (ONNX file, or Paddle model + params); for a ``module:attr`` reference, of the
     reference string and the input specs."""
-    from paddle2tf.frontend.sources import resolve_source
 
     resolved = resolve_source(source, tuple(input_specs))
     digest = hashlib.sha256()

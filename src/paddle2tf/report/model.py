@@ -7,6 +7,7 @@ from importlib import metadata
 from typing import Any
 
 from paddle2tf import __version__
+from paddle2tf.onnxutil.graph import iter_nodes
 from paddle2tf.verify.metrics import FAIL, PASS, WARN, worst
 from paddle2tf.verify.model import Verification
 
@@ -54,7 +55,6 @@ def model_summary(model) -> dict:
     """Node count and op histogram of an ONNX model's main graph (subgraph nodes counted separately)."""
     from collections import Counter
 
-    from paddle2tf.onnxutil.graph import iter_nodes
 
     top = Counter(node.op_type for node in model.graph.node)
     every = sum(1 for _ in iter_nodes(model.graph))

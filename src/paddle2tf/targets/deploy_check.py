@@ -24,6 +24,7 @@ import numpy as np
 from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import BadInputError
 from paddle2tf.verify.metrics import PASS, PairMetrics, Tolerance, compare, worst
+from paddle2tf.verify.runners import RunnerError
 
 REQUIREMENTS = ("static", "xla", "no-control-flow", "standard-ops")
 NOT_COMPILED = "not_compiled"
@@ -184,7 +185,6 @@ def deploy_check(saved_model: str, signature: dict, feeds: dict[str, np.ndarray]
     """Check a SavedModel (see the module docstring) on ``feeds`` (by ONNX input name); ``signature`` is
     report.json's (``inputs``/``outputs`` with ``onnx_name``/``tf_name``). ``timing_runs`` > 0 also measures the
     median latency of that many runs, plain and XLA, after a warm-up."""
-    from paddle2tf.verify.runners import RunnerError
 
     required = parse_requirements(list(require))
     output_names = [t["onnx_name"] for t in signature["outputs"]]

@@ -2,7 +2,6 @@
 
 Variants (``--tflite fp32,fp16,int8-dynamic,int8``), written to ``OUT_DIR/tflite/model_<variant>.tflite`` by
 ``tf.lite.TFLiteConverter.from_saved_model`` in a fresh TensorFlow-only process (``tflite_child.py``) per variant:
-
 - ``fp32``: no optimisation; held to the conversion's tolerance, a failure fails the report's verdict;
 - ``fp16``: float16 weights (computed in float32 on CPU);
 - ``int8-dynamic``: int8 weights, activations quantised on the fly (dynamic range quantisation);
@@ -36,6 +35,7 @@ from paddle2tf.errors import BadInputError, Paddle2TFError
 from paddle2tf.frontend.sources import InputSpec
 from paddle2tf.verify.feeds import make_feeds
 from paddle2tf.verify.metrics import FAIL, PASS, PairMetrics, Tolerance, compare, worst
+from paddle2tf.verify.runners import run_onnxruntime, run_paddle
 
 VARIANTS = ("fp32", "fp16", "int8-dynamic", "int8")
 TFLITE_DIR = "tflite"
@@ -186,8 +186,6 @@ class Reference:
     log_file: str | None = None
 
     def run(self, chunks: Sequence[dict[str, np.ndarray]]) -> tuple[str, list[dict[str, np.ndarray]]]:
-        from paddle2tf.verify.runners import run_onnxruntime, run_paddle
-
         if self.paddle_model is not None and (len(chunks) <= MAX_PADDLE_CHUNKS or self.skip_onnxruntime):
             model = self.paddle_model
             return "paddle", [run_paddle(model.model_file, model.params_file, chunk, self.output_names,
