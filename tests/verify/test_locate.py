@@ -134,7 +134,7 @@ def test_fault_inside_a_fused_node(bert_small_out, tmp_path):
     judges the ONNX → TF hop by running the SavedModel."""
     from paddle2tf.app.api import locate_output
     from paddle2tf.converter import passes
-    from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
+    from paddle2tf.onnxutil.graph import INTERNAL_DOMAIN
 
     model = load_checked(str(bert_small_out / "model.onnx"))
     fused = [n for n in passes.optimize(model).model.graph.node if n.op_type == "Linear"]

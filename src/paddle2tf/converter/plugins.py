@@ -17,10 +17,9 @@ import onnx
 from paddle2tf.converter import registry
 from paddle2tf.converter.prescan import check_supported as pre_scan
 from paddle2tf.errors import BadInputError, UnsupportedModelError
-from paddle2tf.onnxutil.graph import graph_opsets, iter_nodes
+from paddle2tf.onnxutil.graph import ONNX_DOMAINS, graph_opsets, iter_nodes
 
 # ONNX's own domains: any other domain is a custom op (Paddle custom operators, vendor extensions).
-ONNX_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training"})
 DOCS = "docs/writing-converters.md, section Plugins"
 
 

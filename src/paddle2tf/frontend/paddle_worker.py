@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 
+from paddle2tf.common.childio import write_outputs
 from paddle2tf.frontend.fixes import paddle_ops
 from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, registered
 
@@ -232,7 +233,7 @@ def run(model_file: str, params_file: str, feeds_file: str, out: str) -> None:
         if missing:
             _fail(f"{model_file}: no feed for input(s) {', '.join(missing)}")
         results = exe.run(program, feed={name: feeds[name] for name in feed_names}, fetch_list=fetch_targets)
-    np.savez(out, **{f"out_{i}": np.asarray(r) for i, r in enumerate(results)})
+    write_outputs(out, results)
 
 
 def dump_values(model_file: str, params_file: str, feeds_file: str, names_file: str, out_dir: str,

@@ -14,7 +14,10 @@ from paddle2tf.onnxutil.dtypes import element_dtype
 STANDARD_DOMAINS = ("", "ai.onnx")  # the standard operator set, under either name
 # Every domain the ONNX standard defines (a node of any other domain is a custom op: a plugin's).
 ONNX_DOMAINS = frozenset({*STANDARD_DOMAINS, "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training"})
-INTERNAL_DOMAIN = "paddle2tf"  # ops the converter's passes emit (LayerNormalization < 17, Gelu < 20, Linear)
+# Domain of the fused ops the converter's passes emit where the model's opset has no standard op for them
+# (LayerNormalization before opset 17, Gelu before 20, MatMul + bias + activation in any opset). Only paddle2tf's
+# converters know these ops: a rewritten model is converted, never given to ONNX Runtime or saved.
+INTERNAL_DOMAIN = "paddle2tf"
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
 
 

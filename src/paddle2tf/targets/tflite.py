@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from paddle2tf.common.childio import read_chunked_outputs
 from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import BadInputError, Paddle2TFError
 from paddle2tf.frontend.sources import InputSpec
@@ -168,12 +169,6 @@ def _save_chunks(path: str, chunks: Sequence[Mapping[str, np.ndarray]]) -> str:
     return path
 
 
-def _load_chunks(path: str, names: Sequence[str]) -> list[dict[str, np.ndarray]]:
-    with np.load(path) as data:
-        count = len({key.split(":", 1)[0] for key in data.files})
-        return [{name: data[f"{i}:out_{j}"] for j, name in enumerate(names)} for i in range(count)]
-
-
 # -- the reference ----------------------------------------------------------------------------------
 @dataclass
 class Reference:
@@ -299,8 +294,8 @@ def run_tflite(out_dir: str, saved_model: str, signature, variants: Sequence[str
             if outcome["run_error"]:
                 result.reason, result.verdict = f"TFLite could not run it: {outcome['run_error']}", FAIL
             elif runs:
-                outputs[result.variant] = (_load_chunks(job["runs"][0]["out"], output_names)[0],
-                                           _load_chunks(job["runs"][1]["out"], output_names))
+                outputs[result.variant] = (read_chunked_outputs(job["runs"][0]["out"], output_names)[0],
+                                           read_chunked_outputs(job["runs"][1]["out"], output_names))
             else:
                 result.verdict = UNVERIFIED
         if outputs:

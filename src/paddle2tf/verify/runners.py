@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 
 import numpy as np
 
+from paddle2tf.common.childio import read_outputs, write_job
 from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import BadInputError, Paddle2TFError
 
@@ -18,22 +18,22 @@ class RunnerError(Paddle2TFError):
     """A framework could not run the model on the verification inputs."""
 
 
-def _ordered_outputs(path: str, names: list[str]) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        if len(data.files) != len(names):
-            raise RunnerError(f"{path}: {len(data.files)} outputs, the ONNX model has {len(names)}")
-        return {name: data[f"out_{i}"] for i, name in enumerate(names)}
+def _ordered_outputs(path: str, names: list[str], what: str) -> dict[str, np.ndarray]:
+    try:
+        return read_outputs(path, names)
+    except ValueError as exc:
+        raise RunnerError(f"{what}: {exc}") from None
 
 
 def run_paddle(model_file: str, params_file: str, feeds: dict[str, np.ndarray], output_names: list[str],
                log_file: str | None = None) -> dict[str, np.ndarray]:
     """Paddle's outputs come in fetch order, which paddle2onnx keeps as the ONNX output order."""
     with tempfile.TemporaryDirectory(prefix="paddle2tf-paddle-") as tmp:
-        feeds_file, out_file = os.path.join(tmp, "feeds.npz"), os.path.join(tmp, "out.npz")
-        np.savez(feeds_file, **feeds)
+        feeds_file, _ = write_job(tmp, feeds)
+        out_file = os.path.join(tmp, "out.npz")
         run_child(["-m", "paddle2tf.frontend.paddle_worker", "run", model_file, params_file, feeds_file, out_file],
                   f"{model_file}: Paddle could not run the model", RunnerError, log_file)
-        return _ordered_outputs(out_file, output_names)
+        return _ordered_outputs(out_file, output_names, model_file)
 
 
 def run_onnxruntime(onnx_path: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -56,11 +56,8 @@ def run_savedmodel(saved_model: str, feeds: dict[str, np.ndarray], input_map: di
                    output_map: dict[str, str], log_file: str | None = None) -> dict[str, np.ndarray]:
     """Load and run the SavedModel in a fresh process that imports only TensorFlow."""
     with tempfile.TemporaryDirectory(prefix="paddle2tf-tf-") as tmp:
-        feeds_file, out_file = os.path.join(tmp, "feeds.npz"), os.path.join(tmp, "out.npz")
-        mapping_file = os.path.join(tmp, "mapping.json")
-        np.savez(feeds_file, **feeds)
-        with open(mapping_file, "w") as handle:
-            json.dump({"inputs": input_map, "outputs": output_map}, handle)
+        feeds_file, mapping_file = write_job(tmp, feeds, input_map, output_map)
+        out_file = os.path.join(tmp, "out.npz")
         run_child([_TF_RUN_SCRIPT, saved_model, feeds_file, out_file, mapping_file],
                   f"{saved_model}: TensorFlow could not run the SavedModel", RunnerError, log_file)
-        return _ordered_outputs(out_file, list(output_map))
+        return _ordered_outputs(out_file, list(output_map), saved_model)

@@ -3,6 +3,8 @@
 Executed as a script in a fresh process (``python savedmodel_child.py SAVED_MODEL FEEDS.npz OUT.npz MAPPING.json``),
 it imports neither paddle2tf nor Paddle: the proof that the SavedModel stands on its own.
 MAPPING.json: {"inputs": {onnx_name: signature_name}, "outputs": {onnx_name: signature_name}}.
+
+Files: the protocol of paddle2tf/common/childio.py (spelled out here: this script imports nothing of paddle2tf).
 """
 
 import json
