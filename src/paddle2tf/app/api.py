@@ -350,7 +350,7 @@ def deploy_check_output(out_dir: str, *, require: Sequence[str] = (), tolerance:
                         progress: Progress = to_stderr) -> DeployCheck:
     """Deploy-check OUT_DIR's SavedModel (targets.deploy_check) on the conversion's inputs; with ``update_report``
     the result is stored in report.json (``deploy_check``) and report.html is re-rendered."""
-    output = Output.open(out_dir, need_saved_model=True)
+    output = Output.open(out_dir, need_onnx=False, need_saved_model=True)
     signature = output.report["signature"]
     specs = [InputSpec(t["onnx_name"], t["dtype"], tuple(t["shape"])) for t in signature["inputs"]]
     if os.path.isfile(output.file(FEEDS_FILE)):

@@ -132,10 +132,13 @@ class Output:
     report: dict
 
     @classmethod
-    def open(cls, out_dir: str, *, need_saved_model: bool = False) -> Output:
+    def open(cls, out_dir: str, *, need_onnx: bool = True, need_saved_model: bool = False) -> Output:
+        """The output at ``out_dir``; BadInputError naming the missing part when it is not a paddle2tf output."""
         report_path = os.path.join(out_dir, REPORT_FILE)
-        if not os.path.isfile(report_path) or not os.path.isfile(os.path.join(out_dir, ONNX_FILE)):
-            raise BadInputError(f"{out_dir}: not a paddle2tf output (no {REPORT_FILE} or {ONNX_FILE})")
+        if not os.path.isfile(report_path):
+            raise BadInputError(f"{out_dir}: not a paddle2tf output (no {REPORT_FILE})")
+        if need_onnx and not os.path.isfile(os.path.join(out_dir, ONNX_FILE)):
+            raise BadInputError(f"{out_dir}: not a paddle2tf output (no {ONNX_FILE})")
         if need_saved_model and not os.path.isfile(os.path.join(out_dir, SAVED_MODEL_DIR, "saved_model.pb")):
             raise BadInputError(f"{out_dir}: no SavedModel ({SAVED_MODEL_DIR}/saved_model.pb)")
         try:
