@@ -47,7 +47,7 @@ from paddle2tf.report.outdir import (
     atomic_output,
     write_report,
 )
-from paddle2tf.targets.deploy_check import DeployCheck, deploy_check
+from paddle2tf.targets.deploy_check import DeployCheck, deploy_check, parse_requirements
 from paddle2tf.targets.tflite import Reference as TfliteReference
 from paddle2tf.targets.tflite import parse_variants as parse_tflite_variants
 from paddle2tf.targets.tflite import run_tflite
@@ -350,6 +350,7 @@ def deploy_check_output(out_dir: str, *, require: Sequence[str] = (), tolerance:
                         progress: Progress = to_stderr) -> DeployCheck:
     """Deploy-check OUT_DIR's SavedModel (targets.deploy_check) on the conversion's inputs; with ``update_report``
     the result is stored in report.json (``deploy_check``) and report.html is re-rendered."""
+    require = parse_requirements(list(require))  # a bad --require is reported before the folder is read
     output = Output.open(out_dir, need_onnx=False, need_saved_model=True)
     signature = output.report["signature"]
     specs = [InputSpec(t["onnx_name"], t["dtype"], tuple(t["shape"])) for t in signature["inputs"]]
