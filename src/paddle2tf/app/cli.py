@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_model(path: str) -> int:
     from collections import Counter
 
-    from paddle2tf.converter.graph import find_unsupported, graph_opsets, iter_nodes
+    from paddle2tf.converter.graph import describe_unsupported, find_unsupported, graph_opsets, iter_nodes
     from paddle2tf.converter.plugins import how_to_hint
     from paddle2tf.onnxutil.checker import load_checked
 
@@ -140,7 +140,7 @@ def _check_model(path: str) -> int:
     for op, nodes in sorted(problems.items()):
         print(f"unsupported: {op}: {', '.join(nodes)}")
     hint = how_to_hint(model)
-    raise UnsupportedModelError(f"{path}: {len(problems)} unsupported op(s): {', '.join(sorted(problems))}"
+    raise UnsupportedModelError(f"{path}: {len(problems)} unsupported op(s): {describe_unsupported(problems)}"
                                 f"{'; ' + hint if hint else ''}")
 
 
