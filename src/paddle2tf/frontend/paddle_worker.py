@@ -66,6 +66,8 @@ def translate_pdmodel(model_file: str, params_file: str, prefix: str) -> None:
     exe = paddle.static.Executor(paddle.CPUPlace())
     stem = os.path.splitext(model_file)[0]
     with paddle.pir_utils.OldIrGuard():
+        if os.path.getsize(params_file) == 0:  # the user gave none: only a program without parameters may do
+            _require_no_parameters(model_file)
         program, _, _ = _load(stem, model_file, params_file, exe)
     pir_program = paddle.pir.translate_to_pir(program.desc)
     with paddle.pir_utils.IrGuard():
@@ -74,6 +76,20 @@ def translate_pdmodel(model_file: str, params_file: str, prefix: str) -> None:
         fetches = [v for op in pir_program.global_block().ops
                    if op.name() in ("pd_op.fetch", "builtin.shadow_output") for v in op.operands_source()]
         paddle.static.save_inference_model(prefix, feeds, fetches, exe, program=pir_program)
+
+
+def _require_no_parameters(model_file: str) -> None:
+    """Fail with a clear line when the legacy program reads parameters (persistable variables other than feed/fetch)."""
+    import paddle
+
+    with open(model_file, "rb") as handle:
+        program = paddle.static.Program.parse_from_string(handle.read())
+    names = sorted(v.name for v in program.list_vars()
+                   if v.persistable and v.type not in (paddle.framework.core.VarDesc.VarType.FEED_MINIBATCH,
+                                                       paddle.framework.core.VarDesc.VarType.FETCH_LIST))
+    if names:
+        _fail(f"parameters file {os.path.basename(os.path.splitext(model_file)[0])}.pdiparams not found beside it "
+              f"(the program reads {len(names)} parameter(s), e.g. {names[0]})")
 
 
 def _load(stem: str, model_file: str, params_file: str, exe):
