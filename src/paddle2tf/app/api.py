@@ -18,6 +18,7 @@ from dataclasses import asdict
 import numpy as np
 import onnx
 
+from paddle2tf.common.paths import folder_problem
 from paddle2tf.converter.module import (
     IO_LAYOUTS,
     SignatureInfo,
@@ -44,7 +45,7 @@ from paddle2tf.targets.tflite import Reference as TfliteReference
 from paddle2tf.targets.tflite import check_options as check_tflite_options
 from paddle2tf.targets.tflite import parse_variants as parse_tflite_variants
 from paddle2tf.targets.tflite import run_tflite
-from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
+from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, check_feeds_file, load_feeds, make_feeds
 from paddle2tf.verify.metrics import FAIL, Tolerance
 from paddle2tf.verify.three_way import check_verifiable, verify
 
@@ -111,8 +112,11 @@ def _atomic_output(out_dir: str, force: bool):
     if os.path.exists(out_dir) and not force:
         raise BadInputError(f"{out_dir}: already exists (use --force to replace it)")
     parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        work = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
+    except OSError as exc:
+        raise BadInputError(f"{out_dir}: cannot write the output there: {folder_problem(parent, exc)}") from None
     try:
         yield work
     except BaseException:
@@ -217,6 +221,8 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             specs = _feed_specs(model_specs, input_specs)
             if preprocess is not None:
                 preprocess = resolve_preprocess(preprocess, {s.name: (s.dtype, s.shape) for s in specs})
+            if feeds_file:  # before the conversion's work: a wrong file fails in seconds
+                check_feeds_file(feeds_file, specs, preprocess, io_layout)
         with stages.stage("convert", f"{len(model.graph.node)} ONNX nodes → TensorFlow SavedModel"):
             check_plugin_support(model)  # an unknown custom op: the error says how to write its plugin
             skip_onnxruntime = onnxruntime_skip_reason(model)
@@ -245,7 +251,7 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
                                              origin, paddle_model, tolerance, per_output, log_file,
                                              progress=lambda m: progress(f"  {m}"),
                                              skip_onnxruntime=skip_onnxruntime,
-                                             serving_feeds=serving_feeds)
+                                             serving_feeds=serving_feeds, source_name=resolved.describe())
             if locate_on_failure and report.verdict == FAIL:
                 if precision == "fp16" and _has_infinite_error(report.verification):
                     report.notes.append("float16 overflow: an output is inf/NaN where the reference is finite "
