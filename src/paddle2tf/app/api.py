@@ -40,6 +40,8 @@ from paddle2tf.frontend.fixes.repair import repair_model
 from paddle2tf.frontend.sources import InputSpec, Source, check_specs_against_model, resolve_source
 from paddle2tf.frontend.static_shape import StaticShape, apply_to_specs, fix_onnx_file
 from paddle2tf.onnxutil.checker import load_checked, load_model
+from paddle2tf.onnxutil.external_data import copy_model as copy_onnx_model
+from paddle2tf.onnxutil.external_data import save_model as save_onnx_model
 from paddle2tf.report.model import ConversionReport, StageTiming, model_summary
 from paddle2tf.targets.tflite import Reference as TfliteReference
 from paddle2tf.targets.tflite import check_options as check_tflite_options
@@ -201,7 +203,7 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
                 paddle_model = copy_paddle_model(paddle_model, os.path.join(work, "paddle"))
             shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
         else:
-            shutil.copyfile(resolved.model_file, onnx_path)
+            copy_onnx_model(resolved.model_file, onnx_path)  # with its external data, if any
         if paddle_reference is not None:
             paddle_model = _paddle_reference(paddle_reference, resolved, os.path.join(work, "paddle"))
         # Errors about an ONNX source name the user's file, not our working copy.
@@ -210,7 +212,7 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             with stages.stage("repair", "known exporter defects in the ONNX graph"):
                 repairs = repair_model(model := load_model(onnx_path, display_name))
                 if repairs:
-                    onnx.save(model, onnx_path)
+                    save_onnx_model(model, onnx_path)
                 fixes += repairs
         if static_shapes:  # before the check, whose shape inference then propagates the fixed dims
             fix_onnx_file(onnx_path, static_shapes, display_name)

@@ -98,10 +98,9 @@ def fix_onnx_inputs(model: onnx.ModelProto, static: Sequence[StaticShape], where
 
 def fix_onnx_file(path: str, static: Sequence[StaticShape], display_name: str | None = None) -> None:
     """``fix_onnx_inputs`` on an ONNX file, rewritten in place."""
-    import onnx
-
     from paddle2tf.onnxutil.checker import load_model
+    from paddle2tf.onnxutil.external_data import save_model
 
     model = load_model(path, display_name)
     fix_onnx_inputs(model, static, display_name or "the exported model")
-    onnx.save(model, path)
+    save_model(model, path)
