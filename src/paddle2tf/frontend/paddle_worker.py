@@ -117,9 +117,13 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
     os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"  # paddle2onnx must never pip-install at run time
     import paddle2onnx
 
+    from paddle2tf.onnxutil.external_data import DATA_SUFFIX
+
+    # A model over protobuf's 2 GB: paddle2onnx writes the weights to this file beside ``out`` (paddle2tf's own
+    # external data file, see paddle2tf.onnxutil.external_data) and returns the graph referring to it.
     onnx_bytes = paddle2onnx.export(model_file, params_file, None, opset_version=opset,
                                     auto_upgrade_opset=True, enable_onnx_checker=True,
-                                    enable_optimize=True, optimize_tool="none")
+                                    enable_optimize=True, optimize_tool="none", external_file=out + DATA_SUFFIX)
     if not onnx_bytes:
         _fail("paddle2onnx produced no model")
     fixes = []
