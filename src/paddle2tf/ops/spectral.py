@@ -48,8 +48,8 @@ def dft(x, axis: int, length, inverse: bool, onesided: bool):
     rank = x.shape.rank
     axis = normalise_axis(axis, rank)
     if x.shape[-1] not in (1, 2) or not 0 < axis < rank - 1:
-        raise NotImplementedError(f"axis={axis} on a rank-{rank} input of shape {x.shape}: only a signal axis "
-                                  f"(1 .. {rank - 2}) of a [batch, signal..., 1|2] input is transformed")
+        raise NotImplementedError(f"axis={axis} on a rank-{rank} input of shape {x.shape}: only signal axes "
+                                  f"({_signal_axes(rank)}) of a [batch, signal..., 1|2] input are transformed")
     # The inverse in the input's precision, like the ONNX reference (numpy transforms float32 data in
     # complex64): its 1/n-scaled outputs keep float32 round-off (~2e-7 at exact zeros) that the expected
     # data has and a double transform misses by more than the node tests' atol=1e-7.
@@ -68,6 +68,10 @@ def dft(x, axis: int, length, inverse: bool, onesided: bool):
     return _to_real_pair(tf.transpose(z, back), x.dtype)
 
 
+def _signal_axes(rank: int) -> str:
+    return ", ".join(str(axis) for axis in range(1, rank - 1)) or "none"
+
+
 def _signal_axis_problem(node, axis: int, values) -> str | None:
     """The converter's DFT needs a [batch, signal..., 1|2] input and a signal axis: neither 0 (batch) nor the
     last (real/imaginary). Checked when the input's rank is known."""
@@ -78,7 +82,7 @@ def _signal_axis_problem(node, axis: int, values) -> str | None:
     if shape and shape[-1] not in (None, 1, 2):
         return f"the input's last dimension is {shape[-1]}, not 1 (real) or 2 (real, imaginary)"
     if not 0 < (axis + rank if axis < 0 else axis) < rank - 1:
-        return f"axis={axis} on a rank-{rank} input: only a signal axis (1 .. {rank - 2}) is transformed"
+        return f"axis={axis} on a rank-{rank} input: only signal axes ({_signal_axes(rank)}) are transformed"
     return None
 
 
