@@ -297,6 +297,33 @@ MODELS.update({
 })
 
 
+def build_postprocess():
+    """Post-processing without parameters (Paddle saves no .pdiparams): ranking, arithmetic and reshapes of scores."""
+    import paddle
+
+    class PostProcess(paddle.nn.Layer):
+        def forward(self, scores):
+            ranking = paddle.argsort(scores, axis=-1, descending=True)
+            pairs = paddle.reshape(scores * 2.0 + 1.0, [-1, 5, 2])
+            return ranking, paddle.transpose(pairs, [0, 2, 1]) - paddle.mean(scores)
+
+    return PostProcess()
+
+
+def build_small_vocab():
+    """An embedding of 5 ids: the generated verification ids (0..9) are out of its range."""
+    import paddle
+
+    paddle.seed(SEED)
+    return paddle.nn.Embedding(5, 4)
+
+
+MODELS.update({
+    "postprocess": (build_postprocess, [{"name": "scores", "dtype": "float32", "shape": [None, 10]}]),
+    "small_vocab": (build_small_vocab, [{"name": "ids", "dtype": "int64", "shape": [None, 6]}]),
+})
+
+
 def save(name: str, prefix: str) -> list[dict]:
     import paddle
 

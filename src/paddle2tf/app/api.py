@@ -35,6 +35,8 @@ from paddle2tf.frontend.fixes.repair import repair_model
 from paddle2tf.frontend.sources import InputSpec, Source, check_specs_against_model, model_input_specs, resolve_source
 from paddle2tf.frontend.static_shape import apply_to_specs, fix_onnx_file
 from paddle2tf.onnxutil.checker import load_checked, load_model
+from paddle2tf.onnxutil.external_data import copy_model as copy_onnx_model
+from paddle2tf.onnxutil.external_data import save_model as save_onnx_model
 from paddle2tf.onnxutil.graph import model_opset
 from paddle2tf.report.model import ConversionReport, StageTiming, model_summary
 from paddle2tf.report.outdir import (
@@ -51,7 +53,7 @@ from paddle2tf.targets.deploy_check import DeployCheck, deploy_check, parse_requ
 from paddle2tf.targets.tflite import Reference as TfliteReference
 from paddle2tf.targets.tflite import parse_variants as parse_tflite_variants
 from paddle2tf.targets.tflite import run_tflite
-from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
+from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, check_feeds_file, load_feeds, make_feeds
 from paddle2tf.verify.locate import LocateReport, run_locate
 from paddle2tf.verify.metrics import FAIL, Tolerance, default_tolerance
 from paddle2tf.verify.three_way import check_verifiable, run_signature, verify
@@ -129,7 +131,7 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
                 paddle_model = copy_paddle_model(paddle_model, os.path.join(work, PADDLE_DIR))
             shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
         else:
-            shutil.copyfile(resolved.model_file, onnx_path)
+            copy_onnx_model(resolved.model_file, onnx_path)  # with its external data, if any
         if options.paddle_reference is not None:
             paddle_model = _paddle_reference(options.paddle_reference, resolved, os.path.join(work, PADDLE_DIR))
         # Errors about an ONNX source name the user's file, not our working copy.
@@ -138,7 +140,7 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
             with stages.stage("repair", "known exporter defects in the ONNX graph"):
                 repairs = repair_model(model := load_model(onnx_path, display_name))
                 if repairs:
-                    onnx.save(model, onnx_path)
+                    save_onnx_model(model, onnx_path)
                 fixes += repairs
         if options.static_shapes:  # before the check, whose shape inference then propagates the fixed dims
             fix_onnx_file(onnx_path, options.static_shapes, display_name)
@@ -154,6 +156,8 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
                                     f"(outputs: {', '.join(outputs)})")
             if preprocess is not None:
                 preprocess = resolve_preprocess(preprocess, {s.name: (s.dtype, s.shape) for s in specs})
+            if options.feeds:  # before the conversion's work: a wrong file fails in seconds
+                check_feeds_file(options.feeds, specs, preprocess, options.io_layout)
         with stages.stage("convert", f"{len(model.graph.node)} ONNX nodes → TensorFlow SavedModel"):
             converter_plugins.check_supported(model)  # an unknown custom op: the error says how to write its plugin
             skip_onnxruntime = converter_plugins.onnxruntime_skip_reason(model)
@@ -184,7 +188,7 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
                 report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
                                              origin, paddle_model, tolerance, options.per_output, log_file,
                                              progress=say, skip_onnxruntime=skip_onnxruntime,
-                                             serving_feeds=serving_feeds)
+                                             serving_feeds=serving_feeds, source_name=resolved.describe())
             if options.locate and report.verdict == FAIL:
                 if options.precision == "fp16" and _has_infinite_error(report.verification):
                     report.notes.append("float16 overflow: an output is inf/NaN where the reference is finite "

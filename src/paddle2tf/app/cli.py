@@ -25,7 +25,7 @@ from paddle2tf.converter import plugins as converter_plugins
 from paddle2tf.converter.plugins import how_to_hint
 from paddle2tf.converter.precision import recorded_precision
 from paddle2tf.converter.preprocess import parse_preprocess
-from paddle2tf.converter.prescan import find_unsupported
+from paddle2tf.converter.prescan import describe_unsupported, find_unsupported
 from paddle2tf.errors import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -167,7 +167,7 @@ def _check_model(path: str) -> int:
     for op, nodes in sorted(problems.items()):
         print(f"unsupported: {op}: {', '.join(nodes)}")
     hint = how_to_hint(model)
-    raise UnsupportedModelError(f"{path}: {len(problems)} unsupported op(s): {', '.join(sorted(problems))}"
+    raise UnsupportedModelError(f"{path}: {len(problems)} unsupported op(s): {describe_unsupported(problems)}"
                                 f"{'; ' + hint if hint else ''}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import onnx
@@ -119,6 +119,12 @@ class ValueFacts:
             return numpy_helper.to_array(producer)
         return constant_node_value(producer) if producer is not None else None
 
+    def is_graph_input(self, name: str) -> bool:
+        """Whether the value is fed at run time: an input of the model's graph that no initializer backs."""
+        graph = self._model.graph
+        return (any(value.name == name for value in graph.input)
+                and not any(init.name == name for init in graph.initializer))
+
     def consumed(self, name: str) -> bool:
         """Whether a node reads the value (or a subgraph returns it to its node); False for values that
         are only outputs of the model."""
@@ -172,9 +178,13 @@ def find_unsupported(model: onnx.ModelProto) -> dict[str, list[str]]:
     return problems
 
 
+def describe_unsupported(problems: Mapping[str, list[str]]) -> str:
+    """``find_unsupported``'s result as one line: each op (reason) with the first nodes using it."""
+    return "; ".join(f"{op}: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}"
+                     for op, names in sorted(problems.items()))
+
+
 def check_supported(model: onnx.ModelProto) -> None:
     problems = find_unsupported(model)
     if problems:
-        listing = "; ".join(f"{op}: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}"
-                            for op, names in sorted(problems.items()))
-        raise UnsupportedModelError(f"unsupported ONNX ops: {listing}")
+        raise UnsupportedModelError(f"unsupported ONNX ops: {describe_unsupported(problems)}")

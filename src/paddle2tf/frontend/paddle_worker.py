@@ -70,6 +70,8 @@ def translate_pdmodel(model_file: str, params_file: str, prefix: str) -> None:
     exe = paddle.static.Executor(paddle.CPUPlace())
     stem = os.path.splitext(model_file)[0]
     with paddle.pir_utils.OldIrGuard():
+        if os.path.getsize(params_file) == 0:  # the user gave none: only a program without parameters may do
+            _require_no_parameters(model_file)
         program, _, _ = _load(stem, model_file, params_file, exe)
     pir_program = paddle.pir.translate_to_pir(program.desc)
     with paddle.pir_utils.IrGuard():
@@ -78,6 +80,20 @@ def translate_pdmodel(model_file: str, params_file: str, prefix: str) -> None:
         fetches = [v for op in pir_program.global_block().ops
                    if op.name() in ("pd_op.fetch", "builtin.shadow_output") for v in op.operands_source()]
         paddle.static.save_inference_model(prefix, feeds, fetches, exe, program=pir_program)
+
+
+def _require_no_parameters(model_file: str) -> None:
+    """Fail with a clear line when the legacy program reads parameters (persistable variables other than feed/fetch)."""
+    import paddle
+
+    with open(model_file, "rb") as handle:
+        program = paddle.static.Program.parse_from_string(handle.read())
+    names = sorted(v.name for v in program.list_vars()
+                   if v.persistable and v.type not in (paddle.framework.core.VarDesc.VarType.FEED_MINIBATCH,
+                                                       paddle.framework.core.VarDesc.VarType.FETCH_LIST))
+    if names:
+        _fail(f"parameters file {os.path.basename(os.path.splitext(model_file)[0])}.pdiparams not found beside it "
+              f"(the program reads {len(names)} parameter(s), e.g. {names[0]})")
 
 
 def _load(stem: str, model_file: str, params_file: str, exe):
@@ -105,9 +121,13 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
     os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"  # paddle2onnx must never pip-install at run time
     import paddle2onnx
 
+    from paddle2tf.onnxutil.external_data import DATA_SUFFIX
+
+    # A model over protobuf's 2 GB: paddle2onnx writes the weights to this file beside ``out`` (paddle2tf's own
+    # external data file, see paddle2tf.onnxutil.external_data) and returns the graph referring to it.
     onnx_bytes = paddle2onnx.export(model_file, params_file, None, opset_version=opset,
                                     auto_upgrade_opset=True, enable_onnx_checker=True,
-                                    enable_optimize=True, optimize_tool="none")
+                                    enable_optimize=True, optimize_tool="none", external_file=out + DATA_SUFFIX)
     if not onnx_bytes:
         _fail("paddle2onnx produced no model")
     fixes = []

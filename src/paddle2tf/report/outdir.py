@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from paddle2tf.common.files import make_shared_dir
+from paddle2tf.common.paths import folder_problem
 from paddle2tf.converter.module import SignatureInfo, TensorInfo, from_signature_layout
 from paddle2tf.converter.precision import feed_dtype
 from paddle2tf.converter.preprocess import Preprocess, model_feeds
@@ -97,7 +98,7 @@ def atomic_output(out_dir: str, force: bool):
             _remove_stale(parent, name)
             work = make_shared_dir(parent, f".{name}.partial-{os.getpid()}-")
     except OSError as exc:
-        raise BadInputError(f"-o {out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
+        raise BadInputError(f"{out_dir}: cannot write the output there: {folder_problem(parent, exc)}") from None
     try:
         yield work
         with _locked(parent, name):

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from paddle2tf.converter.layout import channels_last_perm
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.sources import InputSpec
 
@@ -62,3 +63,19 @@ def load_feeds(path: str, specs: list[InputSpec]) -> dict[str, np.ndarray]:
             raise BadInputError(f"{path}: input '{spec.name}' has shape {list(array.shape)}, the model expects "
                                 f"{['?' if d is None else d for d in spec.shape]}")
     return feeds
+
+
+def check_feeds_file(path: str, specs: list[InputSpec], preprocess=None, io_layout: str = "onnx") -> None:
+    """A feeds file checked before the conversion, as the serving signature will take it (a ``preprocess``
+    input: raw images; ``io_layout`` nhwc: inputs of rank 3 or more channels-last), so a wrong file fails in
+    seconds rather than after the conversion."""
+    expected = []
+    for spec in specs:
+        if preprocess is not None and spec.name == preprocess.input:
+            expected.append(InputSpec(spec.name, preprocess.dtype, tuple(preprocess.raw_shape(spec.shape))))
+        elif io_layout == "nhwc" and len(spec.shape) >= 3:
+            expected.append(InputSpec(spec.name, spec.dtype,
+                                      tuple(spec.shape[i] for i in channels_last_perm(len(spec.shape)))))
+        else:
+            expected.append(spec)
+    load_feeds(path, expected)

@@ -26,38 +26,44 @@ def _ordered_outputs(path: str, names: list[str], what: str) -> dict[str, np.nda
 
 
 def run_paddle(model_file: str, params_file: str, feeds: dict[str, np.ndarray], output_names: list[str],
-               log_file: str | None = None) -> dict[str, np.ndarray]:
-    """Paddle's outputs come in fetch order, which paddle2onnx keeps as the ONNX output order."""
+               log_file: str | None = None, display_name: str | None = None) -> dict[str, np.ndarray]:
+    """Paddle's outputs come in fetch order, which paddle2onnx keeps as the ONNX output order. Errors name
+    ``display_name`` (the user's model) when given, not the copy run."""
     with tempfile.TemporaryDirectory(prefix="paddle2tf-paddle-") as tmp:
         feeds_file, _ = write_job(tmp, feeds)
         out_file = os.path.join(tmp, "out.npz")
         run_child(["-m", "paddle2tf.frontend.paddle_worker", "run", model_file, params_file, feeds_file, out_file],
-                  f"{model_file}: Paddle could not run the model", RunnerError, log_file)
-        return _ordered_outputs(out_file, output_names, model_file)
+                  f"{display_name or model_file}: Paddle could not run the model", RunnerError, log_file)
+        return _ordered_outputs(out_file, output_names, display_name or model_file)
 
 
-def run_onnxruntime(onnx_path: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_onnxruntime(onnx_path: str, feeds: dict[str, np.ndarray], display_name: str | None = None
+                    ) -> dict[str, np.ndarray]:
+    """Errors name ``display_name`` (the user's model) when given, not the working copy run."""
     import onnxruntime as ort
 
+    name = display_name or onnx_path
     options = ort.SessionOptions()
     options.log_severity_level = 3  # ORT warns about unused initializers paddle2onnx leaves: noise here
     try:
         session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise BadInputError(f"{onnx_path}: ONNX Runtime cannot load the model ({str(exc).splitlines()[0]})") from exc
+        raise BadInputError(f"{name}: ONNX Runtime cannot load the model ({str(exc).splitlines()[0]})") from exc
     names = [o.name for o in session.get_outputs()]
     try:
         return dict(zip(names, session.run(names, feeds), strict=True))
     except Exception as exc:
-        raise RunnerError(f"{onnx_path}: ONNX Runtime failed on the inputs ({str(exc).splitlines()[0]})") from exc
+        raise RunnerError(f"{name}: ONNX Runtime failed on the inputs ({str(exc).splitlines()[0]})") from exc
 
 
 def run_savedmodel(saved_model: str, feeds: dict[str, np.ndarray], input_map: dict[str, str],
-                   output_map: dict[str, str], log_file: str | None = None) -> dict[str, np.ndarray]:
-    """Load and run the SavedModel in a fresh process that imports only TensorFlow."""
+                   output_map: dict[str, str], log_file: str | None = None, display_name: str | None = None
+                   ) -> dict[str, np.ndarray]:
+    """Load and run the SavedModel in a fresh process that imports only TensorFlow. Errors name ``display_name``
+    when given, not the SavedModel's (working) folder."""
     with tempfile.TemporaryDirectory(prefix="paddle2tf-tf-") as tmp:
         feeds_file, mapping_file = write_job(tmp, feeds, input_map, output_map)
         out_file = os.path.join(tmp, "out.npz")
         run_child([_TF_RUN_SCRIPT, saved_model, feeds_file, out_file, mapping_file],
-                  f"{saved_model}: TensorFlow could not run the SavedModel", RunnerError, log_file)
-        return _ordered_outputs(out_file, list(output_map), saved_model)
+                  f"{display_name or saved_model}: TensorFlow could not run the SavedModel", RunnerError, log_file)
+        return _ordered_outputs(out_file, list(output_map), display_name or saved_model)
