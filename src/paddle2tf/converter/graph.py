@@ -102,12 +102,12 @@ UNSUPPORTED_IO_TYPES = {
 }
 
 
-def _iter_graphs(graph: onnx.GraphProto):
+def iter_graphs(graph: onnx.GraphProto):
     """The graph and its subgraphs (If/Loop/Scan bodies), recursively."""
     yield graph
     for node in graph.node:
         for sub in node_subgraphs(node):
-            yield from _iter_graphs(sub)
+            yield from iter_graphs(sub)
 
 
 def _constant_node_value(node: onnx.NodeProto) -> np.ndarray | None:
@@ -125,7 +125,7 @@ _WEIGHT_MIN_ELEMENTS = 1024  # shape inference reads small constants' values (sh
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
 
 
-def _without_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+def without_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of the model for shape inference, its large constants reduced to their type and dims: inference
     serialises the model it is given and parses a copy back, three copies of every weight at once."""
     def stub(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
@@ -169,11 +169,11 @@ class ValueFacts:
         if self._types is None:
             try:
                 # data_prop: shapes computed with Shape/Gather/Concat chains become static dims too.
-                model = onnx.shape_inference.infer_shapes(_without_weights(self._model), data_prop=True)
+                model = onnx.shape_inference.infer_shapes(without_weights(self._model), data_prop=True)
             except Exception:  # the declared types are all there is
                 model = self._model
             self._types = {}
-            for graph in _iter_graphs(model.graph):
+            for graph in iter_graphs(model.graph):
                 for value in [*graph.input, *graph.output, *graph.value_info]:
                     if value.type.WhichOneof("value"):  # subgraph outputs are often declared without a type
                         self._types[value.name] = value.type
@@ -198,7 +198,7 @@ class ValueFacts:
         """The value when it is an initializer or a Constant node's output; else None."""
         if self._producers is None:
             self._producers = {}
-            for graph in _iter_graphs(self._model.graph):
+            for graph in iter_graphs(self._model.graph):
                 self._producers.update((init.name, init) for init in graph.initializer)
                 self._producers.update((node.output[0], node) for node in graph.node
                                        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"))
@@ -212,7 +212,7 @@ class ValueFacts:
         are only outputs of the model."""
         if self._consumed is None:
             self._consumed = {used for node in iter_nodes(self._model.graph) for used in node.input}
-            for graph in list(_iter_graphs(self._model.graph))[1:]:
+            for graph in list(iter_graphs(self._model.graph))[1:]:
                 self._consumed.update(value.name for value in graph.output)
         return name in self._consumed
 
