@@ -83,3 +83,28 @@ def test_zero_d_results(paddle_model, tmp_path):
     proc = run_cli("convert", source, "-o", str(tmp_path / "unfixed"), "--no-fixes")
     assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
     assert "differ in rank" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_onnx_source_with_contradicting_shapes(tmp_path):
+    """A user's ONNX with such annotations (helpers.onnx_graphs.sloppy_model) is repaired with a note, converted
+    and verified against ONNX Runtime on the repaired file (max_rel <= 1e-5); --no-fixes keeps the refusal."""
+    import onnx
+
+    from helpers.onnx_graphs import sloppy_model
+
+    path = tmp_path / "sloppy.onnx"
+    onnx.save(sloppy_model(), str(path))
+    out = tmp_path / "out"
+    proc = run_cli("convert", str(path), "-o", str(out))
+    assert proc.returncode == EXIT_OK, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert any(n.startswith("sloppy.onnx was repaired before conversion") for n in report["notes"])
+    assert {f["target"] for f in report["fixes"]} == {"total", "flat", "doubled", "negated", "y", "z"}
+    outputs = {o["name"]: o for o in report["verification"]["outputs"]}
+    assert outputs["y"]["shape"] == [] and outputs["z"]["shape"] == [2, 4]
+    for output in outputs.values():
+        assert output["pairs"]["onnxruntime_vs_tensorflow"]["max_rel"] <= MAX_REL
+    proc = run_cli("convert", str(path), "-o", str(tmp_path / "unfixed"), "--no-fixes")
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "sloppy.onnx: fails onnx.checker" in last and "differ in rank" in last, last

@@ -207,6 +207,9 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
                 repairs = repair_model(model := load_model(onnx_path, display_name))
                 if repairs:
                     onnx.save(model, onnx_path)
+                    if display_name:  # the user's own file: model.onnx is not a copy of it
+                        notes.append(f"{os.path.basename(display_name)} was repaired before conversion "
+                                     f"({len(repairs)} change(s), see fixes); --no-fixes converts it as given")
                 fixes += repairs
         if static_shapes:  # before the check, whose shape inference then propagates the fixed dims
             fix_onnx_file(onnx_path, static_shapes, display_name)
