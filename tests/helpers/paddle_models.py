@@ -253,6 +253,22 @@ def build_zero_d_results():
     return paddle.jit.to_static(ZeroD(), full_graph=True)
 
 
+def build_text_direction_cls():
+    """A text-line direction classifier shaped like PaddleOCR's (input [-1, 3, -1, -1], trained at 48x192): five
+    stride-2 convs then a 2x2 MaxPool. At 48x192 the pool sees height 2; at a generated 32x32 it sees height 1 and
+    ONNX's result is empty (issue #15 part 2)."""
+    import paddle
+
+    layers = []
+    for c_in, c_out in ((3, 8), (8, 16), (16, 16), (16, 32), (32, 32)):
+        layers += [paddle.nn.Conv2D(c_in, c_out, 3, stride=2, padding=1), paddle.nn.BatchNorm2D(c_out),
+                   paddle.nn.ReLU()]
+    paddle.seed(SEED)
+    return _randomise_norms(paddle.nn.Sequential(*layers, paddle.nn.MaxPool2D(2, 2), paddle.nn.AdaptiveAvgPool2D(1),
+                                                 paddle.nn.Flatten(), paddle.nn.Linear(32, 2),
+                                                 paddle.nn.Softmax()))
+
+
 def build_gru_simple_rnn():
     """GRU then SimpleRNN: paddle2onnx 2.1.0 drops the SimpleRNN op (defect 4)."""
     import paddle
@@ -303,6 +319,8 @@ MODELS = {
     "zero_d_results": (build_zero_d_results, [{"name": "x", "dtype": "float32", "shape": [None, 8]},
                                               {"name": "y", "dtype": "float32", "shape": [None, 8]},
                                               {"name": "v", "dtype": "float32", "shape": [8]}]),
+    "text_direction_cls": (build_text_direction_cls, [{"name": "x", "dtype": "float32",
+                                                       "shape": [None, 3, None, None]}]),
     "gru_simple_rnn": (build_gru_simple_rnn, [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]),
     "lstm_stacked_states": (build_lstm_stacked_states,
                             [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]),

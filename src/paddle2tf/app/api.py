@@ -36,6 +36,7 @@ from paddle2tf.converter.preprocess import resolve as resolve_preprocess
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.export import DEFAULT_OPSET, PaddleModel, copy_paddle_model, export_paddle
 from paddle2tf.frontend.fixes.repair import repair_model
+from paddle2tf.frontend.shape_hints import apply_hints, find_metadata, shape_hints
 from paddle2tf.frontend.sources import InputSpec, Source, check_specs_against_model, resolve_source
 from paddle2tf.frontend.static_shape import StaticShape, apply_to_specs, fix_onnx_file
 from paddle2tf.onnxutil.checker import load_checked, load_model
@@ -44,8 +45,9 @@ from paddle2tf.targets.tflite import Reference as TfliteReference
 from paddle2tf.targets.tflite import check_options as check_tflite_options
 from paddle2tf.targets.tflite import parse_variants as parse_tflite_variants
 from paddle2tf.targets.tflite import run_tflite
-from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
+from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, explain_failure, load_feeds, make_feeds
 from paddle2tf.verify.metrics import FAIL, Tolerance
+from paddle2tf.verify.runners import RunnerError
 from paddle2tf.verify.three_way import check_verifiable, verify
 
 ONNX_FILE = "model.onnx"
@@ -238,17 +240,28 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
         report.model_summary["rewrites"] = rewrites  # graph passes (converter/passes): {pass: rewrites made}
         if preprocess is not None:
             report.signature["preprocess"] = preprocess.to_dict()
-        serving_feeds, origin = _serving_feeds(feeds_file, specs, seed, preprocess, signature)
+        hints = {} if feeds_file else shape_hints(_metadata_file(resolved, paddle_reference), specs)
+        if hints:  # the sizes the model's own metadata states (inference.yml), for its dynamic dims
+            report.source["shape_hints"] = {name: {"shape": list(h.shape), "origin": h.origin}
+                                            for name, h in hints.items()}
+        serving_feeds, origin = _serving_feeds(feeds_file, apply_hints(specs, hints), seed, preprocess, signature)
+        if hints:
+            origin += "; " + "; ".join(f"{name} shape from {h.origin}" for name, h in hints.items())
         np.savez(os.path.join(work, FEEDS_FILE), **serving_feeds)
         # what Paddle, ONNX Runtime and locate are given
         feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, signature.inputs))
         if verify_outputs:
             with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel"):
-                report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
-                                             origin, paddle_model, tolerance, per_output, log_file,
-                                             progress=lambda m: progress(f"  {m}"),
-                                             skip_onnxruntime=skip_onnxruntime,
-                                             serving_feeds=serving_feeds)
+                try:
+                    report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
+                                                 origin, paddle_model, tolerance, per_output, log_file,
+                                                 progress=lambda m: progress(f"  {m}"),
+                                                 skip_onnxruntime=skip_onnxruntime,
+                                                 serving_feeds=serving_feeds)
+                except RunnerError as exc:  # on generated inputs: say which shape and how to choose one
+                    if feeds_file or hints:
+                        raise
+                    raise RunnerError(explain_failure(str(exc), specs, feeds)) from exc
             if locate_on_failure and report.verdict == FAIL:
                 if precision == "fp16" and _has_infinite_error(report.verification):
                     report.notes.append("float16 overflow: an output is inf/NaN where the reference is finite "
@@ -270,6 +283,15 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
             report.source["paddle_model"] = os.path.relpath(paddle_model.model_file, work)
         write_reports(report, work)
     return report
+
+
+def _metadata_file(resolved: Source, paddle_reference: str | None) -> str | None:
+    """The inference.yml (or infer_cfg.yml) beside the model file, or beside the --paddle-reference model."""
+    candidates = [resolved.model_file] if resolved.model_file else []
+    if paddle_reference:
+        candidates.append(os.path.join(paddle_reference, "model") if os.path.isdir(paddle_reference)
+                          else paddle_reference)
+    return next((found for candidate in candidates if (found := find_metadata(candidate))), None)
 
 
 def _has_infinite_error(verification) -> bool:
