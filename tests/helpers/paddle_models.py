@@ -253,6 +253,22 @@ def build_zero_d_results():
     return paddle.jit.to_static(ZeroD(), full_graph=True)
 
 
+def build_frobenius_norm():
+    """`paddle.linalg.norm(x)` (no axis): p_norm with asvector=true, exported as a norm over the last axis only."""
+    import paddle
+
+    class Frobenius(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.fc = paddle.nn.Linear(8, 8)
+
+        def forward(self, x):
+            return paddle.linalg.norm(self.fc(x))
+
+    paddle.seed(SEED)
+    return Frobenius()
+
+
 def build_text_direction_cls():
     """A text-line direction classifier shaped like PaddleOCR's (input [-1, 3, -1, -1], trained at 48x192): five
     stride-2 convs, a 2x2 MaxPool, an unpadded 1x3 conv. At 48x192 the pool sees 2x6 and the conv 1x3; at a
@@ -321,6 +337,7 @@ MODELS = {
     "zero_d_results": (build_zero_d_results, [{"name": "x", "dtype": "float32", "shape": [None, 8]},
                                               {"name": "y", "dtype": "float32", "shape": [None, 8]},
                                               {"name": "v", "dtype": "float32", "shape": [8]}]),
+    "frobenius_norm": (build_frobenius_norm, [{"name": "x", "dtype": "float32", "shape": [None, 8]}]),
     "text_direction_cls": (build_text_direction_cls, [{"name": "x", "dtype": "float32",
                                                        "shape": [None, 3, None, None]}]),
     "gru_simple_rnn": (build_gru_simple_rnn, [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]),
