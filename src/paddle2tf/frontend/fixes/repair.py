@@ -242,8 +242,7 @@ _SHAPE_ROUNDS = 3
 class _ShapeRepair:
     """Walks the model and its inferred twin (same nodes, same order) graph by graph."""
 
-    def __init__(self, model: onnx.ModelProto):
-        self.main = model.graph
+    def __init__(self):
         self.fixes: list[Fix] = []
         self.reshapes: list[tuple[onnx.ValueInfoProto, list]] = []  # graph outputs, added after the walk
 
@@ -327,7 +326,7 @@ def drop_contradicting_shapes(model: onnx.ModelProto) -> list[Fix]:
         inferred = _inferred_from_scratch(model)
         if inferred is None:
             break
-        walker = _ShapeRepair(model)
+        walker = _ShapeRepair()
         walker.graph(model.graph, inferred.graph, {}, None)
         for output, declared in walker.reshapes:
             _reshape_output_to_declared(model.graph, output, declared)
