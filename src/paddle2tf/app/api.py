@@ -261,7 +261,10 @@ def convert(source, out_dir: str, *, input_specs: Sequence[InputSpec] = (), opse
                 except RunnerError as exc:  # on generated inputs: say which shape and how to choose one
                     if feeds_file or hints:
                         raise
-                    raise RunnerError(explain_failure(str(exc), specs, feeds)) from exc
+                    message = str(exc).replace(os.path.join(work, SAVED_MODEL_DIR), "the converted SavedModel")
+                    if paddle_model is not None:  # the copy inside the unfinished OUT_DIR: name the user's model
+                        message = message.replace(paddle_model.model_file, resolved.describe())
+                    raise RunnerError(explain_failure(message, specs, feeds)) from exc
             if locate_on_failure and report.verdict == FAIL:
                 if precision == "fp16" and _has_infinite_error(report.verification):
                     report.notes.append("float16 overflow: an output is inf/NaN where the reference is finite "
