@@ -254,7 +254,8 @@ def build_zero_d_results():
 
 
 def build_frobenius_norm():
-    """`paddle.linalg.norm(x)` (no axis): p_norm with asvector=true, exported as a norm over the last axis only."""
+    """`paddle.linalg.norm(x)` (no axis) of a rank-3 value: p_norm with asvector=true, which paddle2onnx exports as a
+    norm over the last axis only (known defect 8)."""
     import paddle
 
     class Frobenius(paddle.nn.Layer):
@@ -337,7 +338,7 @@ MODELS = {
     "zero_d_results": (build_zero_d_results, [{"name": "x", "dtype": "float32", "shape": [None, 8]},
                                               {"name": "y", "dtype": "float32", "shape": [None, 8]},
                                               {"name": "v", "dtype": "float32", "shape": [8]}]),
-    "frobenius_norm": (build_frobenius_norm, [{"name": "x", "dtype": "float32", "shape": [None, 8]}]),
+    "frobenius_norm": (build_frobenius_norm, [{"name": "x", "dtype": "float32", "shape": [None, 4, 8]}]),
     "text_direction_cls": (build_text_direction_cls, [{"name": "x", "dtype": "float32",
                                                        "shape": [None, 3, None, None]}]),
     "gru_simple_rnn": (build_gru_simple_rnn, [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]),

@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pytest
 
-from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY
+from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK
 
 from helpers.cli import run_cli
 from helpers.paddle_fixtures import save_legacy_program
@@ -86,16 +86,16 @@ def test_zero_d_results(paddle_model, tmp_path):
     assert "differ in rank" in proc.stderr.strip().splitlines()[-1]
 
 
-def test_frobenius_norm_exporter_defect_is_not_silent(paddle_model, tmp_path):
-    """Known defect 8: paddle2onnx exports `paddle.linalg.norm(x)` as a norm over the last axis ([N], declared []).
-    The shape repair must not hide it: the three-way check fails Paddle↔ONNX Runtime (exit 1), while ONNX → TF is
-    faithful to the ONNX file."""
+def test_frobenius_norm(paddle_model, tmp_path):
+    """Known defect 8: paddle2onnx exports `paddle.linalg.norm(x)` (p_norm, asvector) as a norm over the last axis
+    ([N, 4] where Paddle returns a 0-d value). Sanitised (a flatten first), it passes; without fixes the checker
+    refuses the file (declared [] computed [N, 4])."""
     out = tmp_path / "out"
-    proc = run_cli("convert", paddle_model("frobenius_norm"), "-o", str(out), "--no-locate")
-    assert proc.returncode == EXIT_PARITY, proc.stderr[-2000:]
-    pairs = json.loads((out / "report.json").read_text())["verification"]["outputs"][0]["pairs"]
-    assert pairs["paddle_vs_onnxruntime"]["verdict"] == "fail"
-    assert pairs["onnxruntime_vs_tensorflow"]["verdict"] == "pass"
+    report = passing_report(run_cli("convert", paddle_model("frobenius_norm"), "-o", str(out)), out)
+    assert report["verification"]["outputs"][0]["shape"] == []
+    assert any(f["pass_name"] == "flatten_vector_norms" for f in report["fixes"])
+    proc = run_cli("convert", paddle_model("frobenius_norm"), "-o", str(tmp_path / "unfixed"), "--no-fixes")
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
 
 
 def test_onnx_source_with_contradicting_shapes(tmp_path):
