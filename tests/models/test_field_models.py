@@ -9,7 +9,6 @@ with --no-fixes the strict refusal stays. Tolerance: Paddle↔TF max_rel <= 1e-5
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -121,55 +120,3 @@ def test_onnx_source_with_contradicting_shapes(tmp_path):
     assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert "sloppy.onnx: fails onnx.checker" in last and "differ in rank" in last, last
-
-
-# -- issue #15 part 2: verification shapes from the model's own metadata ---------------------------------------
-
-TEXTLINE_ORIENTATION_YML = """\
-Global:
-  model_name: PP-LCNet_x0_25_textline_ori
-Hpi:
-  backend_configs:
-    paddle_infer:
-      trt_dynamic_shapes: &id001
-        x:
-        - [1, 3, 48, 192]
-        - [1, 3, 48, 192]
-        - [8, 3, 48, 192]
-    tensorrt:
-      dynamic_shapes: *id001
-PreProcess:
-  transform_ops:
-  - DecodeImage: {channel_first: false, img_mode: BGR}
-  - ClsResizeImg:
-      image_shape: [3, 48, 192]
-  - NormalizeImage: {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], scale: 1./255., order: ''}
-  - ToCHWImage: null
-  - KeepKeys: {keep_keys: [image]}
-PostProcess:
-  name: ClsPostProcess
-  label_list: [0_degree, 180_degree]
-"""
-
-
-def test_text_direction_classifier_sized_by_its_metadata(paddle_model, tmp_path):
-    """Input [-1, 3, -1, -1], trained at 48x192. Without metadata the generated 32x32 is too small (Paddle, then
-    ONNX Runtime, refuse its unpadded 1x3 conv on a width of 1): exit 2 with the generated shape and how to choose
-    one, never a bare kernel error. With the inference.yml PaddleOCR writes beside it: opt shape, exit 0."""
-    import shutil
-
-    folder = tmp_path / "textline_ori"
-    shutil.copytree(os.path.dirname(paddle_model("text_direction_cls")), folder)
-    proc = run_cli("convert", str(folder / "model.json"), "-o", str(tmp_path / "generated"))
-    assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"paddle2tf: error: {folder / 'model.json'}: Paddle could not run the model: "), last
-    assert "on generated inputs x float32[2x3x32x32]" in last and "Traceback" not in proc.stderr, last
-    assert "--input-spec x:float32:-1x3xHxW" in last and "--inputs feeds.npz" in last, last
-    (folder / "inference.yml").write_text(TEXTLINE_ORIENTATION_YML)
-    out = tmp_path / "sized"
-    report = passing_report(run_cli("convert", str(folder / "model.json"), "-o", str(out)), out)
-    origin = "inference.yml Hpi.backend_configs.paddle_infer.trt_dynamic_shapes opt [1, 3, 48, 192]"
-    assert report["source"]["shape_hints"] == {"x": {"shape": [2, 3, 48, 192], "origin": origin}}
-    feed = report["verification"]["feeds"][0]
-    assert feed["shape"] == [2, 3, 48, 192] and origin in feed["origin"]
