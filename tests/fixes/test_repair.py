@@ -5,7 +5,7 @@ from onnx import helper, numpy_helper
 
 from paddle2tf.frontend.fixes.repair import repair_model
 
-from helpers.onnx_graphs import run_ort, sloppy_model
+from helpers.onnx_graphs import constant_dtype_model, run_ort, sloppy_model
 
 
 def scalar_concat_model(opset: int = 13) -> onnx.ModelProto:
@@ -120,11 +120,25 @@ def test_contradicting_shapes_dropped():
     assert repair_model(model) == []  # idempotent
 
 
+def test_constant_dtype_annotation_dropped():
+    """A value_info stating another element type than its node computes is an annotation only (ONNX Runtime runs
+    the file): removed, the result is ONNX Runtime's on the original."""
+    model = constant_dtype_model()
+    with pytest.raises(Exception, match="elem type"):  # noqa: B017 - onnx raises InferenceError here
+        onnx.checker.check_model(model, full_check=True)
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    before = run_ort(model, {"x": x})["y"]
+    fixes = repair_model(model)
+    assert [(f.target, f.change) for f in fixes] == [
+        ("half", "graph value_info of type float removed (its node computes double)")]
+    onnx.checker.check_model(model, full_check=True)
+    np.testing.assert_array_equal(run_ort(model, {"x": x})["y"], before)
+
+
 def test_type_error_is_not_repaired():
-    """A value_info declaring another element type is a genuine error: the shape repair leaves it to the check."""
+    """A graph output declared int64 whose node computes float is a genuine type error: left to the check."""
     model = sloppy_model(type_error=True)
     repair_model(model)
-    assert any(v.name == "rows" and v.type.tensor_type.elem_type == onnx.TensorProto.INT64
-               for v in model.graph.value_info)
+    assert next(o for o in model.graph.output if o.name == "z").type.tensor_type.elem_type == onnx.TensorProto.INT64
     with pytest.raises(Exception, match="type"):  # noqa: B017 - onnx raises InferenceError here
         onnx.checker.check_model(model, full_check=True)

@@ -89,7 +89,8 @@ def sloppy_model(type_error: bool = False) -> onnx.ModelProto:
     """What paddle2onnx writes for Paddle's 0-d results, by hand: ReduceSum(keepdims=0) of [N, 4] over axis 1
     reshaped to [N] then summed to [1] (computed rank 1) but declared rank 0 in value_info, in an If branch's
     output and at the graph output; a second output declared [N, 3] computed [N, 4]; and a value_info declared
-    [N, 1] where inference computes rank 1. ``type_error``: a value_info declared int64 for a float value as well."""
+    [N, 1] where inference computes rank 1. ``type_error``: the graph output ``z`` declared int64 (its node computes
+    float) as well."""
     one = numpy_helper.from_array(np.array([1], np.int64), "one")
     minus_one = numpy_helper.from_array(np.array([-1], np.int64), "minus_one")
     zero = numpy_helper.from_array(np.array([0], np.int64), "zero")
@@ -109,14 +110,29 @@ def sloppy_model(type_error: bool = False) -> onnx.ModelProto:
              helper.make_node("Relu", ["x"], ["z"], name="relu")]
     value_info = [helper.make_tensor_value_info("total", onnx.TensorProto.FLOAT, []),
                   helper.make_tensor_value_info("flat", onnx.TensorProto.FLOAT, ["n", 1])]
-    if type_error:
-        value_info.append(helper.make_tensor_value_info("rows", onnx.TensorProto.INT64, ["n"]))
     graph = helper.make_graph(
         nodes, "sloppy", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 4])],
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, []),
-         helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, ["n", 3])],
+         helper.make_tensor_value_info("z", onnx.TensorProto.INT64 if type_error else onnx.TensorProto.FLOAT,
+                                       ["n", 3])],
         [one, minus_one, zero, numpy_helper.from_array(np.array(2.0, np.float32), "two"),
          numpy_helper.from_array(np.array(0.0, np.float32), "zero_f")], value_info=value_info)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def constant_dtype_model() -> onnx.ModelProto:
+    """x + Cast(Constant float64 0.5): the Constant's value declared float in value_info. The checker's inference
+    refuses it ("Inferred elem type differs from existing elem type"); ONNX Runtime runs it."""
+    nodes = [helper.make_node("Constant", [], ["half"], name="half",
+                              value=numpy_helper.from_array(np.array([0.5], np.float64))),
+             helper.make_node("Cast", ["half"], ["half_f"], to=onnx.TensorProto.FLOAT, name="half_cast"),
+             helper.make_node("Add", ["x", "half_f"], ["y"], name="add")]
+    graph = helper.make_graph(nodes, "constant_dtype", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                                      ["n", 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 4])],
+                              value_info=[helper.make_tensor_value_info("half", onnx.TensorProto.FLOAT, [1])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return model

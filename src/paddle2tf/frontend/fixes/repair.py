@@ -165,6 +165,11 @@ def _dims(value: onnx.ValueInfoProto) -> list[int | str | None] | None:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor_type.shape.dim]
 
 
+def _elem_type(value: onnx.ValueInfoProto) -> int:
+    """A tensor value's element type (0: not stated)."""
+    return value.type.tensor_type.elem_type if value.type.HasField("tensor_type") else 0
+
+
 def _contradicts(declared: list | None, inferred: list | None) -> bool:
     """Declared and inferred shapes differ in rank, or in a dimension both state as a number."""
     if declared is None or inferred is None:
@@ -172,6 +177,10 @@ def _contradicts(declared: list | None, inferred: list | None) -> bool:
     if len(declared) != len(inferred):
         return True
     return any(isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(declared, inferred, strict=True))
+
+
+def _type_name(elem_type: int) -> str:
+    return onnx.TensorProto.DataType.Name(elem_type).lower()
 
 
 def _show(dims: list | None) -> str:
@@ -251,14 +260,19 @@ class _ShapeRepair:
 
     def graph(self, graph: onnx.GraphProto, known: onnx.GraphProto, outer: dict, owner: onnx.NodeProto | None):
         facts = {**outer, **{v.name: _dims(v) for v in [*known.input, *known.value_info, *known.output]}}
+        elem_types = {v.name: _elem_type(v) for v in known.value_info}
         scope = "graph" if owner is None else f"{owner.op_type} '{owner.name}' subgraph"
         if owner is not None:
             self.subgraph_inputs(graph, known, outer, owner, scope)
         keep = []
         for value in graph.value_info:
             declared, computed = _dims(value), facts.get(value.name)
+            stated, inferred = _elem_type(value), elem_types.get(value.name, 0)
             if _contradicts(declared, computed):
                 self.fix(value.name, f"{scope} value_info {_show(declared)} removed (inferred {_show(computed)})")
+            elif stated and inferred and stated != inferred:  # an annotation only: the node's type is computed
+                self.fix(value.name, f"{scope} value_info of type {_type_name(stated)} removed (its node computes "
+                                     f"{_type_name(inferred)})")
             else:
                 keep.append(value)
         if len(keep) != len(graph.value_info):
@@ -318,8 +332,11 @@ def drop_contradicting_shapes(model: onnx.ModelProto) -> list[Fix]:
     Every annotation that contradicts what inference computes from the graph alone is removed (value_info) or
     replaced by the inferred shape (subgraph inputs and outputs), so the check's inference recomputes it. A
     graph output is the model's contract: a rank-only difference of one element ([] vs [1]) gets a Reshape to
-    the declared shape (the shape Paddle returns); other contradicting dims become the inferred ones. Element
-    types are never changed: a type error stays an error. The three-way verification judges the result.
+    the declared shape (the shape Paddle returns); other contradicting dims become the inferred ones. An
+    intermediate value_info stating another element type than its node computes (a Constant of float64 declared
+    float) is an annotation only, removed too; element types of inputs, outputs and nodes are never changed: a
+    type error between nodes, or an output of another type than declared, stays an error. The three-way
+    verification judges the result.
     """
     fixes: list[Fix] = []
     for _ in range(_SHAPE_ROUNDS):  # a repaired Loop state input lets the next round see through the body
