@@ -63,16 +63,18 @@ def translate_legacy(model: PaddleModel, workdir: str, log_file: str | None = No
 
 
 def export_to_onnx(model: PaddleModel, onnx_path: str, opset: int = DEFAULT_OPSET,
-                   log_file: str | None = None, paddle_ops: bool = False) -> list[Fix]:
+                   log_file: str | None = None, paddle_ops: bool = False, display_name: str | None = None) -> list[Fix]:
     """paddle2onnx in a child process; with ``paddle_ops`` the same child then exports the Paddle ops
-    paddle2onnx dropped (paddle2tf.frontend.fixes.paddle_ops) and the fixes are returned."""
+    paddle2onnx dropped (paddle2tf.frontend.fixes.paddle_ops) and the fixes are returned. Errors name
+    ``display_name`` (the user's model) when given, not a sanitised or translated copy."""
+    name = display_name or model.model_file
     fixes_file = onnx_path + ".fixes.json"
     extra = ["--fixes-out", fixes_file] if paddle_ops else []
     run_child(["-m", WORKER, "export", model.model_file, model.params_file, str(opset), onnx_path, *extra],
-              f"{model.model_file}: paddle2onnx could not export the model", ExportError, log_file,
+              f"{name}: paddle2onnx could not export the model", ExportError, log_file,
               timeout=EXPORT_TIMEOUT_S)
     if not os.path.isfile(onnx_path):
-        raise ExportError(f"{model.model_file}: paddle2onnx wrote no ONNX file")
+        raise ExportError(f"{name}: paddle2onnx wrote no ONNX file")
     if not paddle_ops:
         return []
     with open(fixes_file) as handle:
@@ -111,6 +113,7 @@ def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed
         with open(sanitised) as handle:  # the child then imports the Paddle-op exporter only when needed
             needs_paddle_ops = may_need_export(handle.read())
     onnx_path = os.path.join(workdir, "model.onnx")
-    fixes += export_to_onnx(exportable, onnx_path, opset, log_file, paddle_ops=needs_paddle_ops)
+    fixes += export_to_onnx(exportable, onnx_path, opset, log_file, paddle_ops=needs_paddle_ops,
+                            display_name=source.describe())
     shutil.rmtree(scratch, ignore_errors=True)
     return ExportResult(onnx_path, paddle_model, notes, fixes)
