@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from paddle2tf.converter.graph import find_unsupported
+from paddle2tf.converter.prescan import find_unsupported
 from paddle2tf.errors import EXIT_OK
 
 from helpers.cli import assert_clean_failure, run_cli, tiny_onnx

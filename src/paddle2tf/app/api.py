@@ -32,6 +32,7 @@ from paddle2tf.converter.preprocess import resolve as resolve_preprocess
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.export import PaddleModel, copy_paddle_model, export_paddle
 from paddle2tf.frontend.fixes.repair import repair_model
+from paddle2tf.frontend.shape_hints import apply_hints, find_metadata, shape_hints
 from paddle2tf.frontend.sources import InputSpec, Source, check_specs_against_model, model_input_specs, resolve_source
 from paddle2tf.frontend.static_shape import apply_to_specs, fix_onnx_file
 from paddle2tf.onnxutil.checker import load_checked, load_model
@@ -53,9 +54,10 @@ from paddle2tf.targets.deploy_check import DeployCheck, deploy_check, parse_requ
 from paddle2tf.targets.tflite import Reference as TfliteReference
 from paddle2tf.targets.tflite import parse_variants as parse_tflite_variants
 from paddle2tf.targets.tflite import run_tflite
-from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, check_feeds_file, load_feeds, make_feeds
+from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, check_feeds_file, explain_failure, load_feeds, make_feeds
 from paddle2tf.verify.locate import LocateReport, run_locate
 from paddle2tf.verify.metrics import FAIL, Tolerance, default_tolerance
+from paddle2tf.verify.runners import RunnerError
 from paddle2tf.verify.three_way import check_verifiable, run_signature, verify
 
 DEFAULT_OPTIONS = ConvertOptions()
@@ -141,6 +143,9 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
                 repairs = repair_model(model := load_model(onnx_path, display_name))
                 if repairs:
                     save_onnx_model(model, onnx_path)
+                    if display_name:  # the user's own file: model.onnx is not a copy of it
+                        notes.append(f"{os.path.basename(display_name)} was repaired before conversion "
+                                     f"({len(repairs)} change(s), see fixes); --no-fixes converts it as given")
                 fixes += repairs
         if options.static_shapes:  # before the check, whose shape inference then propagates the fixed dims
             fix_onnx_file(onnx_path, options.static_shapes, display_name)
@@ -179,16 +184,31 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
         report.model_summary["rewrites"] = rewrites  # graph passes: {pass: rewrites made}
         if preprocess is not None:
             report.signature["preprocess"] = preprocess.to_dict()
-        serving_feeds, origin = _serving_feeds(options.feeds, specs, options.seed, preprocess, signature)
+        hints = {} if options.feeds else shape_hints(_metadata_file(resolved, options.paddle_reference), specs)
+        if hints:  # the sizes the model's own metadata states (inference.yml), for its dynamic dims
+            report.source["shape_hints"] = {name: {"shape": list(h.shape), "origin": h.origin}
+                                            for name, h in hints.items()}
+        serving_feeds, origin = _serving_feeds(options.feeds, apply_hints(specs, hints), options.seed, preprocess,
+                                               signature)
+        if hints:
+            origin += "; " + "; ".join(f"{name} shape from {h.origin}" for name, h in hints.items())
         np.savez(os.path.join(work, FEEDS_FILE), **serving_feeds)
         # what Paddle, ONNX Runtime and locate are given
         feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, signature.inputs))
         if options.verify:
             with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel") as say:
-                report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
-                                             origin, paddle_model, tolerance, options.per_output, log_file,
-                                             progress=say, skip_onnxruntime=skip_onnxruntime,
-                                             serving_feeds=serving_feeds, source_name=resolved.describe())
+                try:
+                    report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
+                                                 origin, paddle_model, tolerance, options.per_output, log_file,
+                                                 progress=say, skip_onnxruntime=skip_onnxruntime,
+                                                 serving_feeds=serving_feeds, source_name=resolved.describe())
+                except RunnerError as exc:  # on generated inputs: say which shape and how to choose one
+                    if options.feeds or hints:
+                        raise
+                    message = str(exc).replace(os.path.join(work, SAVED_MODEL_DIR), "the converted SavedModel")
+                    if paddle_model is not None:  # the copy inside the unfinished OUT_DIR: name the user's model
+                        message = message.replace(paddle_model.model_file, resolved.describe())
+                    raise RunnerError(explain_failure(message, specs, feeds)) from exc
             if options.locate and report.verdict == FAIL:
                 if options.precision == "fp16" and _has_infinite_error(report.verification):
                     report.notes.append("float16 overflow: an output is inf/NaN where the reference is finite "
@@ -211,6 +231,15 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
             report.source["paddle_model"] = os.path.relpath(paddle_model.model_file, work)
         write_report(report, work)
     return report
+
+
+def _metadata_file(resolved: Source, paddle_reference: str | None) -> str | None:
+    """The inference.yml (or infer_cfg.yml) beside the model file, or beside the --paddle-reference model."""
+    candidates = [resolved.model_file] if resolved.model_file else []
+    if paddle_reference:
+        candidates.append(os.path.join(paddle_reference, "model") if os.path.isdir(paddle_reference)
+                          else paddle_reference)
+    return next((found for candidate in candidates if (found := find_metadata(candidate))), None)
 
 
 def _has_infinite_error(verification) -> bool:

@@ -355,4 +355,6 @@ if __name__ == "__main__":
         import traceback
 
         traceback.print_exc()
-        _fail(f"{type(exc).__name__}: {exc}")
+        # Paddle's errors span lines ("In user code:", then the error): the parent shows one, so join them
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        _fail(f"{type(exc).__name__}: {text[:400]}")

@@ -123,3 +123,33 @@ def value_type(value: onnx.ValueInfoProto) -> tuple[np.dtype, list[int | None]]:
     dtype = element_dtype(tensor_type.elem_type)
     shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
     return dtype, shape
+
+
+_WEIGHT_MIN_ELEMENTS = 1024  # shape inference reads small constants' values (shapes, axes), never larger ones
+
+
+def without_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of the model for shape inference, its large constants reduced to their type and dims: inference
+    serialises the model it is given and parses a copy back, three copies of every weight at once."""
+    def stub(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
+        if tensor.data_type not in FLOAT_TYPES or int(np.prod(tensor.dims)) < _WEIGHT_MIN_ELEMENTS:
+            return None  # data propagation may read it (int64 shapes)
+        return onnx.TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims)
+
+    light = onnx.ModelProto()
+    light.CopyFrom(onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
+                                   functions=model.functions))
+    graph = model.graph
+    light.graph.CopyFrom(onnx.GraphProto(name=graph.name, input=graph.input, output=graph.output,
+                                         value_info=graph.value_info))
+    for init in graph.initializer:
+        light.graph.initializer.append(stub(init) or init)
+    for node in graph.node:
+        value = next((a.t for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
+        light_node = light.graph.node.add()
+        if value is not None and stub(value) is not None:
+            light_node.CopyFrom(helper.make_node("Constant", [], list(node.output), name=node.name,
+                                                 value=stub(value)))
+        else:
+            light_node.CopyFrom(node)
+    return light

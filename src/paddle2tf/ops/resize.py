@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from paddle2tf.converter.graph import FLOAT_TYPES
 from paddle2tf.converter.registry import converter
+from paddle2tf.onnxutil.graph import FLOAT_TYPES
 
 _MODES = ("nearest", "linear", "cubic")
 _COORD_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize",

@@ -29,7 +29,7 @@ class ConversionReport:
     fixes: list[dict] = field(default_factory=list)  # paddle2tf.frontend.fixes.Fix records: what was changed and why
     plugins: list[dict] = field(default_factory=list)  # converter.plugins.PluginRecord: converter plugins loaded
     model_summary: dict = field(default_factory=dict)  # nodes, op histogram, initializers (see model_summary())
-    locate: Any = None  # paddle2tf.verify.locate.search.LocateReport (or its dict) when the locate stage ran
+    locate: Any = None  # verify.locate.LocateReport (or its dict) when the locate stage ran
     deploy_check: dict | None = None  # paddle2tf.targets.deploy_check.DeployCheck.to_dict() of `paddle2tf deploy-check`
     tflite: list = field(default_factory=list)  # targets.tflite.TfliteResult (or its dict) per --tflite variant
     tool: dict = field(default_factory=lambda: {"paddle2tf": __version__, **library_versions()})

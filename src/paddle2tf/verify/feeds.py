@@ -21,6 +21,34 @@ def concrete_shape(spec: InputSpec) -> tuple[int, ...]:
                  for i, d in enumerate(spec.shape))
 
 
+def _spec_template(spec: InputSpec) -> str:
+    """``--input-spec`` text for ``spec`` with its generated dims as placeholders (H, W for an image)."""
+    names = ["H", "W"] if len(spec.shape) == 4 and spec.shape[1] is not None else []
+    dims, free = [], iter(names)
+    for i, d in enumerate(spec.shape):
+        if d is not None:
+            dims.append(str(d))
+        elif i == 0:
+            dims.append("-1")
+        else:
+            dims.append(next(free, f"D{i}"))
+    return f"{spec.name}:{spec.dtype}:{'x'.join(dims)}"
+
+
+def explain_failure(message: str, specs: list[InputSpec], feeds: dict[str, np.ndarray]) -> str:
+    """A framework failed on generated inputs: say what was generated and how to give the model its own size."""
+    generated = [s for s in specs if s.name in feeds and any(d is None for d in s.shape[1:])]
+    if not generated:
+        return message
+    shapes = ", ".join(f"{s.name} {feeds[s.name].dtype}[{'x'.join(map(str, feeds[s.name].shape))}]" for s in specs
+                       if s.name in feeds)
+    templates = " ".join(f"--input-spec {_spec_template(s)}" for s in generated)
+    return (f"{message} -- on generated inputs {shapes} (a dynamic batch set to {DYNAMIC_BATCH}, other dynamic "
+            f"dimensions to {DYNAMIC_OTHER}, and no inference.yml beside the model to size them), which may not be "
+            f"a size this model runs at. Give the size it runs at (e.g. its training size) with {templates}, or "
+            "your own inputs with --inputs feeds.npz")
+
+
 def make_feeds(specs: list[InputSpec], seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     feeds = {}
