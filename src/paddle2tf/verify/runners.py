@@ -36,15 +36,20 @@ def run_paddle(model_file: str, params_file: str, feeds: dict[str, np.ndarray], 
         return _ordered_outputs(out_file, output_names)
 
 
-def run_onnxruntime(onnx_path: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def onnxruntime_session(onnx_path: str):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # ORT warns about unused initializers paddle2onnx leaves: noise here
     try:
-        session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise BadInputError(f"{onnx_path}: ONNX Runtime cannot load the model ({str(exc).splitlines()[0]})") from exc
+
+
+def run_onnxruntime(onnx_path: str, feeds: dict[str, np.ndarray], session=None) -> dict[str, np.ndarray]:
+    """``session``: one already made by ``onnxruntime_session`` (a long-lived runner)."""
+    session = session or onnxruntime_session(onnx_path)
     names = [o.name for o in session.get_outputs()]
     try:
         return dict(zip(names, session.run(names, feeds), strict=True))
