@@ -17,6 +17,8 @@ from paddle2tf.converter.module import TensorInfo
 from paddle2tf.converter.preprocess import parse_preprocess
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.sources import InputSpec
+from paddle2tf.report.html import render_html
+from paddle2tf.report.model import ConversionReport, Verification, render_summary
 from paddle2tf.verify.dataset.reader import ModelIO, from_inference_yml, open_dataset
 from paddle2tf.verify.dataset.result import DatasetResult, render_dataset
 from paddle2tf.verify.dataset.run import DatasetOptions, open_output, verify_dataset
@@ -141,6 +143,10 @@ def test_classifier_agreement_accuracy_and_per_sample_errors(classifier, images)
     text = render_dataset(result)
     assert "top1" in text and "accuracy" in text and "dataset verdict: PASS" in text
     assert DatasetResult.from_dict(json.loads(json.dumps(result.to_dict()))).to_dict() == result.to_dict()
+    page = render_html({"dataset": json.loads(json.dumps(result.to_dict()))})
+    assert "Dataset check" in page and 'alt="per-sample error histogram and CDF"' in page
+    assert page.count('<img src="data:image/png;base64,') == 10  # the worst samples' thumbnails
+    assert f"<code>{names[worst[0]]}</code>" in page
 
 
 def test_perturbed_conv_passes_random_inputs_but_loses_agreement(classifier, images, tmp_path):
@@ -167,6 +173,11 @@ def test_perturbed_conv_passes_random_inputs_but_loses_agreement(classifier, ima
     assert drop.drop_pp == pytest.approx(100 * (1 - top1), abs=1e-9) and drop.verdict == "fail"
     assert all(o.verdict == "pass" for o in result.outputs)  # element-wise at the loose tolerance: within
     assert result.verdict == "fail"
+    report = ConversionReport(source={}, opset=13, signature={}, verification=Verification([], [], [], "pass"),
+                              dataset=result)
+    assert report.verdict == "fail"  # the dataset check fails the conversion like a parity failure
+    assert "dataset verdict: FAIL" in render_summary(report)
+    assert "Partial result" not in render_html(json.loads(json.dumps(report.to_dict())))
 
 
 def test_fp16_variant_on_the_dataset(classifier, images, tmp_path):
