@@ -247,9 +247,9 @@ def run(model_file: str, params_file: str, feeds_file: str, out: str) -> None:
 
 
 def serve(model_file: str, params_file: str) -> None:
-    """Load the model once and run the batches requested on stdin (``paddle2tf.verify.serve_loop``)."""
-    from paddle2tf.verify.serve_loop import protocol_stream
-    from paddle2tf.verify.serve_loop import serve as serve_requests
+    """Load the model once and run the batches requested on stdin (``paddle2tf.common.serve_loop``)."""
+    from paddle2tf.common.serve_loop import protocol_stream
+    from paddle2tf.common.serve_loop import serve as serve_requests
 
     replies = protocol_stream()
     runner, guard = _runner(model_file, params_file)

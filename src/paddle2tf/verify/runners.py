@@ -11,7 +11,7 @@ import numpy as np
 from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import BadInputError, Paddle2TFError
 
-_TF_RUN_SCRIPT = os.path.join(os.path.dirname(__file__), "savedmodel_child.py")
+TF_RUN_SCRIPT = os.path.join(os.path.dirname(__file__), "savedmodel_child.py")
 
 
 class RunnerError(Paddle2TFError):
@@ -66,6 +66,6 @@ def run_savedmodel(saved_model: str, feeds: dict[str, np.ndarray], input_map: di
         np.savez(feeds_file, **feeds)
         with open(mapping_file, "w") as handle:
             json.dump({"inputs": input_map, "outputs": output_map}, handle)
-        run_child([_TF_RUN_SCRIPT, saved_model, feeds_file, out_file, mapping_file],
+        run_child([TF_RUN_SCRIPT, saved_model, feeds_file, out_file, mapping_file],
                   f"{saved_model}: TensorFlow could not run the SavedModel", RunnerError, log_file)
         return _ordered_outputs(out_file, list(output_map))

@@ -5,10 +5,11 @@ it imports neither paddle2tf nor Paddle: the proof that the SavedModel stands on
 MAPPING.json: {"inputs": {onnx_name: signature_name}, "outputs": {onnx_name: signature_name}}.
 
 ``python savedmodel_child.py --serve SAVED_MODEL MAPPING.json`` loads the SavedModel once and runs batches
-requested on stdin (``serve_loop.py``, beside this file: numpy only), for the dataset check.
+requested on stdin (``paddle2tf/common/serve_loop.py``, imported as a file: numpy only), for the dataset check.
 """
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -45,7 +46,9 @@ def _widened(tensor):
 
 if __name__ == "__main__":
     if sys.argv[1] == "--serve":
-        from serve_loop import protocol_stream, serve  # the sibling file (this script's folder is sys.path[0])
+        # the request loop as a plain file (numpy only): importing the paddle2tf package is what this script avoids
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "common"))
+        from serve_loop import protocol_stream, serve
 
         replies = protocol_stream()
         serve(_runner(sys.argv[2], sys.argv[3]), replies)

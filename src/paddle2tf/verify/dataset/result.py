@@ -1,5 +1,5 @@
-"""The dataset check's result: typed data (report.json's ``dataset`` section, docs/report-schema.md) and its
-terminal rendering. The HTML section is ``report.html``'s (``paddle2tf.report.html``), from the same dict."""
+"""The dataset check's result: typed data (report.json's ``dataset`` section, docs/report-schema.md), rendered by
+``paddle2tf.report.terminal.render_dataset`` and report.html's dataset section (``paddle2tf.report.html``)."""
 
 from __future__ import annotations
 
@@ -109,50 +109,3 @@ class DatasetResult:
         return DatasetResult(**{**data, "outputs": outputs,
                                 "agreements": [Agreement(**a) for a in data["agreements"]],
                                 "accuracy": [Accuracy(**a) for a in data["accuracy"]]})
-
-
-def _short(pair: str) -> str:
-    from paddle2tf.report.model import PAIR_LABELS
-
-    return PAIR_LABELS.get(pair, pair.replace("_vs_", "↔"))
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.2f}%"
-
-
-def render_dataset(result: DatasetResult | dict) -> str:
-    """The terminal summary: agreements, accuracy, per-sample error percentiles, worst samples, throughput."""
-    data = result.to_dict() if isinstance(result, DatasetResult) else result
-    lines = [f"dataset: {data['path']} ({data['samples']} of {data['total']} samples, batch {data['batch_size']}"
-             f"{'; INTERRUPTED: partial result' if not data['complete'] else ''})"]
-    rows = [["output", "task", "metric", "pair", "agreement", "verdict"]]
-    for a in data["agreements"]:
-        extra = f" (max score diff {a['max_score_diff']:.2e})" if a.get("max_score_diff") is not None else ""
-        rows.append([a["output"], a["task"], a["metric"], _short(a["pair"]),
-                     f"{_pct(a['value'])} ({a['agree']:g}/{a['total']:g}){extra}", a["verdict"].upper()])
-    for acc in data["accuracy"]:
-        drop = "reference" if acc["drop_pp"] is None else f"drop {acc['drop_pp']:+.2f} pp"
-        rows.append([acc["output"], "classification", "accuracy", acc["framework"],
-                     f"{_pct(acc['accuracy'])} ({acc['correct']}/{acc['total']}), {drop}", acc["verdict"].upper()])
-    for out in data["outputs"]:
-        rows.append([out["name"], out["task"] or "-", "element-wise", "all pairs",
-                     ", ".join(f"{_short(k)} {v['max_rel']:.2e}" for k, v in out["pairs"].items()),
-                     out["verdict"].upper()])
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    lines += ["  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    for out in data["outputs"]:
-        dist = out["per_sample"].get(data["judged_pair"])
-        if not dist:
-            continue
-        pct = ", ".join(f"{k} {v:.2e}" for k, v in dist["percentiles"].items())
-        lines.append(f"  {out['name']} per-sample max_rel ({_short(data['judged_pair'])}): {pct}")
-        worst = ", ".join(f"{w['name']} {w['max_rel']:.2e}" for w in dist["worst"][:3])
-        if worst:
-            lines.append(f"    worst: {worst}")
-    rates = ", ".join(f"{k} {v:.1f}" for k, v in data["throughput"].items())
-    lines.append(f"  samples/s: {rates}; {data['seconds']:.1f} s")
-    lines += [f"  note: {note}" for note in data.get("notes", [])]
-    lines.append(f"dataset verdict: {data['verdict'].upper()}"
-                 f"{' (partial: interrupted)' if not data['complete'] else ''}")
-    return "\n".join(lines)

@@ -20,7 +20,6 @@ import numpy as np
 from paddle2tf.converter.module import SignatureInfo, from_signature_layout
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.export import PaddleModel
-from paddle2tf.report.model import PAIRS, pair_key
 from paddle2tf.verify.dataset import tasks as task_metrics
 from paddle2tf.verify.dataset.reader import Batch, Dataset, ModelIO
 from paddle2tf.verify.dataset.result import (
@@ -36,6 +35,7 @@ from paddle2tf.verify.dataset.result import (
 )
 from paddle2tf.verify.dataset.workers import Worker, onnxruntime_worker, paddle_worker, savedmodel_worker
 from paddle2tf.verify.metrics import FAIL, PASS, Tolerance, compare, compare_with_sums, merge, worst
+from paddle2tf.verify.model import PAIRS, pair_key
 from paddle2tf.verify.three_way import check_verifiable
 
 DEFAULT_BATCH = 16

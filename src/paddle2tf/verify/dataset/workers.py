@@ -1,5 +1,5 @@
 """Long-lived runner processes of the dataset check: Paddle, ONNX Runtime and the SavedModel, each in its own
-process, each loading the model once and then running batch after batch (``paddle2tf.verify.serve_loop``).
+process, each loading the model once and then running batch after batch (``paddle2tf.common.serve_loop``).
 
 Batches travel as .npz files in a private temporary folder, deleted once read: memory and disk hold a few
 batches whatever the dataset's size. The three run side by side (one request to each, then the replies).
@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from paddle2tf.common.serve_loop import REPLY_PREFIX
 from paddle2tf.common.subprocesses import child_env, explain_failure
-from paddle2tf.verify.runners import _TF_RUN_SCRIPT, RunnerError
-from paddle2tf.verify.serve_loop import REPLY_PREFIX
+from paddle2tf.verify.runners import TF_RUN_SCRIPT, RunnerError
 
 _CLOSE_TIMEOUT = 30.0
 
@@ -114,5 +114,5 @@ def savedmodel_worker(saved_model: str, input_map: dict[str, str], output_map: d
     mapping = os.path.join(folder, f"{name}-mapping.json")
     with open(mapping, "w") as handle:
         json.dump({"inputs": input_map, "outputs": output_map}, handle)
-    return Worker(name, [_TF_RUN_SCRIPT, "--serve", saved_model, mapping],
+    return Worker(name, [TF_RUN_SCRIPT, "--serve", saved_model, mapping],
                   f"{saved_model}: TensorFlow could not run the SavedModel", folder, log_file)

@@ -18,11 +18,13 @@ from paddle2tf.converter.preprocess import parse_preprocess
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.sources import InputSpec
 from paddle2tf.report.html import render_html
-from paddle2tf.report.model import ConversionReport, Verification, render_summary
+from paddle2tf.report.model import ConversionReport
+from paddle2tf.report.terminal import render_dataset, render_summary
 from paddle2tf.verify.dataset.reader import ModelIO, from_inference_yml, open_dataset
-from paddle2tf.verify.dataset.result import DatasetResult, render_dataset
+from paddle2tf.verify.dataset.result import DatasetResult
 from paddle2tf.verify.dataset.run import DatasetOptions, open_output, verify_dataset
 from paddle2tf.verify.metrics import Tolerance, compare, compare_with_sums, merge
+from paddle2tf.verify.model import Verification
 
 from helpers.cli import run_cli
 from helpers.dataset_refs import run_each

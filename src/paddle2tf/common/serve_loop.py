@@ -1,8 +1,8 @@
 """The request loop of a long-lived model runner (``verify.dataset``): load the model once, run many batches.
 
-Standalone on purpose (numpy only, no paddle2tf import): ``savedmodel_child.py`` imports it as a sibling
-module, so the TensorFlow child still imports neither paddle2tf nor Paddle; the Paddle and ONNX Runtime
-runners import it as ``paddle2tf.verify.serve_loop``.
+Standalone on purpose (numpy only, no paddle2tf import): ``verify/savedmodel_child.py`` imports it as a plain
+file, so the TensorFlow child still imports neither paddle2tf nor Paddle; the Paddle and ONNX Runtime runners
+import it as ``paddle2tf.common.serve_loop``.
 
 Protocol: one JSON request per stdin line, ``{"feeds": [FEEDS.npz, ...], "out": OUT.npz}``: each feeds file is
 run in turn and the outputs concatenated along axis 0 (the parts of one batch, e.g. raw images of different
