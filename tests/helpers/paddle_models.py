@@ -358,7 +358,7 @@ def build_image_detector():
 
 def build_ctc_recogniser():
     """CTC-style text recogniser: convs over a 32x128 text line, height pooled away, per-column class scores
-    [N, T=32, C=12] (softmax)."""
+    [N, T=32, C=12] (softmax); and a one-channel text mask [N, 1, 32, 128] (sigmoid, a dense output)."""
     import paddle
     import paddle.nn.functional as F
 
@@ -368,39 +368,21 @@ def build_ctc_recogniser():
             self.conv1 = paddle.nn.Conv2D(3, 16, 3, stride=2, padding=1)
             self.conv2 = paddle.nn.Conv2D(16, 32, 3, stride=2, padding=1)
             self.head = paddle.nn.Linear(32, 12)
+            self.mask = paddle.nn.Conv2D(3, 1, 3, padding=1)
 
         def forward(self, x):
             y = F.relu(self.conv2(F.relu(self.conv1(x))))  # N, 32, 8, 32
             y = paddle.transpose(y.mean(axis=2), [0, 2, 1])  # N, T, 32
-            return F.softmax(self.head(y), axis=-1)
+            return F.softmax(self.head(y), axis=-1), F.sigmoid(self.mask(x))
 
     paddle.seed(SEED)
     return Recogniser()
-
-
-def build_segmenter():
-    """A one-channel dense head (sigmoid), [N, 1, 64, 64]."""
-    import paddle
-    import paddle.nn.functional as F
-
-    class Segmenter(paddle.nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = paddle.nn.Conv2D(3, 8, 3, padding=1)
-            self.conv2 = paddle.nn.Conv2D(8, 1, 3, padding=1)
-
-        def forward(self, x):
-            return F.sigmoid(self.conv2(F.relu(self.conv1(x))))
-
-    paddle.seed(SEED)
-    return Segmenter()
 
 
 MODELS.update({
     "image_classifier": (build_image_classifier, [{"name": "x", "dtype": "float32", "shape": [None, 3, 64, 64]}]),
     "image_detector": (build_image_detector, [{"name": "x", "dtype": "float32", "shape": [1, 3, 64, 64]}]),
     "ctc_recogniser": (build_ctc_recogniser, [{"name": "x", "dtype": "float32", "shape": [None, 3, 32, 128]}]),
-    "segmenter": (build_segmenter, [{"name": "x", "dtype": "float32", "shape": [None, 3, 64, 64]}]),
 })
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,10 +20,11 @@ from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.sources import InputSpec
 from paddle2tf.report.html import render_html
 from paddle2tf.report.model import ConversionReport
+from paddle2tf.report.outdir import Output
 from paddle2tf.report.terminal import render_dataset, render_summary
 from paddle2tf.verify.dataset.reader import ModelIO, from_inference_yml, open_dataset
 from paddle2tf.verify.dataset.result import DatasetResult
-from paddle2tf.verify.dataset.run import DatasetOptions, open_output, verify_dataset
+from paddle2tf.verify.dataset.run import DatasetOptions, Model, verify_dataset
 from paddle2tf.verify.metrics import Tolerance, compare, compare_with_sums, merge
 from paddle2tf.verify.model import Verification
 
@@ -97,8 +99,10 @@ def classifier(tmp_path_factory, images):
 
 
 def _check(out_dir: str, dataset_path: str, options: DatasetOptions = DatasetOptions(), **kwargs) -> DatasetResult:
-    model, io_spec, _ = open_output(out_dir)
-    dataset = open_dataset(dataset_path, io_spec, **kwargs)
+    """The dataset check on a conversion's output (the core, without the three-way check api.verify_output runs)."""
+    output = Output.open(out_dir)
+    model = Model(output.onnx_path, output.saved_model, output.signature, output.paddle_model())
+    dataset = open_dataset(dataset_path, ModelIO.from_report(output.onnx_path, output.report), **kwargs)
     return verify_dataset(model, dataset, options)
 
 
@@ -151,14 +155,27 @@ def test_classifier_agreement_accuracy_and_per_sample_errors(classifier, images)
     assert f"<code>{names[worst[0]]}</code>" in page
 
 
-def test_perturbed_conv_passes_random_inputs_but_loses_agreement(classifier, images, tmp_path):
-    """The middle Conv's output scaled by 5 % (max_rel ~4.5 %) passes the random-tensor check at a loose tolerance
-    (0.1); on the dataset, predictions flip."""
+@pytest.fixture(scope="module")
+def perturbed(classifier, tmp_path_factory):
+    """The classifier converted with its middle Conv's output scaled by 5 % (a converter plugin)."""
+    work = tmp_path_factory.mktemp("perturbed")
     onnx_model = onnx.load(os.path.join(classifier["out"], "model.onnx"))
     conv = [n.name for n in onnx_model.graph.node if n.op_type == "Conv"][1]
-    plugin = tmp_path / "fault.py"
+    plugin = work / "fault.py"
     plugin.write_text(CONV_FAULT.replace('TARGET = "conv_a"', f'TARGET = "{conv}"').replace("1.01", "1.05"))
-    out = _convert(classifier["model"], str(tmp_path / "out"), "--plugin", str(plugin), *LOOSE)
+    out = _convert(classifier["model"], str(work / "out"), "--plugin", str(plugin), *LOOSE)
+    shutil.copyfile(classifier["labels"], work / "labels.csv")
+    return out
+
+
+def perturbed_labels(out: str) -> str:
+    return os.path.join(os.path.dirname(out), "labels.csv")
+
+
+def test_perturbed_conv_passes_random_inputs_but_loses_agreement(perturbed, classifier, images):
+    """The middle Conv's output scaled by 5 % (max_rel ~4.5 %) passes the random-tensor check at a loose tolerance
+    (0.1); on the dataset, predictions flip."""
+    out = perturbed
     with open(os.path.join(out, "report.json")) as handle:
         assert json.load(handle)["verdict"] == "pass"  # the random-tensor check at the loose tolerance
     folder, names = images
@@ -253,77 +270,110 @@ def test_detection_boxes_matched_per_image(images, tmp_path):
     assert result.verdict == "pass"
 
 
-def test_ctc_recogniser_sequence_agreement(tmp_path):
+def test_ctc_recogniser_sequence_and_dense_agreement(tmp_path):
+    """[N, T, C] scores and a [N, 1, H, W] mask: on a folder of text lines (tasks from the outputs' forms), and on an
+    .npz (memory-mapped) with --limit and a forced task."""
     folder = tmp_path / "lines"
     names = render_images(str(folder), 48, size=(32, 128), text_lines=True)
     model = save_paddle_model("ctc_recogniser", str(tmp_path / "paddle"))
     out = _convert(model, str(tmp_path / "out"), "--no-verify")
     x = _preprocess([os.path.join(folder, n) for n in names])
-    refs = _refs(out, _batches(x), ("onnxruntime", "tensorflow"))
-    a, b = _cat(refs["onnxruntime"]), _cat(refs["tensorflow"])
+    noise = np.random.default_rng(3).uniform(-1, 1, (40, 3, 32, 128)).astype(np.float32)
+    refs = _refs(out, _batches(x) + _batches(noise[:35], 8), ("onnxruntime", "tensorflow"))
+    a, b = _cat(refs["onnxruntime"][:3]), _cat(refs["tensorflow"][:3])
     assert a.shape == (48, 32, 12)
-    result = _check(str(out), str(folder), DatasetOptions(task="sequence"), preprocess=parse_preprocess(SPEC))
+    result = _check(str(out), str(folder), preprocess=parse_preprocess(SPEC))
+    outputs = [o.name for o in result.outputs]
+    assert [o.task for o in result.outputs] == ["sequence", "dense"]
     expected = np.mean([(p == q).all() for p, q in zip(a.argmax(-1), b.argmax(-1), strict=True)])
-    assert _agreement(result, "sequence", "onnxruntime_vs_tensorflow").value == pytest.approx(expected, abs=1e-12)
+    sequence = _agreement(result, "sequence", "onnxruntime_vs_tensorflow", outputs[0])
+    assert sequence.value == pytest.approx(expected, abs=1e-12) and sequence.total == 48
+    mask_a, mask_b = _cat(refs["onnxruntime"][:3], 1), _cat(refs["tensorflow"][:3], 1)
+    pixels = _agreement(result, "pixels", "onnxruntime_vs_tensorflow", outputs[1])
+    assert pixels.value == pytest.approx(np.mean((mask_a > 0.5) == (mask_b > 0.5)), abs=1e-12)
     per_sample = np.abs(a.astype(np.float64) - b).reshape(48, -1).max(1) / np.abs(a).reshape(48, -1).max(1)
     dist = result.outputs[0].per_sample["onnxruntime_vs_tensorflow"]
     assert dist.percentiles["p50"] == pytest.approx(np.sort(per_sample)[23], rel=1e-6)
     worst = result.outputs[0].per_sample["paddle_vs_tensorflow"].worst  # listed for the judged pair only
-    assert not dist.worst and len(worst) == 10
-    assert set(w.name for w in worst) <= set(names)
+    assert not dist.worst and len(worst) == 10 and {w.name for w in worst} <= set(names)
+    # arrays: an .npz (stored members, memory-mapped), the first 35 samples, the dense task forced
+    np.savez(tmp_path / "data.npz", x=noise)
+    result = _check(str(out), str(tmp_path / "data.npz"), DatasetOptions(batch_size=8, task="dense"), limit=35)
+    assert result.samples == 35 and result.total == 40 and result.kind == "arrays" and result.limit == 35
+    assert [o.task for o in result.outputs] == [None, "dense"]
+    mask_a, mask_b = _cat(refs["onnxruntime"][3:], 1), _cat(refs["tensorflow"][3:], 1)
+    pixels = _agreement(result, "pixels", "onnxruntime_vs_tensorflow")
+    assert pixels.value == pytest.approx(np.mean((mask_a > 0.5) == (mask_b > 0.5)), abs=1e-12)
+    assert pixels.total == 35 * 32 * 128
+    # labels are for a classification output
     labels = tmp_path / "labels.txt"
     labels.write_text("".join("1\n" for _ in names))
     with pytest.raises(BadInputError, match="labels.txt: labels are for a classification output"):
         _check(str(out), str(folder), preprocess=parse_preprocess(SPEC), labels=str(labels))
 
 
-def test_dense_output_from_an_npz_with_limit(tmp_path):
-    model = save_paddle_model("segmenter", str(tmp_path / "paddle"))
-    out = _convert(model, str(tmp_path / "out"), "--no-verify", "--precision", "fp16")
-    x = np.random.default_rng(3).uniform(-1, 1, (40, 3, 64, 64)).astype(np.float32)
-    np.savez(tmp_path / "data.npz", x=x)  # stored, memory-mapped
-    refs = _refs(out, _batches(x[:35]), ("onnxruntime", "tensorflow"))
-    a, b = _cat(refs["onnxruntime"]), _cat(refs["tensorflow"])
-    result = _check(str(out), str(tmp_path / "data.npz"), DatasetOptions(batch_size=8, tolerance=Tolerance(1e-2, 1e-2)),
-                    limit=35)
-    assert result.samples == 35 and result.total == 40 and result.kind == "arrays"
-    expected = np.mean((a[:, 0] > 0.5) == (b[:, 0] > 0.5))
-    agreement = _agreement(result, "pixels", "onnxruntime_vs_tensorflow")
-    assert agreement.value == pytest.approx(expected, abs=1e-12) and agreement.total == 35 * 64 * 64
-
-
 def test_interrupt_gives_a_partial_result(classifier, images, tmp_path):
     """Ctrl-C at the terminal (SIGINT to the process group): the runners are spared, the check stops after the
-    batch in flight and returns what it has, marked partial."""
+    batch in flight, and report.json gets what it has, marked partial."""
     folder, _ = images
-    result_file = tmp_path / "result.json"
+    out = tmp_path / "out"
+    shutil.copytree(classifier["out"], out)
     script = tmp_path / "interrupt.py"
     script.write_text(f"""
-import json, os, signal, sys
+import os, signal
+from paddle2tf.app import api
+from paddle2tf.app.options import DatasetRequest
 from paddle2tf.converter.preprocess import parse_preprocess
 from paddle2tf.verify.dataset import run
-from paddle2tf.verify.dataset.reader import open_dataset
 run.PROGRESS_INTERVAL = 0
-model, io_spec, _ = run.open_output({classifier["out"]!r})
-dataset = open_dataset({folder!r}, io_spec, preprocess=parse_preprocess({SPEC!r}))
 seen = []
-def progress(line):
-    print(line, flush=True)
-    if "samples/s" in line:
-        seen.append(line)
+def progress(event):
+    print(event.render(), flush=True)
+    if "samples/s" in event.text:
+        seen.append(event)
         if len(seen) == 2:
             os.killpg(os.getpgid(0), signal.SIGINT)
-result = run.verify_dataset(model, dataset, run.DatasetOptions(batch_size=8), progress)
-json.dump(result.to_dict(), open({str(result_file)!r}, "w"))
+request = DatasetRequest({folder!r}, batch_size=8, preprocess=parse_preprocess({SPEC!r}))
+report = api.verify_output({str(out)!r}, dataset=request, progress=progress)
+print("complete:", report.dataset.complete)
 """)
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
                           start_new_session=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    data = json.loads(result_file.read_text())
+    assert "interrupted after" in proc.stdout and "complete: False" in proc.stdout
+    data = json.loads((out / "report.json").read_text())["dataset"]
     assert data["complete"] is False and "interrupted" in data["notes"][0]
     assert 16 <= data["samples"] < IMAGES and data["samples"] % 8 == 0
-    assert "interrupted after" in proc.stdout
     assert "partial" in render_dataset(data)
+    assert "Partial result" in (out / "report.html").read_text()
+
+
+def test_cli_verify_dataset_fails_on_the_perturbed_model_and_bad_input_is_one_line(perturbed, images, tmp_path):
+    """`paddle2tf verify OUT --dataset ...`: exit 1 on the agreement drop (report.json / report.html updated);
+    bad dataset input: exit 2 with one line naming the user's file, before any framework runs."""
+    folder, _ = images
+    out = str(tmp_path / "out")
+    shutil.copytree(perturbed, out)
+    proc = run_cli("verify", out, "--dataset", folder, "--labels", perturbed_labels(perturbed), "--preprocess",
+                   SPEC, *LOOSE, "--no-locate")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "dataset verdict: FAIL" in proc.stdout and "top1" in proc.stdout
+    with open(os.path.join(out, "report.json")) as handle:
+        report = json.load(handle)
+    assert report["verdict"] == "fail" and report["verification"]["verdict"] == "pass"
+    assert report["dataset"]["samples"] == IMAGES and report["dataset"]["labels"] == perturbed_labels(perturbed)
+    assert "dataset" in [s["stage"] for s in report["stages"]]
+    with open(os.path.join(out, "report.html")) as handle:
+        assert "Dataset check" in handle.read()
+    short = tmp_path / "short.txt"
+    short.write_text("1\n" * 7)
+    proc = run_cli("verify", out, "--dataset", folder, "--labels", str(short), "--preprocess", SPEC)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("paddle2tf: error: ") and f"{short}: 7 labels for {IMAGES} samples" in last
+    assert "running Paddle" not in proc.stderr  # rejected before the three-way check
+    proc = run_cli("verify", out, "--labels", str(short))
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith("--labels: only with --dataset")
 
 
 # -- bad input: one line naming the user's file -----------------------------------------------------------------

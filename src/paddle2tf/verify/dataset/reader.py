@@ -28,10 +28,10 @@ from paddle2tf.converter.module import TensorInfo, from_signature_layout, to_sig
 from paddle2tf.converter.preprocess import Preprocess, apply_reference, resize_nhwc
 from paddle2tf.converter.preprocess import resolve as resolve_preprocess
 from paddle2tf.errors import BadInputError
+from paddle2tf.frontend.export import INFERENCE_YML
 from paddle2tf.frontend.sources import InputSpec
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-INFERENCE_YML = "inference.yml"
 THUMBNAIL_SIZE = 64
 
 
@@ -51,17 +51,10 @@ class ModelIO:
         """For a paddle2tf output: its model.onnx and report.json (signature, precision, compiled preprocessing)."""
         import onnx
 
-        from paddle2tf.converter.module import graph_inputs
         from paddle2tf.converter.precision import feed_dtype
+        from paddle2tf.frontend.sources import model_input_specs
 
-        model = onnx.load(onnx_path, load_external_data=False)
-        model_specs = []
-        for vi in graph_inputs(model):
-            tensor_type = vi.type.tensor_type
-            dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
-            dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
-                         for d in tensor_type.shape.dim)
-            model_specs.append(InputSpec(vi.name, dtype, dims))
+        model_specs = model_input_specs(onnx.load(onnx_path, load_external_data=False))
         inputs = tuple(TensorInfo(**t) for t in report["signature"]["inputs"])
         serving = tuple(InputSpec(t.onnx_name, feed_dtype(t.dtype, report), tuple(t.shape)) for t in inputs)
         recorded = report["signature"].get("preprocess")
@@ -253,6 +246,14 @@ def _image_files(folder: str) -> list[str]:
         found += [os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
                   for name in files if name.lower().endswith(IMAGE_EXTENSIONS)]
     return sorted(found)
+
+
+def check_paths(path: str, labels: str | None = None) -> None:
+    """The dataset and labels exist (checked before a conversion's work; their content when opened)."""
+    if not os.path.exists(path):
+        raise BadInputError(f"{path}: no such dataset (a folder of images, an .npz or an .npy)")
+    if labels is not None and not os.path.isfile(labels):
+        raise BadInputError(f"{labels}: no such labels file")
 
 
 def open_dataset(path: str, io_spec: ModelIO, *, preprocess: Preprocess | None = None, labels: str | None = None,

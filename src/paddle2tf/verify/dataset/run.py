@@ -19,9 +19,9 @@ import numpy as np
 
 from paddle2tf.converter.module import SignatureInfo, from_signature_layout
 from paddle2tf.errors import BadInputError
-from paddle2tf.frontend.export import PaddleModel
+from paddle2tf.frontend.export import INFERENCE_YML, PaddleModel
 from paddle2tf.verify.dataset import tasks as task_metrics
-from paddle2tf.verify.dataset.reader import Batch, Dataset, ModelIO
+from paddle2tf.verify.dataset.reader import Batch, Dataset
 from paddle2tf.verify.dataset.result import (
     HISTOGRAM_EDGES,
     PERCENTILES,
@@ -33,11 +33,18 @@ from paddle2tf.verify.dataset.result import (
     OutputCheck,
     SampleError,
 )
-from paddle2tf.verify.dataset.workers import Worker, onnxruntime_worker, paddle_worker, savedmodel_worker
+from paddle2tf.verify.dataset.workers import (
+    Worker,
+    onnxruntime_worker,
+    paddle_worker,
+    savedmodel_worker,
+    signature_worker,
+)
 from paddle2tf.verify.metrics import FAIL, PASS, Tolerance, compare, compare_with_sums, merge, worst
 from paddle2tf.verify.model import PAIRS, pair_key
 from paddle2tf.verify.three_way import check_verifiable
 
+NOT_JUDGED = "not_judged"
 DEFAULT_BATCH = 16
 DEFAULT_MIN_AGREEMENT = 0.999
 DEFAULT_MAX_ACCURACY_DROP = 0.1  # percentage points
@@ -53,7 +60,9 @@ class DatasetOptions:
     tolerance: Tolerance = Tolerance()
     per_output: Mapping[str, Tolerance] | None = None
 
-    def check(self) -> None:
+    def check(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 1:
+            raise BadInputError(f"--limit {limit}: expected a positive number of samples")
         if self.batch_size < 1:
             raise BadInputError(f"--batch-size {self.batch_size}: expected a positive number")
         if not 0 <= self.min_agreement <= 1:
@@ -65,6 +74,17 @@ class DatasetOptions:
 
 
 @dataclass(frozen=True)
+class ExtraRunner:
+    """A further candidate on the serving feeds, like the SavedModel (a TFLite file: targets.tflite.serve_args):
+    ``python ARGS MAPPING.json`` running the request loop of ``common.serve_loop``."""
+
+    name: str  # e.g. tflite-fp16 (the framework name in the result)
+    args: tuple[str, ...]
+    judged: bool = True  # False (a quantised file): element-wise figures and accuracy recorded, not judged;
+    min_agreement: float | None = None  # its agreements' threshold (judged even when ``judged`` is False)
+
+
+@dataclass(frozen=True)
 class Model:
     """What the dataset runs through: the ONNX model, the SavedModel and its signature, the Paddle model."""
 
@@ -73,6 +93,7 @@ class Model:
     signature: SignatureInfo
     paddle_model: PaddleModel | None = None
     skip_onnxruntime: str = ""  # why ONNX Runtime cannot run the model (plugins.onnxruntime_skip_reason)
+    extra: tuple[ExtraRunner, ...] = ()  # TFLite variants, compared with the reference
 
 
 def _eta(seconds: float) -> str:
@@ -97,10 +118,13 @@ def verify_dataset(model: Model, dataset: Dataset, options: DatasetOptions = Dat
                                                   folder, log_file)
             if not model.skip_onnxruntime:
                 workers["onnxruntime"] = onnxruntime_worker(model.onnx_path, folder, log_file)
-            workers["tensorflow"] = savedmodel_worker(
-                model.saved_model, {t.onnx_name: t.tf_name for t in model.signature.inputs},
-                {t.onnx_name: t.tf_name for t in model.signature.outputs}, folder, log_file)
-            tally = _Tally(dataset, list(workers), options)
+            input_map = {t.onnx_name: t.tf_name for t in model.signature.inputs}
+            output_map = {t.onnx_name: t.tf_name for t in model.signature.outputs}
+            workers["tensorflow"] = savedmodel_worker(model.saved_model, input_map, output_map, folder, log_file)
+            for extra in model.extra:
+                workers[extra.name] = signature_worker(extra.name, extra.args, f"{extra.name}: could not run",
+                                                       input_map, output_map, folder, log_file)
+            tally = _Tally(dataset, list(workers), options, model.extra)
             progress(f"dataset: {dataset.describe()}; {', '.join(workers)} each in its own process, batches of "
                      f"{dataset.io.batch_dim() or options.batch_size}")
             batches = dataset.batches(options.batch_size)
@@ -108,13 +132,13 @@ def verify_dataset(model: Model, dataset: Dataset, options: DatasetOptions = Dat
             last_report = time.perf_counter()
             while batch is not None:
                 for name, worker in workers.items():
-                    worker.submit(batch.serving if name == "tensorflow" else [batch.feeds])
+                    worker.submit([batch.feeds] if name in ("paddle", "onnxruntime") else batch.serving)
                 following = next(batches, None)  # read while the frameworks run
                 outputs = {}
                 for name, worker in workers.items():
                     arrays, seconds = worker.result()
                     values = dict(zip(output_names, arrays, strict=True))
-                    if name == "tensorflow":
+                    if name not in ("paddle", "onnxruntime"):
                         values = from_signature_layout(values, model.signature.outputs)
                     outputs[name] = values
                     tally.seconds[name] += seconds
@@ -126,7 +150,9 @@ def verify_dataset(model: Model, dataset: Dataset, options: DatasetOptions = Dat
                     rate = tally.samples / (now - start)
                     progress(f"dataset: {tally.samples}/{len(dataset)} samples, {rate:.1f} samples/s, "
                              f"ETA {_eta((len(dataset) - tally.samples) / rate) if rate else '?'}")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if type(exc) is not KeyboardInterrupt:  # SIGTERM unwound as one (app.cli): no partial result
+                raise
             interrupted = True
             progress(f"dataset: interrupted after {tally.samples if 'tally' in locals() else 0} samples; "
                      "stopping the runners")
@@ -141,10 +167,17 @@ def verify_dataset(model: Model, dataset: Dataset, options: DatasetOptions = Dat
 class _Tally:
     """Everything the result needs, accumulated batch by batch."""
 
-    def __init__(self, dataset: Dataset, frameworks: list[str], options: DatasetOptions):
+    def __init__(self, dataset: Dataset, frameworks: list[str], options: DatasetOptions,
+                 extra: tuple[ExtraRunner, ...] = ()):
         self.dataset, self.frameworks, self.options = dataset, frameworks, options
         self.reference = "paddle" if "paddle" in frameworks else "onnxruntime"
         self.pairs = [(a, b) for a, b in PAIRS if a in frameworks and b in frameworks]
+        self.pairs += [(self.reference, name) for name in frameworks if name not in ("paddle", "onnxruntime",
+                                                                                      "tensorflow")]
+        self.not_judged = {pair_key(self.reference, e.name) for e in extra if not e.judged}
+        # pair -> its agreement threshold (None: not judged)
+        self.thresholds = {pair_key(self.reference, e.name): e.min_agreement if e.min_agreement is not None else (
+            options.min_agreement if e.judged else None) for e in extra}
         self.judged = pair_key(self.reference, "tensorflow")
         self.samples = 0
         self.seconds = dict.fromkeys(frameworks, 0.0)
@@ -213,14 +246,16 @@ class _Tally:
             distributions = {key: self._distribution(values, key == self.judged)
                              for key, values in self.per_sample.get(name, {}).items()}
             outputs.append(OutputCheck(name, task, self._tolerance(name), merged,
-                                       worst(m.verdict for m in merged.values()), distributions))
+                                       worst(m.verdict for k, m in merged.items() if k not in self.not_judged),
+                                       distributions))
         agreements = []
         for (output, key), metrics in self.tallies.items():
             task = next(t.task for t in self.tasks if t.output == output)
+            threshold = self.thresholds.get(key, opts.min_agreement)
             for metric, tally in metrics.items():
+                verdict = NOT_JUDGED if threshold is None else PASS if tally.value >= threshold else FAIL
                 agreements.append(Agreement(output, task, metric, key, tally.value, tally.agree, tally.total,
-                                            PASS if tally.value >= opts.min_agreement else FAIL,
-                                            tally.extra.get("max_score_diff")))
+                                            verdict, tally.extra.get("max_score_diff")))
         accuracy = []
         for task in self.tasks or []:
             if (task.output, self.reference) not in self.correct:
@@ -230,10 +265,12 @@ class _Tally:
                 correct = self.correct[(task.output, fw)]
                 acc = correct / self.samples if self.samples else 0.0
                 drop = None if fw == self.reference else 100 * (ref_acc - acc)
-                accuracy.append(Accuracy(task.output, fw, correct, self.samples, acc, drop,
-                                         FAIL if drop is not None and drop > opts.max_accuracy_drop + 1e-9 else PASS))
-        verdict = worst([*(o.verdict for o in outputs), *(a.verdict for a in agreements),
-                         *(a.verdict for a in accuracy)]) if self.samples else FAIL
+                verdict = FAIL if drop is not None and drop > opts.max_accuracy_drop + 1e-9 else PASS
+                if pair_key(self.reference, fw) in self.not_judged:
+                    verdict = NOT_JUDGED
+                accuracy.append(Accuracy(task.output, fw, correct, self.samples, acc, drop, verdict))
+        judged = [o.verdict for o in outputs] + [a.verdict for a in [*agreements, *accuracy] if a.verdict != NOT_JUDGED]
+        verdict = worst(judged) if self.samples else FAIL
         throughput = {fw: self.samples / s for fw, s in self.seconds.items() if s > 0}
         throughput["end_to_end"] = self.samples / seconds if seconds > 0 else 0.0
         notes = [] if complete else [f"interrupted: {self.samples} of {len(self.dataset)} samples checked"]
@@ -280,35 +317,9 @@ def _max_rel(reference: np.ndarray, candidate: np.ndarray) -> float:
     return value if value == value else float("inf")
 
 
-def open_output(out_dir: str) -> tuple[Model, ModelIO, dict]:
-    """A paddle2tf output directory as the dataset check needs it: the models, their inputs, report.json."""
-    import json
-
-    import onnx
-
-    from paddle2tf.converter.module import TensorInfo
-    from paddle2tf.converter.plugins import onnxruntime_skip_reason
-
-    report_path = os.path.join(out_dir, "report.json")
-    if not os.path.isfile(report_path):
-        raise BadInputError(f"{out_dir}: not a paddle2tf output (no report.json)")
-    with open(report_path) as handle:
-        report = json.load(handle)
-    onnx_path = os.path.join(out_dir, "model.onnx")
-    signature = SignatureInfo([TensorInfo(**t) for t in report["signature"]["inputs"]],
-                              [TensorInfo(**t) for t in report["signature"]["outputs"]])
-    paddle_model = None
-    if report["source"].get("paddle_model"):
-        model_file = os.path.join(out_dir, report["source"]["paddle_model"])
-        paddle_model = PaddleModel(model_file, os.path.join(os.path.dirname(model_file), "model.pdiparams"))
-    skip = onnxruntime_skip_reason(onnx.load(onnx_path, load_external_data=False))
-    model = Model(onnx_path, os.path.join(out_dir, "saved_model"), signature, paddle_model, skip)
-    return model, ModelIO.from_report(onnx_path, report), report
-
-
 def inference_yml_beside(model_file: str | None) -> str | None:
     """The model's inference.yml (PaddleClas / PaddleDetection exports) beside its model file, if any."""
     if not model_file:
         return None
-    path = os.path.join(os.path.dirname(os.path.abspath(model_file)), "inference.yml")
+    path = os.path.join(os.path.dirname(os.path.abspath(model_file)), INFERENCE_YML)
     return path if os.path.isfile(path) else None

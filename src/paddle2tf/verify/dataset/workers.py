@@ -108,11 +108,19 @@ def onnxruntime_worker(onnx_path: str, folder: str, log_file: str | None = None)
                   f"{onnx_path}: ONNX Runtime could not run the model", folder, log_file)
 
 
-def savedmodel_worker(saved_model: str, input_map: dict[str, str], output_map: dict[str, str], folder: str,
-                      log_file: str | None = None, name: str = "tensorflow") -> Worker:
-    """The SavedModel in a fresh process that imports only TensorFlow (``savedmodel_child.py --serve``)."""
+def signature_worker(name: str, args: Sequence[str], what: str, input_map: dict[str, str],
+                     output_map: dict[str, str], folder: str, log_file: str | None = None) -> Worker:
+    """A runner of the serving signature (the SavedModel, a TFLite file): ``python ARGS MAPPING.json``, where
+    MAPPING.json maps ONNX names to the signature's: {"inputs": {...}, "outputs": {...}}."""
     mapping = os.path.join(folder, f"{name}-mapping.json")
     with open(mapping, "w") as handle:
         json.dump({"inputs": input_map, "outputs": output_map}, handle)
-    return Worker(name, [TF_RUN_SCRIPT, "--serve", saved_model, mapping],
-                  f"{saved_model}: TensorFlow could not run the SavedModel", folder, log_file)
+    return Worker(name, [*args, mapping], what, folder, log_file)
+
+
+def savedmodel_worker(saved_model: str, input_map: dict[str, str], output_map: dict[str, str], folder: str,
+                      log_file: str | None = None) -> Worker:
+    """The SavedModel in a fresh process that imports only TensorFlow (``savedmodel_child.py --serve``)."""
+    return signature_worker("tensorflow", [TF_RUN_SCRIPT, "--serve", saved_model],
+                            f"{saved_model}: TensorFlow could not run the SavedModel", input_map, output_map, folder,
+                            log_file)
