@@ -2,7 +2,7 @@
 list of feeds files in one child process (Paddle via paddle_worker's model loader, TensorFlow with plain
 tf.saved_model.load, ONNX Runtime in this process), outputs concatenated per framework.
 
-    python dataset_refs.py paddle|tensorflow MODEL FEEDS_LIST.json OUT.npz [MAPPING.json]
+    python dataset_refs.py paddle|tensorflow|tflite-VARIANT MODEL FEEDS_LIST.json OUT.npz MAPPING.json
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def run_each(framework: str, out_dir: str, batches: list[dict[str, np.ndarray]])
     with tempfile.TemporaryDirectory() as folder:
         listing = _save_feeds(batches, folder)
         out = os.path.join(folder, "out.npz")
-        model = (os.path.join(out_dir, "paddle", "model.json") if framework == "paddle" else
-                 os.path.join(out_dir, "saved_model"))
+        model = {"paddle": os.path.join(out_dir, "paddle", "model.json"),
+                 "tensorflow": os.path.join(out_dir, "saved_model")}.get(framework)
+        if framework.startswith("tflite-"):  # a TFLite variant of the output: tflite/model_<variant>.tflite
+            model = os.path.join(out_dir, "tflite", f"model_{framework[7:].replace('-', '_')}.tflite")
         with open(os.path.join(out_dir, "report.json")) as handle:
             signature = json.load(handle)["signature"]
         mapping = os.path.join(folder, "mapping.json")
@@ -76,6 +78,15 @@ def _main(framework: str, model: str, listing: str, out: str, mapping_file: str)
             for i, path in enumerate(files):
                 for j, value in enumerate(run(dict(np.load(path)))):
                     results[f"{i}_{j}"] = value
+    elif framework.startswith("tflite-"):
+        import tensorflow as tf
+
+        runner = tf.lite.Interpreter(model_path=model).get_signature_runner("serving_default")
+        for i, path in enumerate(files):
+            feeds = dict(np.load(path))
+            outputs = runner(**{tf_name: feeds[name] for name, tf_name in mapping["inputs"].items()})
+            for j, tf_name in enumerate(mapping["outputs"]):
+                results[f"{i}_{j}"] = outputs[tf_name]
     else:
         import tensorflow as tf
 

@@ -219,6 +219,35 @@ def test_fp16_variant_on_the_dataset(classifier, images, tmp_path):
     assert {a.framework: a for a in result.accuracy}["tensorflow"].verdict == expected
 
 
+def test_cli_convert_with_dataset_judges_the_tflite_variants(classifier, images, tmp_path):
+    """`convert --tflite fp32,fp16 --dataset ...`: the TFLite files run on the dataset beside the SavedModel, each
+    compared with Paddle; labels give each one's accuracy."""
+    folder, names = images
+    out = str(tmp_path / "out")
+    proc = run_cli("convert", classifier["model"], "-o", out, "--no-verify", "--tflite", "fp32,fp16", "--dataset",
+                   folder, "--dataset-preprocess", SPEC, "--labels", classifier["labels"], "--limit", "96")
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    with open(os.path.join(out, "report.json")) as handle:
+        data = json.load(handle)["dataset"]
+    assert data["frameworks"] == ["paddle", "onnxruntime", "tensorflow", "tflite-fp32", "tflite-fp16"]
+    assert data["samples"] == 96
+    x = classifier["x"][:96]
+    labels = classifier["logits"]["paddle"].argmax(axis=1)[:96]
+    for variant in ("tflite-fp32", "tflite-fp16"):
+        logits = _cat(run_each(variant, out, _batches(x)))
+        top1 = np.mean(logits.argmax(axis=1) == classifier["logits"]["paddle"][:96].argmax(axis=1))
+        found = [a for a in data["agreements"] if a["pair"] == f"paddle_vs_{variant}" and a["metric"] == "top1"]
+        assert found[0]["value"] == pytest.approx(top1, abs=1e-12)
+        accuracy = next(a for a in data["accuracy"] if a["framework"] == variant)
+        assert accuracy["accuracy"] == pytest.approx(np.mean(logits.argmax(axis=1) == labels), abs=1e-12)
+        metrics = next(o for o in data["outputs"])["pairs"][f"paddle_vs_{variant}"]
+        ref = classifier["logits"]["paddle"][:96].astype(np.float64)
+        assert metrics["max_abs"] == pytest.approx(np.abs(ref - logits).max(), rel=1e-6)
+    fp16 = next(a for a in data["accuracy"] if a["framework"] == "tflite-fp16")
+    assert fp16["verdict"] == "not_judged"  # a quantised file: judged by --tflite-min-top1 only
+    assert "tflite-fp32" in proc.stdout and "dataset verdict" in proc.stdout
+
+
 def _match(ref: np.ndarray, cand: np.ndarray) -> tuple[int, float]:
     """Greedy matching written here: reference boxes by descending score, each to the same-class unmatched
     candidate of highest IoU when >= 0.5."""
