@@ -51,11 +51,14 @@ def worker(out: str, images: str, limit: int, batch_size: int) -> None:
     import resource
 
     from paddle2tf.converter.preprocess import parse_preprocess
-    from paddle2tf.verify.dataset.reader import open_dataset
-    from paddle2tf.verify.dataset.run import DatasetOptions, open_output, verify_dataset
+    from paddle2tf.report.outdir import Output
+    from paddle2tf.verify.dataset.reader import ModelIO, open_dataset
+    from paddle2tf.verify.dataset.run import DatasetOptions, Model, verify_dataset
 
-    model, io_spec, _ = open_output(out)
-    dataset = open_dataset(images, io_spec, preprocess=parse_preprocess(SPEC), limit=limit)
+    output = Output.open(out)
+    model = Model(output.onnx_path, output.saved_model, output.signature, output.paddle_model())
+    dataset = open_dataset(images, ModelIO.from_report(output.onnx_path, output.report),
+                           preprocess=parse_preprocess(SPEC), limit=limit)
     result = verify_dataset(model, dataset, DatasetOptions(batch_size=batch_size),
                             progress=lambda line: print(line, file=sys.stderr, flush=True))
     top1 = next(a.value for a in result.agreements if a.metric == "top1" and a.pair == "paddle_vs_tensorflow")

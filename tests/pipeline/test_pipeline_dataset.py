@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
+from paddle2tf.app.options import ConvertOptions
 from paddle2tf.errors import EXIT_PARITY
 from paddle2tf.pipeline.config import PipelineConfigError, load_pipeline
 
@@ -53,6 +54,8 @@ def test_dataset_keys(tmp_path):
     assert options.dataset_preprocess.scale == pytest.approx(1 / 255)
     assert clf.settings()["dataset"] == str(tmp_path / "images") and clf.settings()["min_agreement"] == 0.99
     assert "dataset" not in plain.settings()  # versions published before the option existed stay `unchanged`
+    assert ConvertOptions.from_dict(json.loads(json.dumps(options.to_dict()))) == options  # the manifest's form
+    assert options.dataset_request.options(options.effective_tolerance, {}).min_agreement == 0.99
     bad = path.replace("pipeline.yaml", "bad.yaml")
     with open(path) as source, open(bad, "w") as target:
         target.write(source.read().replace("min_agreement: 0.99", "min_agreement: 2"))

@@ -110,6 +110,7 @@ def verify_dataset(model: Model, dataset: Dataset, options: DatasetOptions = Dat
     output_names = [t.onnx_name for t in model.signature.outputs]
     start = time.perf_counter()
     interrupted = False
+    tally: _Tally | None = None
     with tempfile.TemporaryDirectory(prefix="paddle2tf-dataset-") as folder:
         workers: dict[str, Worker] = {}
         try:
@@ -154,12 +155,11 @@ def verify_dataset(model: Model, dataset: Dataset, options: DatasetOptions = Dat
             if type(exc) is not KeyboardInterrupt:  # SIGTERM unwound as one (app.cli): no partial result
                 raise
             interrupted = True
-            progress(f"dataset: interrupted after {tally.samples if 'tally' in locals() else 0} samples; "
-                     "stopping the runners")
+            progress(f"dataset: interrupted after {tally.samples if tally else 0} samples; stopping the runners")
         finally:
             for worker in workers.values():
                 worker.close()
-    if interrupted and "tally" not in locals():
+    if tally is None:  # interrupted while the runners were being started
         raise KeyboardInterrupt
     return tally.result(time.perf_counter() - start, complete=not interrupted)
 
