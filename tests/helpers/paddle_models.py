@@ -449,6 +449,95 @@ MODELS.update({
 })
 
 
+# -- small models for the dataset check (tests/test_dataset.py, 64x64 images) --------------------------------------
+def build_image_classifier():
+    """Conv, Conv, Conv, global pool, Linear: 10 classes whose logits depend on image content. The biases are
+    random (Paddle initialises them to 0, which leaves the network positively homogeneous: a Conv's output scaled
+    by 1.03 would scale the logits and never change a prediction)."""
+    import paddle
+    import paddle.nn.functional as F
+
+    class Classifier(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = paddle.nn.Conv2D(3, 16, 3, stride=2, padding=1)
+            self.conv2 = paddle.nn.Conv2D(16, 32, 3, stride=2, padding=1)
+            self.conv3 = paddle.nn.Conv2D(32, 32, 3, stride=2, padding=1)
+            self.head = paddle.nn.Linear(32, 10)
+
+        def forward(self, x):
+            y = F.relu(self.conv3(F.relu(self.conv2(F.relu(self.conv1(x))))))
+            return self.head(F.adaptive_avg_pool2d(y, 1).flatten(1))
+
+    paddle.seed(SEED)
+    layer = Classifier()
+    for sub in (layer.conv1, layer.conv2, layer.conv3, layer.head):
+        sub.bias.set_value(paddle.randn(sub.bias.shape) * 0.5)
+    return layer
+
+
+def build_image_detector():
+    """A single-scale anchor-free head on a 16x16 grid, decoded to boxes and reduced by multiclass_nms3 (what
+    PaddleDetection exports): boxes [K, 6] (class, score, x1, y1, x2, y2) and per-image counts [N]. paddle2onnx
+    2.1.0 exports the NMS for one image per run: the model takes a batch of exactly 1."""
+    import paddle
+    import paddle.nn.functional as F
+
+    class Detector(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.conv = paddle.nn.Conv2D(3, 16, 3, stride=4, padding=1)
+            self.box = paddle.nn.Conv2D(16, 4, 1)
+            self.cls = paddle.nn.Conv2D(16, 3, 1)
+
+        def forward(self, x):
+            f = F.relu(self.conv(x))
+            b = paddle.transpose(self.box(f).flatten(2), [0, 2, 1])
+            steps = paddle.arange(16, dtype="float32")
+            gy, gx = paddle.meshgrid(steps, steps)
+            cx, cy = (gx.flatten() * 4 + 2).unsqueeze(0), (gy.flatten() * 4 + 2).unsqueeze(0)
+            w = paddle.exp(b[:, :, 2].clip(-2, 2)) * 8
+            h = paddle.exp(b[:, :, 3].clip(-2, 2)) * 8
+            x1, y1 = cx + b[:, :, 0] * 4 - w / 2, cy + b[:, :, 1] * 4 - h / 2
+            boxes = paddle.stack([x1, y1, x1 + w, y1 + h], axis=-1)
+            scores = F.sigmoid(self.cls(f).flatten(2))
+            out, _, num = paddle._C_ops.multiclass_nms3(boxes, scores, None, 0.3, 100, 20, 0.5, True, 1.0, -1, True)
+            return out, num
+
+    paddle.seed(SEED)
+    return Detector()
+
+
+def build_ctc_recogniser():
+    """CTC-style text recogniser: convs over a 32x128 text line, height pooled away, per-column class scores
+    [N, T=32, C=12] (softmax); and a one-channel text mask [N, 1, 32, 128] (sigmoid, a dense output)."""
+    import paddle
+    import paddle.nn.functional as F
+
+    class Recogniser(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = paddle.nn.Conv2D(3, 16, 3, stride=2, padding=1)
+            self.conv2 = paddle.nn.Conv2D(16, 32, 3, stride=2, padding=1)
+            self.head = paddle.nn.Linear(32, 12)
+            self.mask = paddle.nn.Conv2D(3, 1, 3, padding=1)
+
+        def forward(self, x):
+            y = F.relu(self.conv2(F.relu(self.conv1(x))))  # N, 32, 8, 32
+            y = paddle.transpose(y.mean(axis=2), [0, 2, 1])  # N, T, 32
+            return F.softmax(self.head(y), axis=-1), F.sigmoid(self.mask(x))
+
+    paddle.seed(SEED)
+    return Recogniser()
+
+
+MODELS.update({
+    "image_classifier": (build_image_classifier, [{"name": "x", "dtype": "float32", "shape": [None, 3, 64, 64]}]),
+    "image_detector": (build_image_detector, [{"name": "x", "dtype": "float32", "shape": [1, 3, 64, 64]}]),
+    "ctc_recogniser": (build_ctc_recogniser, [{"name": "x", "dtype": "float32", "shape": [None, 3, 32, 128]}]),
+})
+
+
 def save(name: str, prefix: str) -> list[dict]:
     import paddle
 

@@ -17,7 +17,7 @@ from dataclasses import asdict
 import numpy as np
 import onnx
 
-from paddle2tf.app.options import ConvertOptions
+from paddle2tf.app.options import ConvertOptions, DatasetRequest
 from paddle2tf.common.events import STAGE_DONE, STAGE_START, Event, Progress, messages, to_stderr
 from paddle2tf.converter import plugins as converter_plugins
 from paddle2tf.converter.module import (
@@ -53,7 +53,10 @@ from paddle2tf.report.outdir import (
 from paddle2tf.targets.deploy_check import DeployCheck, deploy_check, parse_requirements
 from paddle2tf.targets.tflite import Reference as TfliteReference
 from paddle2tf.targets.tflite import parse_variants as parse_tflite_variants
-from paddle2tf.targets.tflite import run_tflite
+from paddle2tf.targets.tflite import run_tflite, serve_args
+from paddle2tf.verify.dataset.reader import Dataset, ModelIO, open_dataset
+from paddle2tf.verify.dataset.reader import check_paths as check_dataset_paths
+from paddle2tf.verify.dataset.run import ExtraRunner, Model, inference_yml_beside, verify_dataset
 from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, check_feeds_file, explain_failure, load_feeds, make_feeds
 from paddle2tf.verify.locate import LocateReport, run_locate
 from paddle2tf.verify.metrics import FAIL, Tolerance, default_tolerance
@@ -112,6 +115,8 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
     Returns the report; check ``report.verdict``. Bad input raises ``BadInputError`` (nothing is written)."""
     tolerance = options.effective_tolerance
     tflite_variants = parse_tflite_variants(options.tflite)
+    if options.dataset is not None:
+        check_dataset_paths(options.dataset, options.labels)
     converter_plugins.load(options.plugins)
     stages = _Stages(progress)
     with atomic_output(out_dir, options.force) as work:
@@ -224,6 +229,12 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
                                            seed=options.seed, calibration=options.calibration, tolerance=tolerance,
                                            per_output=options.per_output, min_top1=options.tflite_min_top1,
                                            progress=say)
+        if options.dataset is not None:
+            request = options.dataset_request
+            dataset = _open_dataset(request, onnx_path, report.to_dict(), paddle_model,
+                                    inference_yml_beside(resolved.model_file if resolved.is_paddle else None))
+            _dataset_stage(report, stages, dataset, request, onnx_path, os.path.join(work, SAVED_MODEL_DIR),
+                           signature, work, paddle_model, skip_onnxruntime, tolerance, options.per_output, log_file)
         report.stages = stages.timings
         if options.static_shapes:
             report.source["static_shapes"] = [str(item) for item in options.static_shapes]
@@ -281,6 +292,35 @@ def _locate_stage(report: ConversionReport, stages: _Stages, onnx_path: str, fee
             report.notes.append(f"locate failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
+def _open_dataset(request: DatasetRequest, onnx_path: str, report: dict, paddle_model: PaddleModel | None,
+                  source_yml: str | None = None) -> Dataset:
+    """The dataset opened against the model (names, array headers and labels read: bad input fails here). Images
+    get the preprocessing compiled into the signature, else ``request.preprocess``, else the model's inference.yml
+    (kept in OUT_DIR/paddle/, or ``source_yml``)."""
+    inference_yml = inference_yml_beside(paddle_model.model_file if paddle_model else None) or source_yml
+    return open_dataset(request.path, ModelIO.from_report(onnx_path, report), preprocess=request.preprocess,
+                        labels=request.labels, limit=request.limit, inference_yml=inference_yml)
+
+
+def _dataset_stage(report: ConversionReport, stages: _Stages, dataset: Dataset, request: DatasetRequest,
+                   onnx_path: str, saved_model: str, signature: SignatureInfo, out_dir: str,
+                   paddle_model: PaddleModel | None, skip_onnxruntime: str, tolerance: Tolerance,
+                   per_output: Mapping[str, Tolerance] | None, log_file: str | None) -> None:
+    """The dataset check (verify.dataset) on the SavedModel and the TFLite files of ``report``: ``report.dataset``.
+    Quantised TFLite files are judged by their agreement with ``--tflite-min-top1`` only."""
+    extra = []
+    for item in report.tflite:
+        item = item if isinstance(item, dict) else asdict(item)
+        if item["converted"] and item["path"]:
+            quantised = item["variant"] != "fp32"
+            extra.append(ExtraRunner(f"tflite-{item['variant']}", serve_args(os.path.join(out_dir, item["path"])),
+                                     judged=not quantised, min_agreement=item.get("min_top1") if quantised else None))
+    model = Model(onnx_path, saved_model, signature, paddle_model, skip_onnxruntime, tuple(extra))
+    with stages.stage("dataset", dataset.describe()) as say:
+        report.dataset = verify_dataset(model, dataset, request.options(tolerance, per_output or {}), progress=say,
+                                        log_file=log_file)
+
+
 def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[dict[str, np.ndarray], str]:
     if feeds_file:
         return load_feeds(feeds_file, specs), f"from {os.path.basename(feeds_file)}"
@@ -305,16 +345,19 @@ def _serving_feeds(feeds_file: str | None, specs: list[InputSpec], seed: int, pr
 
 def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance | None = None,
                   per_output: Mapping[str, Tolerance] | None = None, locate_on_failure: bool = True,
-                  plugins: Sequence[str] = (), progress: Progress = to_stderr) -> ConversionReport:
+                  plugins: Sequence[str] = (), dataset: DatasetRequest | None = None,
+                  progress: Progress = to_stderr) -> ConversionReport:
     """Re-run the three-way check on an existing output directory and rewrite its report.json and report.html
     (with the locate stage when the check fails, unless ``locate_on_failure`` is False). The SavedModel runs
-    without any plugin; the locate stage loads ``plugins`` and those report.json records."""
+    without any plugin; the locate stage loads ``plugins`` and those report.json records. ``dataset``: the dataset
+    check too (report.json ``dataset``; without it, a previous dataset section is kept: same SavedModel)."""
     converter_plugins.load(plugins)
     output = Output.open(out_dir)
     data = output.report
     paddle_model = output.paddle_model()
     tolerance = tolerance or default_tolerance(recorded_precision(data))
     signature, serving_feeds, feeds, origin = output.inputs(feeds_file)
+    opened = _open_dataset(dataset, output.onnx_path, data, paddle_model) if dataset is not None else None
     stages = _Stages(progress)
     skip_onnxruntime = converter_plugins.onnxruntime_skip_reason(onnx.load(output.onnx_path,
                                                                            load_external_data=False))
@@ -324,12 +367,14 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
     summary = data.get("model_summary") or model_summary(load_model(output.onnx_path))
     report = ConversionReport(source=data["source"], opset=data["opset"], signature=data["signature"],
                               stages=[StageTiming(**s) for s in data.get("stages", [])
-                                      if s["stage"] not in ("verify", "locate", "tflite-verify")],
+                                      if s["stage"] not in ("verify", "locate", "tflite-verify")
+                                      and (dataset is None or s["stage"] != "dataset")],
                               verification=verification,
                               notes=[n for n in data.get("notes", [])
                                      if not n.startswith(("locate failed:", "locate skipped:"))],
                               fixes=data.get("fixes", []), model_summary=summary, plugins=data.get("plugins", []),
-                              deploy_check=data.get("deploy_check"))  # same SavedModel: still valid
+                              deploy_check=data.get("deploy_check"),  # same SavedModel: still valid
+                              dataset=data.get("dataset") if dataset is None else None)
     if locate_on_failure and report.verdict == FAIL:
         _locate_stage(report, stages, output.onnx_path, feeds, origin, tolerance, per_output, paddle_model,
                       output.log_file, data.get("plugins", []), recorded_precision(data))
@@ -340,6 +385,9 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
             report.tflite = run_tflite(out_dir, output.saved_model, signature, (), reference=reference, feeds=feeds,
                                        tolerance=tolerance, per_output=per_output, existing=data["tflite"],
                                        progress=say)
+    if opened is not None:
+        _dataset_stage(report, stages, opened, dataset, output.onnx_path, output.saved_model, signature, out_dir,
+                       paddle_model, skip_onnxruntime, tolerance, per_output, output.log_file)
     report.stages.extend(stages.timings)
     write_report(report, out_dir)
     return report

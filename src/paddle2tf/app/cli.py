@@ -77,6 +77,31 @@ def _add_plugin_arg(parser: argparse.ArgumentParser) -> None:
                         help="load converter plugins (repeatable; docs/writing-converters.md, Plugins)")
 
 
+def _add_dataset_args(parser: argparse.ArgumentParser, preprocess_flag: str) -> None:
+    parser.add_argument("--dataset", metavar="PATH",
+                        help="also judge the SavedModel on a dataset: a folder of images (.jpg/.png/.bmp), an .npz "
+                             "(one array per input, samples first) or an .npy")
+    parser.add_argument("--labels", metavar="FILE", help="labels of the dataset: CSV file,label or one per line")
+    parser.add_argument("--limit", type=int, metavar="N", help="only the first N samples of the dataset")
+    parser.add_argument("--batch-size", type=int, default=16, metavar="N", help="dataset batch size (default 16)")
+    parser.add_argument("--task", choices=["classification", "detection", "sequence", "dense"],
+                        help="the outputs' task (default: from each output's form)")
+    parser.add_argument("--min-agreement", type=float, default=0.999, metavar="SHARE",
+                        help="fail when a task agreement on the dataset is below this (default 0.999)")
+    parser.add_argument("--max-accuracy-drop", type=float, default=0.1, metavar="PP",
+                        help="with --labels: fail when top-1 accuracy drops by more percentage points (default 0.1)")
+    parser.add_argument(preprocess_flag, dest="dataset_preprocess", metavar="SPEC",
+                        help="how the dataset's images become the model input (--preprocess syntax); default: the "
+                             "preprocessing compiled into the signature, else the model's inference.yml")
+
+
+def _dataset_fields(args) -> dict:
+    """The dataset options of ``convert``/``verify`` as ConvertOptions fields."""
+    return {"dataset": args.dataset, "labels": args.labels, "limit": args.limit, "batch_size": args.batch_size,
+            "task": args.task, "min_agreement": args.min_agreement, "max_accuracy_drop": args.max_accuracy_drop,
+            "dataset_preprocess": parse_preprocess(args.dataset_preprocess) if args.dataset_preprocess else None}
+
+
 def build_parser(extensions: Sequence[CommandGroup] = ()) -> argparse.ArgumentParser:
     parser = _Parser(prog="paddle2tf", description="PaddlePaddle/ONNX → verified TensorFlow SavedModel")
     parser.add_argument("--debug", action="store_true", help="show tracebacks (accepted anywhere)")
@@ -115,12 +140,14 @@ def build_parser(extensions: Sequence[CommandGroup] = ()) -> argparse.ArgumentPa
                       help="representative inputs for --tflite int8 (rows = samples; default: seeded random)")
     conv.add_argument("--tflite-min-top1", type=float, metavar="RATE",
                       help="fail when a quantised TFLite variant's top-1 agreement with the reference is below RATE")
+    _add_dataset_args(conv, "--dataset-preprocess")
     _add_tolerance_args(conv)
     _add_plugin_arg(conv)
 
     ver = sub.add_parser("verify", help="re-run the three-way check on an existing OUT_DIR")
     ver.add_argument("out_dir")
     ver.add_argument("--no-locate", action="store_true", help="do not run the locate stage when verification fails")
+    _add_dataset_args(ver, "--preprocess")
     _add_tolerance_args(ver)
     _add_plugin_arg(ver)
     loc = sub.add_parser("locate", help="find the hop and the first ONNX node where an existing OUT_DIR diverges")
@@ -190,7 +217,8 @@ def convert_options(args, tolerance: Tolerance | None, per_output: dict[str, Tol
         static_shapes=tuple(parse_static_shape(text) for text in args.static_shape), plugins=tuple(args.plugin),
         paddle_reference=args.paddle_reference, precision=args.precision, precision_io=args.precision_io,
         io_layout=args.io_layout, preprocess=parse_preprocess(args.preprocess) if args.preprocess else None,
-        tflite=tuple(args.tflite), calibration=args.calibration, tflite_min_top1=args.tflite_min_top1)
+        tflite=tuple(args.tflite), calibration=args.calibration, tflite_min_top1=args.tflite_min_top1,
+        **_dataset_fields(args))
 
 
 def _run(args, extensions: Sequence[CommandGroup] = ()) -> int:
@@ -221,13 +249,18 @@ def _run(args, extensions: Sequence[CommandGroup] = ()) -> int:
         report = api.convert(args.source, args.output, convert_options(args, tolerance, per_output))
         where = args.output
     else:
+        # the dataset options checked like convert's (ConvertOptions' validation)
+        dataset = ConvertOptions(tolerance=tolerance, per_output=per_output, **_dataset_fields(args)).dataset_request
         report = api.verify_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output,
-                                   locate_on_failure=not args.no_locate, plugins=args.plugin)
+                                   locate_on_failure=not args.no_locate, plugins=args.plugin, dataset=dataset)
         where = args.out_dir
     print(render_summary(report))
     if report.locate is not None:
         print(render_locate(report.locate))
     print(f"output: {where} (report.json, report.html, model.onnx, saved_model/)")
+    if args.dataset and not report.dataset.complete:  # Ctrl-C: the partial result is written
+        events.terminal().write("paddle2tf: interrupted (the dataset check's partial result is in report.json)\n")
+        return 128 + signal.SIGINT
     return EXIT_PARITY if report.verdict == FAIL else EXIT_OK
 
 

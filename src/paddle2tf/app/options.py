@@ -20,7 +20,26 @@ from paddle2tf.frontend.sources import InputSpec, parse_input_spec
 from paddle2tf.frontend.static_shape import StaticShape, parse_static_shape
 from paddle2tf.targets.tflite import check_options as check_tflite_options
 from paddle2tf.targets.tflite import parse_variants as parse_tflite_variants
+from paddle2tf.verify.dataset.run import DEFAULT_BATCH, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, DatasetOptions
 from paddle2tf.verify.metrics import Tolerance, default_tolerance
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """The dataset check (``--dataset``) as asked for: ``paddle2tf convert/verify --dataset PATH ...``."""
+
+    path: str  # a folder of images, an .npz or an .npy
+    labels: str | None = None  # CSV file,label or one label per line
+    limit: int | None = None  # the first N samples
+    batch_size: int = DEFAULT_BATCH
+    task: str | None = None  # classification | detection | sequence | dense (default: from each output's form)
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP  # percentage points
+    preprocess: Preprocess | None = None  # how images become the model input (else compiled / inference.yml)
+
+    def options(self, tolerance: Tolerance, per_output: Mapping[str, Tolerance]) -> DatasetOptions:
+        return DatasetOptions(self.batch_size, self.task, self.min_agreement, self.max_accuracy_drop, tolerance,
+                              dict(per_output))
 
 
 @dataclass(frozen=True)
@@ -47,9 +66,25 @@ class ConvertOptions:
     tflite: tuple[str, ...] = ()  # TFLite variants: fp32, fp16, int8-dynamic, int8
     calibration: str | None = None  # representative inputs for TFLite int8
     tflite_min_top1: float | None = None  # fail when a quantised variant's top-1 agreement is below this
+    # the dataset check (verify.dataset): the SavedModel (and the TFLite files) judged on real samples
+    dataset: str | None = None  # --dataset: a folder of images, an .npz or an .npy
+    labels: str | None = None  # --labels: CSV file,label or one label per line
+    limit: int | None = None  # --limit: the first N samples
+    batch_size: int = DEFAULT_BATCH  # --batch-size
+    task: str | None = None  # --task classification|detection|sequence|dense (default: from the outputs' forms)
+    min_agreement: float = DEFAULT_MIN_AGREEMENT  # --min-agreement
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP  # --max-accuracy-drop, percentage points
+    dataset_preprocess: Preprocess | None = None  # --dataset-preprocess: images → model input (not compiled in)
 
     def __post_init__(self):
         self.validate()
+
+    @property
+    def dataset_request(self) -> DatasetRequest | None:
+        if self.dataset is None:
+            return None
+        return DatasetRequest(self.dataset, self.labels, self.limit, self.batch_size, self.task, self.min_agreement,
+                              self.max_accuracy_drop, self.dataset_preprocess)
 
     @property
     def effective_tolerance(self) -> Tolerance:
@@ -83,6 +118,13 @@ class ConvertOptions:
             other = "--preprocess" if self.preprocess else "--tflite"
             raise BadInputError(f"--io-layout {self.io_layout} with {other}: not supported (--preprocess has its own "
                                 "layout key; the TFLite check generates model inputs)")
+        if self.dataset is None:
+            given = [flag for flag, value in (("--labels", self.labels), ("--limit", self.limit), ("--task", self.task),
+                                              ("--dataset-preprocess", self.dataset_preprocess)) if value is not None]
+            if given:
+                raise BadInputError(f"{given[0]}: only with --dataset")
+        else:
+            self.dataset_request.options(self.effective_tolerance, self.per_output).check(self.limit)
         if variants and self.preprocess is not None:
             raise BadInputError("--tflite with --preprocess: not supported (the TFLite check generates model inputs, "
                                 "not raw images); convert for TFLite without --preprocess")
@@ -98,7 +140,7 @@ class ConvertOptions:
                 value = None if value is None else dataclasses.asdict(value)
             elif item.name == "per_output":
                 value = {name: dataclasses.asdict(tol) for name, tol in value.items()}
-            elif item.name == "preprocess":
+            elif item.name in ("preprocess", "dataset_preprocess"):
                 value = None if value is None else value.to_dict()
             elif isinstance(value, tuple):
                 value = list(value)
@@ -124,10 +166,11 @@ class ConvertOptions:
                 values["tolerance"] = _tolerance(values["tolerance"])
             if "per_output" in values:
                 values["per_output"] = {name: _tolerance(tol) for name, tol in values["per_output"].items()}
-            if isinstance(values.get("preprocess"), str):
-                values["preprocess"] = parse_preprocess(values["preprocess"])
-            elif isinstance(values.get("preprocess"), Mapping):
-                values["preprocess"] = Preprocess.from_dict(values["preprocess"])
+            for name in ("preprocess", "dataset_preprocess"):
+                if isinstance(values.get(name), str):
+                    values[name] = parse_preprocess(values[name])
+                elif isinstance(values.get(name), Mapping):
+                    values[name] = Preprocess.from_dict(values[name])
             for name in ("plugins", "tflite"):
                 if name in values:
                     values[name] = tuple(values[name])

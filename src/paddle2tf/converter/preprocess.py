@@ -144,7 +144,8 @@ def _resize_axis(length_in: int, length_out: int) -> tuple[np.ndarray, np.ndarra
     return low, high, position - low
 
 
-def _resize_nhwc(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize_nhwc(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of [N, H, W, C] to ``size`` (half-pixel centres, no antialiasing), float64."""
     if images.shape[1:3] == tuple(size):
         return images
     (y0, y1, wy), (x0, x1, wx) = (_resize_axis(images.shape[1], size[0]), _resize_axis(images.shape[2], size[1]))
@@ -158,7 +159,7 @@ def apply_reference(spec: Preprocess, raw: np.ndarray) -> np.ndarray:
     if spec.layout == "nchw":
         images = images.transpose(0, 2, 3, 1)
     if spec.resize:
-        images = _resize_nhwc(images, spec.resize)
+        images = resize_nhwc(images, spec.resize)
     if spec.input_channels != spec.model_channels:
         images = images[..., ::-1]
     images = (images * spec.scale - np.array(spec.mean)) / np.array(spec.std)

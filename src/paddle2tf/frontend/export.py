@@ -18,6 +18,7 @@ WORKER = "paddle2tf.frontend.paddle_worker"
 DEFAULT_OPSET = 13
 MIN_OPSET = 11  # paddle2onnx's lowest opset for Paddle 3 programs
 EXPORT_TIMEOUT_S = 1800
+INFERENCE_YML = "inference.yml"  # an exported PaddleClas / PaddleDetection model's preprocessing, kept beside it
 
 
 @dataclass
@@ -64,6 +65,10 @@ def copy_paddle_model(source: PaddleModel, workdir: str) -> PaddleModel:
         shutil.copyfile(source.params_file, params_file)
     else:  # a program without parameters: Paddle saved no file; an empty one lets every reader treat it alike
         open(params_file, "wb").close()
+    # PaddleClas / PaddleDetection exports describe their image preprocessing here (the dataset check reads it)
+    yml = os.path.join(os.path.dirname(os.path.abspath(source.model_file)), INFERENCE_YML)
+    if os.path.isfile(yml):
+        shutil.copyfile(yml, os.path.join(workdir, INFERENCE_YML))
     return PaddleModel(model_file, params_file)
 
 

@@ -17,6 +17,8 @@ import sys
 import numpy as np
 
 from paddle2tf.common.childio import write_outputs
+from paddle2tf.common.serve_loop import protocol_stream
+from paddle2tf.common.serve_loop import serve as serve_requests
 from paddle2tf.frontend.fixes import paddle_ops
 from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, registered
 
@@ -238,22 +240,42 @@ def _elements(value, names: dict) -> list:
     return [(names.get(value.id, ""), value)]
 
 
-def run(model_file: str, params_file: str, feeds_file: str, out: str) -> None:
-    """Run the inference model with Paddle itself; outputs saved in fetch order as out_0, out_1, ..."""
+def _runner(model_file: str, params_file: str):
+    """Load the inference model once; returns ``run(feeds) -> outputs in fetch order``, to call inside the
+    returned IR guard (PIR for model.json, the legacy IR for .pdmodel)."""
     import paddle
 
     paddle.enable_static()
     exe = paddle.static.Executor(paddle.CPUPlace())
     stem = os.path.splitext(model_file)[0]
-    feeds = dict(np.load(feeds_file))
     guard = paddle.pir_utils.OldIrGuard() if model_file.endswith(".pdmodel") else paddle.pir_utils.IrGuard()
     with guard:
         program, feed_names, fetch_targets = _load(stem, model_file, params_file, exe)
+
+    def run(feeds: dict) -> list[np.ndarray]:
         missing = [name for name in feed_names if name not in feeds]
         if missing:
             _fail(f"{model_file}: no feed for input(s) {', '.join(missing)}")
         results = exe.run(program, feed={name: feeds[name] for name in feed_names}, fetch_list=fetch_targets)
+        return [np.asarray(r) for r in results]
+
+    return run, guard
+
+
+def run(model_file: str, params_file: str, feeds_file: str, out: str) -> None:
+    """Run the inference model with Paddle itself; outputs saved in fetch order as out_0, out_1, ..."""
+    runner, guard = _runner(model_file, params_file)
+    with guard:
+        results = runner(dict(np.load(feeds_file)))
     write_outputs(out, results)
+
+
+def serve(model_file: str, params_file: str) -> None:
+    """Load the model once and run the batches requested on stdin (``paddle2tf.common.serve_loop``)."""
+    replies = protocol_stream()
+    runner, guard = _runner(model_file, params_file)
+    with guard:
+        serve_requests(runner, replies)
 
 
 def dump_values(model_file: str, params_file: str, feeds_file: str, names_file: str, out_dir: str,
@@ -326,6 +348,9 @@ def main() -> None:
     p.add_argument("params_file")
     p.add_argument("feeds")
     p.add_argument("out")
+    p = sub.add_parser("serve")
+    p.add_argument("model_file")
+    p.add_argument("params_file")
     p = sub.add_parser("values")
     p.add_argument("model_file")
     p.add_argument("params_file")
@@ -342,6 +367,8 @@ def main() -> None:
         export(args.model_file, args.params_file, args.opset, args.out, args.fixes_out)
     elif args.command == "run":
         run(args.model_file, args.params_file, args.feeds, args.out)
+    elif args.command == "serve":
+        serve(args.model_file, args.params_file)
     elif args.command == "values":
         dump_values(args.model_file, args.params_file, args.feeds, args.names, args.out_dir, args.chunk_size)
 

@@ -44,7 +44,20 @@ def build_alert(model: str, stage: str, error: str, report_path: str | None, pip
         culprit = (locate.get("nodewise") or {}).get("culprit")
         if culprit:
             alert["culprit"] = {k: culprit.get(k) for k in ("index", "name", "op_type", "domain")}
+        dataset = report.get("dataset")
+        if dataset:  # an agreement / accuracy failure on the dataset is alerted like a parity failure
+            alert["dataset"] = {"path": dataset["path"], "verdict": dataset["verdict"],
+                                "failures": dataset_failures(dataset)}
     return alert
+
+
+def dataset_failures(dataset: dict) -> list[str]:
+    """One line per failed agreement or accuracy drop of a report's dataset section."""
+    lines = [f"{a['output']} {a['metric']} agreement {a['pair']} {100 * a['value']:.2f}% < "
+             f"{100 * dataset['min_agreement']:g}%" for a in dataset["agreements"] if a["verdict"] == "fail"]
+    lines += [f"{a['output']} accuracy {a['framework']} {100 * a['accuracy']:.2f}% (drop {a['drop_pp']:.2f} pp > "
+              f"{dataset['max_accuracy_drop']:g} pp)" for a in dataset["accuracy"] if a["verdict"] == "fail"]
+    return lines
 
 
 def post_json(url: str, payload: dict, log: Log, attempts: int = WEBHOOK_ATTEMPTS,

@@ -20,6 +20,8 @@ Schema (docs/pipeline.md)::
         tolerances: [OUTPUT:RTOL:ATOL, ...]   seed: INT   locate: BOOL   paddle_reference: PATH
         precision: fp32|fp16|bf16   precision_io: BOOL   io_layout: onnx|nhwc   preprocess: SPEC
         tflite: [fp32|fp16|int8-dynamic|int8, ...]   calibration: PATH   tflite_min_top1: NUM
+        dataset: PATH   labels: PATH   limit: INT   batch_size: INT   task: STR   min_agreement: NUM
+        max_accuracy_drop: NUM   dataset_preprocess: SPEC     # the dataset check (as convert --dataset ...)
 """
 
 from __future__ import annotations
@@ -151,8 +153,11 @@ _SETTINGS = {"opset": "an integer", "rtol": "a number", "atol": "a number", "tim
              "fixes": "a boolean"}
 # Conversion options a model may set beyond the defaults' (app.options.ConvertOptions field names).
 _OPTIONS = {"seed": "an integer", "locate": "a boolean", "precision": "a string", "precision_io": "a boolean",
-            "io_layout": "a string", "preprocess": "a string", "tflite_min_top1": "a number"}
-_OPTION_PATHS = ("paddle_reference", "calibration")
+            "io_layout": "a string", "preprocess": "a string", "tflite_min_top1": "a number",
+            # the dataset check (verify.dataset)
+            "limit": "an integer", "batch_size": "an integer", "task": "a string", "min_agreement": "a number",
+            "max_accuracy_drop": "a number", "dataset_preprocess": "a string"}
+_OPTION_PATHS = ("paddle_reference", "calibration", "dataset", "labels")
 _MODEL_KEYS = {"name": "", "source": "", "input_specs": "", "static_shapes": "", "feeds": "", "preprocessing": "",
                "plugins": "", "tolerances": "", "tflite": "", **{k: "" for k in _OPTION_PATHS}, **_SETTINGS,
                **_OPTIONS}
@@ -276,9 +281,9 @@ def load_pipeline(path: str) -> Pipeline:
                   if key in entry}
         values.update((key, _resolve_path(check.scalar(entry[key][1], f"{where}.{key}", "a string"), base))
                       for key in _OPTION_PATHS if key in entry)
-        if "preprocess" in values:
-            values["preprocess"] = _parsed(check, entry["preprocess"][1], where, parse_preprocess, values["preprocess"],
-                                           "--preprocess ")
+        for key in ("preprocess", "dataset_preprocess"):
+            if key in values:
+                values[key] = _parsed(check, entry[key][1], where, parse_preprocess, values[key], "--preprocess ")
         if "tflite" in entry:
             values["tflite"] = tuple(text for _, text in check.string_list(entry["tflite"][1], f"{where}.tflite"))
         if settings["rtol"] is not None or settings["atol"] is not None:

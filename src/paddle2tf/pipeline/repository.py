@@ -186,6 +186,15 @@ def metrics_of(report: dict) -> dict:
         result["outputs"][out["name"]] = {
             "verdict": out["verdict"], "shape": out["shape"],
             "pairs": {k: {"max_abs": v.get("max_abs"), "max_rel": v.get("max_rel")} for k, v in out["pairs"].items()}}
+    dataset = report.get("dataset")
+    if dataset:  # the dataset check: agreements and accuracy (convert --dataset / the pipeline's dataset:)
+        result["dataset"] = {
+            "path": dataset["path"], "samples": dataset["samples"], "complete": dataset["complete"],
+            "verdict": dataset["verdict"],
+            "agreement": [{k: a[k] for k in ("output", "metric", "pair", "value", "verdict")}
+                          for a in dataset["agreements"]],
+            "accuracy": [{k: a[k] for k in ("output", "framework", "accuracy", "drop_pp", "verdict")}
+                         for a in dataset["accuracy"]]}
     return result
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from paddle2tf.common.events import ERROR, MESSAGE, STAGE_DONE, STAGE_START, Event
 from paddle2tf.common.files import make_shared_dir
 from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY, BadInputError, Paddle2TFError
-from paddle2tf.pipeline.alerts import build_alert, send_alert
+from paddle2tf.pipeline.alerts import build_alert, dataset_failures, send_alert
 from paddle2tf.pipeline.config import ModelEntry, Pipeline
 from paddle2tf.pipeline.repository import Repository, metrics_of, sha256_file, source_hash
 from paddle2tf.report.outdir import ONNX_FILE, REPORT_FILE
@@ -134,6 +134,11 @@ def run_model(entry: ModelEntry, pipeline: Pipeline, repo: Repository, say, run_
             culprit = (locate.get("nodewise") or {}).get("culprit")
             if culprit:
                 result.error += f" '{culprit['name']}' ({culprit['op_type']})"
+            failures = dataset_failures(report["dataset"]) if report.get("dataset") else []
+            if failures:
+                result.stage = "dataset"
+                more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
+                result.error += f"; dataset: {failures[0]}{more}"
     elif code == EXIT_BAD_INPUT:
         result.error = state["error"] or "conversion failed (exit 2)"
     elif code != EXIT_OK or result.report is None:

@@ -389,6 +389,114 @@ def _tflite_section(items: list | None) -> str:
             "only with --tflite-min-top1.</p></section>")
 
 
+def dataset_error_png(dataset: dict) -> bytes | None:
+    """Per output: the histogram of the per-sample max relative error (log bins) of each pair, and its CDF."""
+    panels = [(out["name"], out["per_sample"]) for out in dataset["outputs"] if out.get("per_sample")]
+    if not panels:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from paddle2tf.verify.dataset.result import HISTOGRAM_EDGES
+
+    edges = [10 ** e for e in HISTOGRAM_EDGES]
+    fig = Figure(figsize=(10, 3.2 * len(panels)), dpi=100)
+    colors = {"paddle_vs_onnxruntime": "#8250df", "paddle_vs_tensorflow": "#0969da",
+              "onnxruntime_vs_tensorflow": "#1a7f37"}
+    for row, (name, pairs) in enumerate(panels):
+        hist_ax = fig.add_subplot(len(panels), 2, 2 * row + 1)
+        cdf_ax = fig.add_subplot(len(panels), 2, 2 * row + 2)
+        used = [i for dist in pairs.values() for i, c in enumerate(dist["histogram"]) if c]
+        low, high = (min(used), max(used) + 1) if used else (0, len(edges) - 1)
+        for key, dist in pairs.items():
+            counts = dist["histogram"]
+            color = colors.get(key, "#6e7781")
+            label = PAIR_LABELS.get(key, key)
+            hist_ax.stairs(counts, edges, color=color, label=label)
+            total = max(dist["samples"], 1)
+            cumulative, running = [], dist["zeros"]
+            for count in counts:
+                running += count
+                cumulative.append(running / total)
+            cdf_ax.step(edges[1:], cumulative, where="post", color=color, label=label)
+        for ax in (hist_ax, cdf_ax):
+            ax.set_xscale("log")
+            ax.set_xlim(edges[max(low - 1, 0)], edges[min(high + 1, len(edges) - 1)])
+            ax.grid(True, alpha=0.3)
+            ax.set_xlabel(f"per-sample max relative error ({name})")
+        hist_ax.set_ylabel("samples")
+        cdf_ax.set_ylabel("share of samples ≤ x")
+        cdf_ax.set_ylim(0, 1.02)
+        cdf_ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _dataset_section(dataset: dict | None) -> str:
+    if not dataset:
+        return ""
+    partial = ("" if dataset["complete"] else
+               f"<p class='culprit'><b>Partial result</b>: interrupted after {dataset['samples']} of "
+               f"{dataset['total']} samples.</p>")
+    preprocess = f"; preprocessing <code>{_e(dataset['preprocess'])}</code>" if dataset.get("preprocess") else ""
+    labels = f"; labels <code>{_e(dataset['labels'])}</code>" if dataset.get("labels") else ""
+    head = (f"<p><code>{_e(dataset['path'])}</code>: {dataset['samples']} of {dataset['total']} samples "
+            f"({_e(dataset['kind'])}), batches of {dataset['batch_size']}, task {_e(dataset['task'])}"
+            f"{preprocess}{labels}. "
+            f"Fails below agreement {dataset['min_agreement']:g} or beyond an accuracy drop of "
+            f"{dataset['max_accuracy_drop']:g} percentage points.</p>")
+    rows = []
+    for a in dataset["agreements"]:
+        extra = f" <span class='small muted'>max score diff {_fmt(a['max_score_diff'])}</span>" \
+            if a.get("max_score_diff") is not None else ""
+        rows.append([_td(_e(a["output"])), _td(_e(a["task"])), _td(_e(a["metric"])),
+                     _td(_e(PAIR_LABELS.get(a["pair"], a["pair"]))), _td(f"{100 * a['value']:.3f}%", True),
+                     _td(f"{a['agree']:g} / {a['total']:g}{extra}", True), _td(_badge(a["verdict"]))])
+    tables = _table(["output", "task", "metric", "pair", "agreement", "agree / total", "verdict"], rows) if rows else \
+        "<p class='muted'>No output of a known task form: element-wise comparison only.</p>"
+    if dataset["accuracy"]:
+        acc_rows = [[_td(_e(a["output"])), _td(_e(a["framework"])), _td(f"{100 * a['accuracy']:.2f}%", True),
+                     _td(f"{a['correct']} / {a['total']}", True),
+                     _td("reference" if a["drop_pp"] is None else f"{a['drop_pp']:+.2f} pp", True),
+                     _td(_badge(a["verdict"]))] for a in dataset["accuracy"]]
+        tables += "<h3>Top-1 accuracy (labels)</h3>" + _table(
+            ["output", "framework", "accuracy", "correct", "drop", "verdict"], acc_rows)
+    element_rows = []
+    for out in dataset["outputs"]:
+        for key, m in out["pairs"].items():
+            dist = out["per_sample"].get(key, {})
+            pct = dist.get("percentiles", {})
+            element_rows.append([_td(_e(out["name"])), _td(_e(PAIR_LABELS.get(key, key))),
+                                 _td(_fmt(m["max_rel"]), True), _td(_fmt(pct.get("p50")), True),
+                                 _td(_fmt(pct.get("p99")), True), _td(_fmt(pct.get("max")), True),
+                                 _td(f"{m['out_of_tolerance']}", True), _td(_badge(m["verdict"]))])
+    tables += "<h3>Element-wise and per-sample error</h3>" + _table(
+        ["output", "pair", "max_rel (all)", "per-sample p50", "p99", "max", "out of tolerance", "verdict"],
+        element_rows)
+    png = dataset_error_png(dataset)
+    if png is not None:
+        tables += (f'<img class="chart" alt="per-sample error histogram and CDF" '
+                   f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+    for out in dataset["outputs"]:
+        worst = (out["per_sample"].get(dataset["judged_pair"]) or {}).get("worst") or []
+        if not worst:
+            continue
+        worst_rows = [[_td(f'<img src="{_e(w["thumbnail"])}" alt="">' if w.get("thumbnail") else "-"),
+                       _td(f"<code>{_e(w['name'])}</code>"), _td(_fmt(w["max_rel"]), True)] for w in worst]
+        tables += (f"<h3>Worst samples of {_e(out['name'])} "
+                   f"({_e(PAIR_LABELS.get(dataset['judged_pair'], dataset['judged_pair']))})</h3>"
+                   + _table(["", "sample", "max_rel"], worst_rows))
+    rates = ", ".join(f"{_e(k)} {v:.1f}" for k, v in dataset["throughput"].items())
+    notes = "".join(f"<li>{_e(n)}</li>" for n in dataset.get("notes", []))
+    return (f"<section id='dataset'><h2>Dataset check {_badge(dataset['verdict'])}</h2>{partial}{head}{tables}"
+            f"<p class='small muted'>samples/s: {rates}; {dataset['seconds']:.1f} s. Per-sample error: max|a−b| / "
+            f"max|a| over each sample's elements.</p>{'<ul>' + notes + '</ul>' if notes else ''}</section>")
+
+
 def _stages_section(data: dict) -> str:
     stages = list(data.get("stages", []))
     locate = data.get("locate")
@@ -426,7 +534,7 @@ def render_html(data: dict) -> str:
             f"<title>paddle2tf report: {_e(source)}</title><style>{_CSS}</style></head><body><main>"
             f"<h1>paddle2tf conversion report {_badge(verdict)}</h1><p class='muted'><code>{_e(source)}</code></p>"
             f"{headline}{_summary_section(data)}{_verification_section(data)}{_locate_section(data.get('locate'))}"
-            f"{_tflite_section(data.get('tflite'))}"
+            f"{_dataset_section(data.get('dataset'))}{_tflite_section(data.get('tflite'))}"
             f"{_deploy_check_section(data.get('deploy_check'))}{_histogram_section(data)}{_stages_section(data)}{_notes_section(data)}"
             f"<p class='small muted'>report schema {_e(data.get('schema_version', ''))}</p></main></body></html>")
 

@@ -32,6 +32,7 @@ class ConversionReport:
     locate: Any = None  # verify.locate.LocateReport (or its dict) when the locate stage ran
     deploy_check: dict | None = None  # paddle2tf.targets.deploy_check.DeployCheck.to_dict() of `paddle2tf deploy-check`
     tflite: list = field(default_factory=list)  # targets.tflite.TfliteResult (or its dict) per --tflite variant
+    dataset: Any = None  # verify.dataset.result.DatasetResult (or its dict): the dataset check (--dataset)
     tool: dict = field(default_factory=lambda: {"paddle2tf": __version__, **library_versions()})
     schema_version: int = REPORT_SCHEMA_VERSION
 
@@ -42,6 +43,8 @@ class ConversionReport:
         # A TFLite variant that fails (fp32 beyond tolerance, a quantised one below --tflite-min-top1) fails it too.
         judged = [v for v in (t["verdict"] if isinstance(t, dict) else t.verdict for t in self.tflite)
                   if v in (PASS, WARN, FAIL)]
+        if self.dataset is not None:  # an agreement or accuracy failure on the dataset fails it too
+            judged.append(self.dataset["verdict"] if isinstance(self.dataset, dict) else self.dataset.verdict)
         return worst([self.verification.verdict, *judged])
 
     def to_dict(self) -> dict:

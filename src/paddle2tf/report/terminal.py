@@ -8,6 +8,7 @@ from dataclasses import asdict
 from paddle2tf.report.model import ConversionReport
 from paddle2tf.targets.deploy_check import DeployCheck, is_dynamic, shape_text
 from paddle2tf.targets.tflite import TfliteResult
+from paddle2tf.verify.dataset.result import DatasetResult
 from paddle2tf.verify.locate import HOP_LABELS, LocateReport
 from paddle2tf.verify.metrics import FAIL, PASS
 from paddle2tf.verify.model import PAIR_LABELS, PAIRS, pair_key
@@ -21,7 +22,8 @@ def render_summary(report: ConversionReport) -> str:
     """A short terminal table: per output, max relative error for each pair and the verdict."""
     verification = report.verification
     if verification is None:
-        return "verification skipped (--no-verify)" + (f"\n{_tflite_lines(report)}" if report.tflite else "")
+        return "\n".join(["verification skipped (--no-verify)", *([_tflite_lines(report)] if report.tflite else []),
+                          *([render_dataset(report.dataset)] if report.dataset is not None else [])])
     keys = [pair_key(a, b) for a, b in PAIRS if a in verification.frameworks and b in verification.frameworks]
     header = ["output", "shape", *(f"{PAIR_LABELS[k]} max_rel" for k in keys), "verdict"]
     rows = [header]
@@ -36,6 +38,8 @@ def render_summary(report: ConversionReport) -> str:
     lines += [f"{framework} skipped: {reason}" for framework, reason in verification.skipped.items()]
     if report.tflite:
         lines.append(_tflite_lines(report))
+    if report.dataset is not None:
+        lines.append(render_dataset(report.dataset))
     return "\n".join(lines)
 
 
@@ -177,4 +181,50 @@ def render_deploy_check(data: DeployCheck | dict) -> str:
     if data["required"]:
         lines.append(f"requirements: {', '.join(data['required'])}: {'MET' if data['ok'] else 'NOT MET'}")
     lines += [f"  {line}" for line in data["failures"]]
+    return "\n".join(lines)
+
+
+# -- the dataset check (verify --dataset) ----------------------------------------------------------------
+def _short(pair: str) -> str:
+    return PAIR_LABELS.get(pair, pair.replace("_vs_", "↔"))
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def render_dataset(result: DatasetResult | dict) -> str:
+    """The terminal summary: agreements, accuracy, per-sample error percentiles, worst samples, throughput."""
+    data = result.to_dict() if isinstance(result, DatasetResult) else result
+    lines = [f"dataset: {data['path']} ({data['samples']} of {data['total']} samples, batch {data['batch_size']}"
+             f"{'; INTERRUPTED: partial result' if not data['complete'] else ''})"]
+    rows = [["output", "task", "metric", "pair", "agreement", "verdict"]]
+    for a in data["agreements"]:
+        extra = f" (max score diff {a['max_score_diff']:.2e})" if a.get("max_score_diff") is not None else ""
+        rows.append([a["output"], a["task"], a["metric"], _short(a["pair"]),
+                     f"{_pct(a['value'])} ({a['agree']:g}/{a['total']:g}){extra}", a["verdict"].upper()])
+    for acc in data["accuracy"]:
+        drop = "reference" if acc["drop_pp"] is None else f"drop {acc['drop_pp']:+.2f} pp"
+        rows.append([acc["output"], "classification", "accuracy", acc["framework"],
+                     f"{_pct(acc['accuracy'])} ({acc['correct']}/{acc['total']}), {drop}", acc["verdict"].upper()])
+    for out in data["outputs"]:
+        rows.append([out["name"], out["task"] or "-", "element-wise", "all pairs",
+                     ", ".join(f"{_short(k)} {v['max_rel']:.2e}" for k, v in out["pairs"].items()),
+                     out["verdict"].upper()])
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines += ["  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    for out in data["outputs"]:
+        dist = out["per_sample"].get(data["judged_pair"])
+        if not dist:
+            continue
+        pct = ", ".join(f"{k} {v:.2e}" for k, v in dist["percentiles"].items())
+        lines.append(f"  {out['name']} per-sample max_rel ({_short(data['judged_pair'])}): {pct}")
+        worst = ", ".join(f"{w['name']} {w['max_rel']:.2e}" for w in dist["worst"][:3])
+        if worst:
+            lines.append(f"    worst: {worst}")
+    rates = ", ".join(f"{k} {v:.1f}" for k, v in data["throughput"].items())
+    lines.append(f"  samples/s: {rates}; {data['seconds']:.1f} s")
+    lines += [f"  note: {note}" for note in data.get("notes", [])]
+    lines.append(f"dataset verdict: {data['verdict'].upper()}"
+                 f"{' (partial: interrupted)' if not data['complete'] else ''}")
     return "\n".join(lines)

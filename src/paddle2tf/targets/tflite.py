@@ -112,6 +112,11 @@ def check_options(variants: Sequence[str], calibration: str | None, min_top1: fl
         raise BadInputError("--tflite-min-top1: only used with --tflite")
 
 
+def serve_args(tflite_file: str) -> tuple[str, ...]:
+    """The runner of a TFLite file for the dataset check (``verify.dataset``: ``python ARGS MAPPING.json``)."""
+    return (_SCRIPT, "--serve", tflite_file)
+
+
 def variant_path(variant: str) -> str:
     return f"{TFLITE_DIR}/model_{variant.replace('-', '_')}.tflite"
 

@@ -124,6 +124,27 @@ def run(job: dict) -> None:
         np.savez(item["out"], **results)
 
 
+def serve(tflite_file: str, mapping_file: str) -> None:
+    """Run the batches requested on stdin (the dataset check): ``common/serve_loop.py``, imported as a file."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "common"))
+    from serve_loop import protocol_stream
+    from serve_loop import serve as serve_requests
+
+    replies = protocol_stream()
+    with open(mapping_file) as handle:
+        mapping = json.load(handle)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_path=tflite_file)
+    runner = interpreter.get_signature_runner(SIGNATURE)
+
+    def run_batch(feeds) -> list[np.ndarray]:
+        got = runner(**{tf_name: feeds[onnx_name] for onnx_name, tf_name in mapping["inputs"].items()})
+        return [got[tf_name] for tf_name in mapping["outputs"].values()]
+
+    serve_requests(run_batch, replies)
+
+
 def main(job_file: str) -> None:
     with open(job_file) as handle:
         job = json.load(handle)
@@ -142,4 +163,7 @@ def main(job_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--serve":  # python tflite_child.py --serve MODEL.tflite MAPPING.json
+        serve(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1])

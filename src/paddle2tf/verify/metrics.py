@@ -77,18 +77,66 @@ def _out_of_tolerance(diff: np.ndarray, ref_abs: np.ndarray, tol: Tolerance, sca
     return (diff > atol) & (diff > tol.rtol * ref_abs)
 
 
+@dataclass
+class PairSums:
+    """What ``merge`` needs of one part to make the exact whole-set norms: sum a², sum b², sum a·b, sum (a-b)²
+    (non-finite values as in ``compare``: 0 in the norms, an infinite difference makes l2 infinite), max|a|."""
+
+    aa: float = 0.0
+    bb: float = 0.0
+    ab: float = 0.0
+    dd: float = 0.0
+    scale: float = 0.0
+    exact: bool = False  # integer outputs: compared for equality, the figures are about mismatched elements
+
+
 def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance = Tolerance()) -> PairMetrics:
+    return compare_with_sums(reference, candidate, tol)[0]
+
+
+def merge(parts: list[tuple[PairMetrics, PairSums]]) -> PairMetrics:
+    """One PairMetrics for the parts together (e.g. the batches of a dataset): max_abs, max_rel (over the
+    whole set's max|a|), rel_l2, cosine and l2 are exactly those of the concatenated arrays; the element counts
+    are the parts' sums, each part judged by the element-wise rule with its own max|a| (see Tolerance); the
+    verdict is the worst part's."""
+    if not parts:
+        nan = float("nan")
+        return PairMetrics(nan, nan, nan, nan, nan, 0, 0, 0, FAIL)
+    metrics = [m for m, _ in parts]
+    if all(s.exact for _, s in parts):
+        return _exact_metrics(sum(m.out_of_tolerance for m in metrics), sum(m.elements for m in metrics))
+    aa, bb, ab, dd = (sum(getattr(s, k) for _, s in parts) for k in ("aa", "bb", "ab", "dd"))
+    scale = max(s.scale for _, s in parts)
+    max_abs = max(m.max_abs for m in metrics)
+    if any(m.max_abs != m.max_abs for m in metrics):  # a shape mismatch: no figure is meaningful
+        max_abs = float("nan")
+    l2 = float(np.sqrt(dd))
+    norm_a, norm_b = float(np.sqrt(aa)), float(np.sqrt(bb))
+    cosine = ab / (norm_a * norm_b) if norm_a and norm_b else (1.0 if norm_a == norm_b else 0.0)
+    return PairMetrics(max_abs=max_abs, max_rel=max_abs / scale if scale else max_abs,
+                       rel_l2=l2 / norm_a if norm_a else l2, cosine=float(cosine), l2=l2,
+                       out_of_tolerance=sum(m.out_of_tolerance for m in metrics),
+                       out_of_warn_band=sum(m.out_of_warn_band for m in metrics),
+                       elements=sum(m.elements for m in metrics), verdict=worst(m.verdict for m in metrics))
+
+
+def _exact_metrics(mismatched: int, elements: int) -> PairMetrics:
+    return PairMetrics(float(mismatched > 0), float(mismatched > 0), float(mismatched > 0),
+                       1.0 if mismatched == 0 else 0.0, float(mismatched), mismatched, mismatched,
+                       elements, PASS if mismatched == 0 else FAIL)
+
+
+def compare_with_sums(reference: np.ndarray, candidate: np.ndarray,
+                      tol: Tolerance = Tolerance()) -> tuple[PairMetrics, PairSums]:
     reference = np.asarray(reference)
     candidate = np.asarray(candidate)
     if reference.shape != candidate.shape:
         nan = float("nan")
-        return PairMetrics(nan, nan, nan, nan, nan, reference.size, reference.size, reference.size, FAIL,
-                           mismatch=f"shape {reference.shape} vs {candidate.shape}")
+        return (PairMetrics(nan, nan, nan, nan, nan, reference.size, reference.size, reference.size, FAIL,
+                            mismatch=f"shape {reference.shape} vs {candidate.shape}"), PairSums(dd=float("inf")))
     if reference.dtype.kind not in "fc" and candidate.dtype.kind not in "fc":
         mismatched = int(np.count_nonzero(reference != candidate))
-        return PairMetrics(float(mismatched > 0), float(mismatched > 0), float(mismatched > 0),
-                           1.0 if mismatched == 0 else 0.0, float(mismatched), mismatched, mismatched,
-                           reference.size, PASS if mismatched == 0 else FAIL)
+        return _exact_metrics(mismatched, reference.size), PairSums(exact=True)
     a = reference.astype(np.float64)
     b = candidate.astype(np.float64)
     both_nan = np.isnan(a) & np.isnan(b)
@@ -113,6 +161,8 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance = Toler
     cosine = float(np.dot(finite_a.ravel(), finite_b.ravel()) / (norm_a * norm_b)) if norm_a and norm_b else (
         1.0 if norm_a == norm_b else 0.0)
     verdict = PASS if out == 0 else (WARN if out_band == 0 else FAIL)
-    return PairMetrics(max_abs=max_abs, max_rel=max_abs / scale if scale else max_abs,
-                       rel_l2=l2 / norm_a if norm_a else l2, cosine=cosine, l2=l2, out_of_tolerance=out,
-                       out_of_warn_band=out_band, elements=int(a.size), verdict=verdict)
+    metrics = PairMetrics(max_abs=max_abs, max_rel=max_abs / scale if scale else max_abs,
+                          rel_l2=l2 / norm_a if norm_a else l2, cosine=cosine, l2=l2, out_of_tolerance=out,
+                          out_of_warn_band=out_band, elements=int(a.size), verdict=verdict)
+    return metrics, PairSums(norm_a ** 2, norm_b ** 2, float(np.dot(finite_a.ravel(), finite_b.ravel())), l2 ** 2,
+                             scale)

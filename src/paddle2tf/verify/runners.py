@@ -11,7 +11,7 @@ from paddle2tf.common.childio import read_outputs, write_job
 from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import BadInputError, Paddle2TFError
 
-_TF_RUN_SCRIPT = os.path.join(os.path.dirname(__file__), "savedmodel_child.py")
+TF_RUN_SCRIPT = os.path.join(os.path.dirname(__file__), "savedmodel_child.py")
 
 
 class RunnerError(Paddle2TFError):
@@ -37,18 +37,24 @@ def run_paddle(model_file: str, params_file: str, feeds: dict[str, np.ndarray], 
         return _ordered_outputs(out_file, output_names, display_name or model_file)
 
 
-def run_onnxruntime(onnx_path: str, feeds: dict[str, np.ndarray], display_name: str | None = None
-                    ) -> dict[str, np.ndarray]:
-    """Errors name ``display_name`` (the user's model) when given, not the working copy run."""
+def onnxruntime_session(onnx_path: str, display_name: str | None = None):
+    """An ONNX Runtime session; errors name ``display_name`` (the user's model) when given, not the working copy."""
     import onnxruntime as ort
 
-    name = display_name or onnx_path
     options = ort.SessionOptions()
     options.log_severity_level = 3  # ORT warns about unused initializers paddle2onnx leaves: noise here
     try:
-        session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise BadInputError(f"{name}: ONNX Runtime cannot load the model ({str(exc).splitlines()[0]})") from exc
+        raise BadInputError(f"{display_name or onnx_path}: ONNX Runtime cannot load the model "
+                            f"({str(exc).splitlines()[0]})") from exc
+
+
+def run_onnxruntime(onnx_path: str, feeds: dict[str, np.ndarray], display_name: str | None = None,
+                    session=None) -> dict[str, np.ndarray]:
+    """``session``: one already made by ``onnxruntime_session`` (a long-lived runner)."""
+    name = display_name or onnx_path
+    session = session or onnxruntime_session(onnx_path, display_name)
     names = [o.name for o in session.get_outputs()]
     try:
         return dict(zip(names, session.run(names, feeds), strict=True))
@@ -64,6 +70,6 @@ def run_savedmodel(saved_model: str, feeds: dict[str, np.ndarray], input_map: di
     with tempfile.TemporaryDirectory(prefix="paddle2tf-tf-") as tmp:
         feeds_file, mapping_file = write_job(tmp, feeds, input_map, output_map)
         out_file = os.path.join(tmp, "out.npz")
-        run_child([_TF_RUN_SCRIPT, saved_model, feeds_file, out_file, mapping_file],
+        run_child([TF_RUN_SCRIPT, saved_model, feeds_file, out_file, mapping_file],
                   f"{display_name or saved_model}: TensorFlow could not run the SavedModel", RunnerError, log_file)
         return _ordered_outputs(out_file, list(output_map), display_name or saved_model)
