@@ -26,7 +26,8 @@ Measured once (2 shared cores, 24 GB; weights 2.05 GiB, TF baseline 0.54 GiB, ta
 peak 7.49 GiB; convert (check, convert, verify three ways: PASS, max_rel 1.5e-6) 112-130 s, peak 6.83 GiB, 2 % over
 the target: the peak is inside the conversion (ConvertedModule: 4.78 GiB after it, 6.83 GiB during it, the model's
 bytes, the decoded weights and the new variables at once), not in the copy, check or verification; check 9-11 s,
-peak 3.12 GiB. ``--source paddle``: exit 2 in 42 s, "paddle2onnx produced no model" (the weights exceed 2 GB).
+peak 3.12 GiB. ``--source paddle``: exit 2 in 30 s (paddle2onnx's child peaks at 8.5 GiB first), "paddle2onnx
+produced no model: the weights (2.05 GiB) exceed the 2 GB one protobuf holds ...".
 """
 
 from __future__ import annotations
