@@ -71,6 +71,32 @@ def test_a_missing_data_file_names_the_user_s_folder(tmp_path):
     assert_clean_failure(run_cli("convert", source, "-o", str(out)), out, expected)
 
 
+def test_a_copy_joins_the_data_files_without_loading_the_weights(tmp_path):
+    """One data file per tensor (one without a length: to the end of its file): OUT_DIR's copy holds them in
+    model.onnx.data at page-aligned starts, and ONNX Runtime computes exactly what it computes on the original."""
+    folder = tmp_path / "user"
+    folder.mkdir()
+    source = str(folder / "model.onnx")
+    onnx.save(mlp(), source, save_as_external_data=True, all_tensors_to_one_file=False, size_threshold=0)
+    header = onnx.load(source, load_external_data=False)
+    w2 = next(t for t in header.graph.initializer if t.name == "w2")
+    kept = [(e.key, e.value) for e in w2.external_data if e.key != "length"]
+    del w2.external_data[:]
+    for key, value in kept:
+        w2.external_data.add(key=key, value=value)
+    onnx.save(header, source)
+    assert len(external_data.external_files(header)) == 3
+    copy = str(tmp_path / "out" / "model.onnx")
+    os.makedirs(os.path.dirname(copy))
+    external_data.copy_model(source, copy)
+    assert sorted(os.listdir(tmp_path / "out")) == ["model.onnx", "model.onnx.data"]
+    copied = onnx.load(copy, load_external_data=False)
+    offsets = [int(e.value) for t in copied.graph.initializer for e in t.external_data if e.key == "offset"]
+    assert len(offsets) == 3 and all(offset % external_data.DATA_ALIGNMENT == 0 for offset in offsets)
+    feeds = {"x": np.random.default_rng(3).standard_normal((4, 64)).astype(np.float32)}
+    np.testing.assert_array_equal(run_ort(onnx.load(copy), feeds)["y"], run_ort(onnx.load(source), feeds)["y"])
+
+
 def test_a_model_over_the_inline_limit_is_written_with_external_data(tmp_path, monkeypatch):
     """The 2 GB rule, with the limit lowered to this model's size: same file layout, same results in ONNX Runtime."""
     model = mlp()

@@ -123,14 +123,17 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
     os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"  # paddle2onnx must never pip-install at run time
     import paddle2onnx
 
-    from paddle2tf.onnxutil.external_data import DATA_SUFFIX
+    from paddle2tf.onnxutil.external_data import INLINE_MAX_BYTES
 
-    # A model over protobuf's 2 GB: paddle2onnx writes the weights to this file beside ``out`` (paddle2tf's own
-    # external data file, see paddle2tf.onnxutil.external_data) and returns the graph referring to it.
     onnx_bytes = paddle2onnx.export(model_file, params_file, None, opset_version=opset,
                                     auto_upgrade_opset=True, enable_onnx_checker=True,
-                                    enable_optimize=True, optimize_tool="none", external_file=out + DATA_SUFFIX)
+                                    enable_optimize=True, optimize_tool="none")
     if not onnx_bytes:
+        weights = os.path.getsize(params_file)
+        if weights > INLINE_MAX_BYTES:  # measured: its external_file argument is not used, serialising fails
+            _fail(f"paddle2onnx produced no model: the weights ({weights / 2**30:.2f} GiB) exceed the 2 GB one "
+                  "protobuf holds and paddle2onnx 2.1.0 writes no external data; convert an ONNX file with external "
+                  "data instead")
         _fail("paddle2onnx produced no model")
     fixes = []
     if fixes_out is not None:

@@ -14,13 +14,14 @@ import shutil
 import numpy as np
 import onnx
 from onnx import helper
-from onnx.external_data_helper import load_external_data_for_model
 
 from paddle2tf.errors import BadInputError
 
 DATA_SUFFIX = ".data"  # paddle2tf's own external data file: model.onnx.data beside model.onnx
 # One protobuf message holds at most 2 GiB; the graph itself needs some room besides the tensors.
 INLINE_MAX_BYTES = 2**31 - 64 * 2**20
+# Where each copied data file starts in model.onnx.data: the page size, as ONNX recommends for memory-mapped reads.
+DATA_ALIGNMENT = 4096
 # Tensors smaller than this stay inside model.onnx (shapes, axes: what shape inference reads).
 INLINE_TENSOR_MAX_BYTES = 1024
 
@@ -100,8 +101,9 @@ def save_model(model: onnx.ModelProto, path: str, external: bool = False) -> Non
 
 
 def copy_model(source: str, destination: str) -> None:
-    """Copy the user's ONNX file; one with external data is read from beside it (a missing data file is a
-    ``BadInputError`` naming it) and written with paddle2tf's (``destination + DATA_SUFFIX``)."""
+    """Copy the user's ONNX file. One with external data (a missing data file is a ``BadInputError`` naming it) is
+    copied as paddle2tf writes its own: its data files streamed one after the other into ``destination +
+    DATA_SUFFIX`` and the tensors' locations and offsets rewritten, so no weight is held in memory."""
     try:
         header = onnx.load(source, load_external_data=False)
     except Exception:  # not readable: the check stage says so, naming the user's file
@@ -110,5 +112,23 @@ def copy_model(source: str, destination: str) -> None:
         shutil.copyfile(source, destination)
         return
     check_external_data(header, source)
-    load_external_data_for_model(header, os.path.dirname(os.path.abspath(source)))
-    save_model(header, destination, external=True)
+    folder = os.path.dirname(os.path.abspath(source))
+    data_file = destination + DATA_SUFFIX
+    starts: dict[str, int] = {}  # where each source data file begins in data_file
+    with open(data_file, "wb") as out:
+        for location in external_files(header):
+            out.write(b"\0" * (-out.tell() % DATA_ALIGNMENT))
+            starts[location] = out.tell()
+            with open(os.path.join(folder, location), "rb") as data:
+                shutil.copyfileobj(data, out, 16 * 2**20)
+    for tensor in iter_tensors(header.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        entries = {entry.key: entry.value for entry in tensor.external_data}
+        offset = int(entries.get("offset") or 0)
+        length = entries.get("length") or str(os.path.getsize(os.path.join(folder, entries["location"])) - offset)
+        del tensor.external_data[:]
+        for key, value in (("location", os.path.basename(data_file)),
+                           ("offset", str(starts[entries["location"]] + offset)), ("length", length)):
+            tensor.external_data.add(key=key, value=value)
+    onnx.save(header, destination)
