@@ -169,3 +169,47 @@ def test_ops_command_prints_the_support_table():
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:4] == ["op", "domain", "since", "module"]
     assert any(line.startswith("Conv ") for line in lines) and any(line.startswith("LSTM ") for line in lines)
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    (["--input-spec", "x:float32:-1x8", "--input-spec", "x:float32:2x8"], "--input-spec x: given more than once"),
+    (["--tolerance", "nope:1e-3:1e-3"], "--tolerance nope: the model has no output of that name (outputs: y)"),
+    (["--tolerance", "y:1e-3:1e-3", "--tolerance", "y:1e-2:1e-2"], "--tolerance y: given more than once"),
+    (["--rtol=-1e-5"], "--rtol -1e-05: must be a finite number >= 0"),
+    (["--atol", "-1"], "--atol -1.0: must be a finite number >= 0"),
+    (["--tolerance", "y:1e-3:-2"], "--atol -2.0 (--tolerance y): must be a finite number >= 0"),
+])
+def test_contradicting_options_rejected(tmp_path, extra, fragment):
+    """Settings that were accepted silently: one exit-2 line naming the option, before any work."""
+    out = tmp_path / "out"
+    assert_clean_failure(run_cli("convert", tiny_onnx(tmp_path / "tiny.onnx"), "-o", str(out), *extra), out, fragment)
+
+
+def test_stderr_holds_only_paddle2tf_lines(tmp_path):
+    """TensorFlow's absl / oneDNN start-up lines go to OUT_DIR/conversion.log, not the terminal (even with
+    TF_CPP_MIN_LOG_LEVEL=0, when TF prints the most); --debug, accepted after the subcommand too, shows them."""
+    out = tmp_path / "out"
+    proc = run_cli("convert", tiny_onnx(tmp_path / "tiny.onnx"), "-o", str(out), TF_CPP_MIN_LOG_LEVEL="0")
+    assert proc.returncode == EXIT_OK, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert lines and all(line.startswith("paddle2tf: ") for line in lines), lines
+    log = (out / "conversion.log").read_text()
+    assert "this process's stderr" in log
+    debug = run_cli("convert", tiny_onnx(tmp_path / "tiny.onnx"), "-o", str(out), "--force", "--debug",
+                    TF_CPP_MIN_LOG_LEVEL="0")
+    assert debug.returncode == EXIT_OK
+    assert any(not line.startswith("paddle2tf: ") for line in debug.stderr.strip().splitlines())
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
+    proc = run_cli("convert", str(tmp_path / "missing.onnx"), "-o", str(tmp_path / "out"), "--debug")
+    assert proc.returncode == EXIT_BAD_INPUT
+    assert "Traceback" in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("paddle2tf: error: ")
+
+
+def test_version_names_the_stack():
+    proc = run_cli("--version")
+    assert proc.returncode == EXIT_OK
+    line = proc.stdout.strip()
+    for name in ("paddle2tf 0.1.0", "paddlepaddle 3.3.1", "paddle2onnx 2.1.0", "tensorflow-cpu 2.21", "onnx 1.17"):
+        assert name in line, line

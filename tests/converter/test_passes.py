@@ -12,8 +12,8 @@ import pytest
 from onnx import helper, numpy_helper
 
 from paddle2tf.converter.passes import fold_batch_norm, fold_conv_bias, fuse_gelu, fuse_layer_norm, optimize
-from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 from paddle2tf.converter.prescan import find_unsupported
+from paddle2tf.onnxutil.graph import INTERNAL_DOMAIN
 
 from helpers.onnx_graphs import assert_matches_ort, make_model, rng, run_ort
 

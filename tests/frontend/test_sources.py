@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from paddle2tf.errors import BadInputError
@@ -18,6 +20,12 @@ def test_bad_input_spec_is_one_clear_error(text):
         parse_input_spec(text)
 
 
+# The smallest texts resolve_source takes as Paddle 3 programs: without and with a parameter (op "p").
+PIR_PROGRAM = json.dumps({"base_code": {"magic": "pir", "version": 4}, "program": {"regions": []}})
+PIR_PROGRAM_WITH_PARAMETER = json.dumps({"base_code": {"magic": "pir", "version": 4}, "program": {"regions": [
+    {"blocks": [{"ops": [{"#": "p", "A": [0, 1, 1, "linear_0.w_0"]}]}]}]}})
+
+
 def test_resolve_onnx_and_paddle_files(tmp_path):
     onnx_file = tmp_path / "m.onnx"
     onnx_file.write_bytes(b"")
@@ -25,7 +33,7 @@ def test_resolve_onnx_and_paddle_files(tmp_path):
     for suffix, kind in ((".json", "paddle_json"), (".pdmodel", "paddle_pdmodel")):
         folder = tmp_path / kind
         folder.mkdir()
-        (folder / f"model{suffix}").write_text("{}")
+        (folder / f"model{suffix}").write_text(PIR_PROGRAM)
         (folder / "model.pdiparams").write_bytes(b"")
         for text in (folder / f"model{suffix}", folder / "model", folder / "model.pdiparams", folder):
             source = resolve_source(str(text))
@@ -35,13 +43,24 @@ def test_resolve_onnx_and_paddle_files(tmp_path):
 def test_resolve_errors(tmp_path):
     with pytest.raises(BadInputError, match="no such ONNX file"):
         resolve_source(str(tmp_path / "missing.onnx"))
+    (tmp_path / "m.json").write_text(PIR_PROGRAM_WITH_PARAMETER)
+    with pytest.raises(BadInputError, match="m.pdiparams not found beside it .the program reads 1 parameter"):
+        resolve_source(str(tmp_path / "m.json"))
     (tmp_path / "m.json").write_text("{}")
-    with pytest.raises(BadInputError, match="model.pdiparams|m.pdiparams"):
+    with pytest.raises(BadInputError, match="m.json: not a Paddle PIR program"):
         resolve_source(str(tmp_path / "m.json"))
     with pytest.raises(BadInputError, match="needs --input-spec"):
         resolve_source("paddle.vision.models:resnet18")
     with pytest.raises(BadInputError, match="not found"):
         resolve_source(str(tmp_path / "nothing_here"))
+
+
+def test_a_program_without_parameters_needs_no_parameters_file(tmp_path):
+    (tmp_path / "post.json").write_text(PIR_PROGRAM)
+    (tmp_path / "notes.json").write_text('{"not": "a program"}')  # a folder's other JSON files are not candidates
+    for text in (tmp_path / "post.json", tmp_path / "post", tmp_path):
+        source = resolve_source(str(text))
+        assert (source.kind, source.model_file, source.params_file) == ("paddle_json", str(tmp_path / "post.json"), "")
 
 
 def test_python_reference_with_specs():

@@ -83,3 +83,56 @@ def check_op(op_type: str, inputs: Mapping[str, np.ndarray], attrs: Mapping | No
 
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+def sloppy_model(type_error: bool = False) -> onnx.ModelProto:
+    """What paddle2onnx writes for Paddle's 0-d results, by hand: ReduceSum(keepdims=0) of [N, 4] over axis 1
+    reshaped to [N] then summed to [1] (computed rank 1) but declared rank 0 in value_info, in an If branch's
+    output and at the graph output; a second output declared [N, 3] computed [N, 4]; and a value_info declared
+    [N, 1] where inference computes rank 1. ``type_error``: the graph output ``z`` declared int64 (its node computes
+    float) as well."""
+    one = numpy_helper.from_array(np.array([1], np.int64), "one")
+    minus_one = numpy_helper.from_array(np.array([-1], np.int64), "minus_one")
+    zero = numpy_helper.from_array(np.array([0], np.int64), "zero")
+    then_graph = helper.make_graph(
+        [helper.make_node("Mul", ["total", "two"], ["doubled"], name="then_mul")], "then", [],
+        [helper.make_tensor_value_info("doubled", onnx.TensorProto.FLOAT, [])])  # computed [1]
+    else_graph = helper.make_graph(
+        [helper.make_node("Neg", ["total"], ["negated"], name="else_neg")], "else", [],
+        [helper.make_tensor_value_info("negated", onnx.TensorProto.FLOAT, [])])
+    nodes = [helper.make_node("ReduceSum", ["x", "one"], ["rows"], keepdims=0, name="rows_sum"),
+             helper.make_node("Reshape", ["rows", "minus_one"], ["flat"], name="flat"),
+             helper.make_node("ReduceSum", ["flat", "zero"], ["total"], keepdims=1, name="total_sum"),
+             helper.make_node("Greater", ["total", "zero_f"], ["positive"], name="positive"),
+             helper.make_node("If", ["positive"], ["branch"], then_branch=then_graph, else_branch=else_graph,
+                              name="branch_if"),
+             helper.make_node("Sigmoid", ["branch"], ["y"], name="sigmoid"),
+             helper.make_node("Relu", ["x"], ["z"], name="relu")]
+    value_info = [helper.make_tensor_value_info("total", onnx.TensorProto.FLOAT, []),
+                  helper.make_tensor_value_info("flat", onnx.TensorProto.FLOAT, ["n", 1])]
+    graph = helper.make_graph(
+        nodes, "sloppy", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, []),
+         helper.make_tensor_value_info("z", onnx.TensorProto.INT64 if type_error else onnx.TensorProto.FLOAT,
+                                       ["n", 3])],
+        [one, minus_one, zero, numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+         numpy_helper.from_array(np.array(0.0, np.float32), "zero_f")], value_info=value_info)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def constant_dtype_model() -> onnx.ModelProto:
+    """x + Cast(Constant float64 0.5): the Constant's value declared float in value_info. The checker's inference
+    refuses it ("Inferred elem type differs from existing elem type"); ONNX Runtime runs it."""
+    nodes = [helper.make_node("Constant", [], ["half"], name="half",
+                              value=numpy_helper.from_array(np.array([0.5], np.float64))),
+             helper.make_node("Cast", ["half"], ["half_f"], to=onnx.TensorProto.FLOAT, name="half_cast"),
+             helper.make_node("Add", ["x", "half_f"], ["y"], name="add")]
+    graph = helper.make_graph(nodes, "constant_dtype", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                                      ["n", 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 4])],
+                              value_info=[helper.make_tensor_value_info("half", onnx.TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model

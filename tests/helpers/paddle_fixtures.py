@@ -21,3 +21,15 @@ def save_paddle_model(name: str, folder: str, legacy: bool = False) -> str:
     assert proc.returncode == 0, proc.stderr[-3000:]
     json.loads(proc.stdout.strip().splitlines()[-1])
     return prefix + (".pdmodel" if legacy else ".json")
+
+
+LEGACY_PROGRAMS = os.path.join(HELPERS_DIR, "legacy_programs.py")
+
+
+def save_legacy_program(name: str, folder: str) -> str:
+    """Save legacy program NAME (helpers/legacy_programs.py) under FOLDER; returns its model.pdmodel."""
+    os.makedirs(folder, exist_ok=True)
+    prefix = os.path.join(folder, "model")
+    proc = subprocess.run([sys.executable, LEGACY_PROGRAMS, name, prefix], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return prefix + ".pdmodel"

@@ -170,6 +170,124 @@ def build_control_flow():
     return paddle.jit.to_static(ControlFlow())
 
 
+DECODER_END, DECODER_MAXLEN, DECODER_THRESHOLD = 0, 20, 0.4
+
+
+def build_greedy_decoder():
+    """A greedy decoder: `while i < maxlen and not all(argmax(p) == END)`, its output growing one step per
+    iteration (paddle2onnx writes the Loop with a condition declared rank 0, computed rank 1: issue #15).
+
+    The weights make the stopping step depend on the data: h[0] is a clock, h[0] <- tanh(h[0] + 0.05), which
+    climbs to ~0.48 from any start, and END wins the argmax once h[0] > 0.4. A sample with x[0] = 0.5 ends
+    after 1 iteration, 0.2 after 5, 0 after 9, -1 never (runs to maxlen); the batch stops with its slowest
+    sample. The other hidden units and tokens are random, so every sample's probabilities differ."""
+    import paddle
+
+    class GreedyDecoder(paddle.nn.Layer):
+        def __init__(self, hidden: int = 8, vocab: int = 5):
+            super().__init__()
+            self.cell = paddle.nn.Linear(hidden, hidden)
+            self.out = paddle.nn.Linear(hidden, vocab)
+            w = paddle.randn([hidden, hidden]) * 0.5  # [in, out]
+            w[0, :] = 0.0
+            w[:, 0] = 0.0
+            w[0, 0] = 1.0
+            b = paddle.randn([hidden]) * 0.1
+            b[0] = 0.05
+            self.cell.weight.set_value(w)
+            self.cell.bias.set_value(b)
+            v = paddle.randn([hidden, vocab]) * 0.02
+            v[0, :] = 0.0
+            v[0, DECODER_END] = 100.0
+            c = paddle.to_tensor([-100.0 * DECODER_THRESHOLD, 0.0, -1.0, -1.0, -1.0])
+            self.out.weight.set_value(v)
+            self.out.bias.set_value(c)
+
+        def forward(self, x):
+            i = paddle.full([1], 0, "int64")
+            maxlen = paddle.full([1], DECODER_MAXLEN, "int64")
+            go = paddle.full([1], True, "bool")
+            h = paddle.tanh(self.cell(x))
+            p = paddle.nn.functional.softmax(self.out(h))
+            outs = p.unsqueeze(1)
+            while paddle.logical_and(i < maxlen, go):
+                h = paddle.tanh(self.cell(h))
+                p = paddle.nn.functional.softmax(self.out(h))
+                outs = paddle.concat([outs, p.unsqueeze(1)], 1)
+                go = paddle.logical_not(paddle.all(paddle.argmax(p, -1) == DECODER_END))
+                i = i + 1
+            return outs
+
+    paddle.seed(SEED)
+    return paddle.jit.to_static(GreedyDecoder(), full_graph=True)
+
+
+def build_zero_d_results():
+    """Paddle 0-d results paddle2onnx computes as [1] while declaring them rank 0 (issue #15): `dist`,
+    `p_norm` over one axis, `logsumexp` over all axes, `dot`, an if/else returning a sum, a while carrying one."""
+    import paddle
+
+    class ZeroD(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.fc = paddle.nn.Linear(8, 8)
+
+        def forward(self, x, y, v):
+            h = self.fc(x)
+            dist = paddle.dist(h, y, p=2)
+            p_norm = paddle.linalg.norm(h, p=3, axis=-1)
+            lse = paddle.logsumexp(h)
+            dot = paddle.dot(v, v * 0.5)
+            if paddle.sum(h) > 0:
+                branch = paddle.sum(h * 2.0)
+            else:
+                branch = paddle.sum(h) - paddle.sum(y)
+            s = paddle.sum(paddle.abs(y))
+            i = paddle.full([1], 0, "int64")
+            while s < 40.0:
+                s = s + paddle.sum(paddle.abs(h))
+                i = i + 1
+            return dist, p_norm, lse, dot, branch, s, i
+
+    paddle.seed(SEED)
+    return paddle.jit.to_static(ZeroD(), full_graph=True)
+
+
+def build_frobenius_norm():
+    """`paddle.linalg.norm(x)` (no axis) of a rank-3 value: p_norm with asvector=true, which paddle2onnx exports as a
+    norm over the last axis only (known defect 8)."""
+    import paddle
+
+    class Frobenius(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.fc = paddle.nn.Linear(8, 8)
+
+        def forward(self, x):
+            return paddle.linalg.norm(self.fc(x))
+
+    paddle.seed(SEED)
+    return Frobenius()
+
+
+def build_text_direction_cls():
+    """A text-line direction classifier shaped like PaddleOCR's (input [-1, 3, -1, -1], trained at 48x192): five
+    stride-2 convs, a 2x2 MaxPool, an unpadded 1x3 conv. At 48x192 the pool sees 2x6 and the conv 1x3; at a
+    generated 32x32 the pool sees 1x1 (one partial window in Paddle and ONNX Runtime, an error in TF's oneDNN pool)
+    and the conv a width of 1, which ONNX Runtime refuses (issue #15 part 2)."""
+    import paddle
+
+    layers = []
+    for c_in, c_out in ((3, 8), (8, 16), (16, 16), (16, 32), (32, 32)):
+        layers += [paddle.nn.Conv2D(c_in, c_out, 3, stride=2, padding=1), paddle.nn.BatchNorm2D(c_out),
+                   paddle.nn.ReLU()]
+    paddle.seed(SEED)
+    return _randomise_norms(paddle.nn.Sequential(*layers, paddle.nn.MaxPool2D(2, 2), paddle.nn.Conv2D(32, 32, (1, 3)),
+                                                 paddle.nn.ReLU(), paddle.nn.AdaptiveAvgPool2D(1),
+                                                 paddle.nn.Flatten(), paddle.nn.Linear(32, 2),
+                                                 paddle.nn.Softmax()))
+
+
 def build_gru_simple_rnn():
     """GRU then SimpleRNN: paddle2onnx 2.1.0 drops the SimpleRNN op (defect 4)."""
     import paddle
@@ -216,6 +334,13 @@ MODELS = {
     "bert_large": (lambda: build_bert_like(vocab=30522, hidden=1024, layers=24, heads=16), IDS),
     "control_flow": (build_control_flow, [{"name": "x", "dtype": "float32", "shape": [None, 8]},
                                           {"name": "n", "dtype": "int64", "shape": [1]}]),
+    "greedy_decoder": (build_greedy_decoder, [{"name": "x", "dtype": "float32", "shape": [None, 8]}]),
+    "zero_d_results": (build_zero_d_results, [{"name": "x", "dtype": "float32", "shape": [None, 8]},
+                                              {"name": "y", "dtype": "float32", "shape": [None, 8]},
+                                              {"name": "v", "dtype": "float32", "shape": [8]}]),
+    "frobenius_norm": (build_frobenius_norm, [{"name": "x", "dtype": "float32", "shape": [None, 4, 8]}]),
+    "text_direction_cls": (build_text_direction_cls, [{"name": "x", "dtype": "float32",
+                                                       "shape": [None, 3, None, None]}]),
     "gru_simple_rnn": (build_gru_simple_rnn, [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]),
     "lstm_stacked_states": (build_lstm_stacked_states,
                             [{"name": "x", "dtype": "float32", "shape": [None, None, 16]}]),
@@ -294,6 +419,33 @@ MODELS.update({
                               [{"name": "x", "dtype": "float32", "shape": [None, 12, 16]},
                                {"name": "h0", "dtype": "float32", "shape": [4, None, 32]},
                                {"name": "lengths", "dtype": "int64", "shape": [None]}]),
+})
+
+
+def build_postprocess():
+    """Post-processing without parameters (Paddle saves no .pdiparams): ranking, arithmetic and reshapes of scores."""
+    import paddle
+
+    class PostProcess(paddle.nn.Layer):
+        def forward(self, scores):
+            ranking = paddle.argsort(scores, axis=-1, descending=True)
+            pairs = paddle.reshape(scores * 2.0 + 1.0, [-1, 5, 2])
+            return ranking, paddle.transpose(pairs, [0, 2, 1]) - paddle.mean(scores)
+
+    return PostProcess()
+
+
+def build_small_vocab():
+    """An embedding of 5 ids: the generated verification ids (0..9) are out of its range."""
+    import paddle
+
+    paddle.seed(SEED)
+    return paddle.nn.Embedding(5, 4)
+
+
+MODELS.update({
+    "postprocess": (build_postprocess, [{"name": "scores", "dtype": "float32", "shape": [None, 10]}]),
+    "small_vocab": (build_small_vocab, [{"name": "ids", "dtype": "int64", "shape": [None, 6]}]),
 })
 
 

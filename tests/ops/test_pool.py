@@ -274,3 +274,36 @@ def test_single_element_windows_emit_no_pool(op, attrs):
     assert_matches_ort(model, {"x": x}, rtol=0, atol=0)
     op_types = {o.type for o in ConvertedModule(model).concrete.graph.get_operations()}
     assert not op_types & {"AvgPool", "MaxPool", "MaxPoolV2"}, op_types
+
+
+# Issue #15: a feature map shorter than one window. Short by a stride or more, the output is empty along that axis
+# (ONNX Runtime returns it; TF's VALID pool raises); short by less, ONNX Runtime and Paddle round the size toward
+# zero and compute one window over the elements there are (TF's oneDNN pool raises). Static and dynamic spatial
+# sizes; a dynamic map that is long enough runs through the same guard (pad to one window, trim to ONNX's size).
+EMPTY_POOL_CASES = {
+    "max_k2s2_height1": ("MaxPool", (2, 3, 1, 6), {"kernel_shape": [2, 2], "strides": [2, 2]}, (2, 3, 1, 3)),
+    "max_k3_width2": ("MaxPool", (1, 2, 5, 2), {"kernel_shape": [3, 3]}, (1, 2, 3, 0)),
+    "max_k3s2_width2": ("MaxPool", (1, 2, 5, 2), {"kernel_shape": [3, 3], "strides": [1, 2]}, (1, 2, 3, 1)),
+    "max_k3s2_width1": ("MaxPool", (1, 2, 5, 1), {"kernel_shape": [3, 3], "strides": [1, 2]}, (1, 2, 3, 0)),
+    "avg_k2s2_height1": ("AveragePool", (2, 3, 1, 6), {"kernel_shape": [2, 2], "strides": [2, 2]}, (2, 3, 1, 3)),
+    "avg_k4s2_height1_pad": ("AveragePool", (2, 3, 1, 6), {"kernel_shape": [4, 2], "strides": [2, 2],
+                                                           "pads": [1, 0, 0, 0], "count_include_pad": 1},
+                             (2, 3, 0, 3)),
+    "max_1d_k4": ("MaxPool", (2, 3, 3), {"kernel_shape": [4]}, (2, 3, 0)),
+    "max_k2s2_long_enough": ("MaxPool", (2, 3, 5, 6), {"kernel_shape": [2, 2], "strides": [2, 2]}, (2, 3, 2, 3)),
+    "max_ceil_one_window": ("MaxPool", (1, 2, 1, 5), {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1},
+                            (1, 2, 1, 3)),
+}
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize("name", list(EMPTY_POOL_CASES))
+def test_pool_output_shorter_than_one_window(name, dynamic):
+    op, shape, attrs, expected = EMPTY_POOL_CASES[name]
+    x = _x(shape)
+    model = make_model([helper.make_node(op, ["x"], ["y"], **attrs)], {"x": x}, ["y"], dynamic_inputs=dynamic)
+    want = run_ort(model, {"x": x})["y"]
+    assert want.shape == expected  # what ONNX Runtime computes: the reference
+    got = run_converted(model, {"x": x})["y"]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

@@ -11,6 +11,8 @@ import sys
 import textwrap
 import time
 
+import numpy as np
+
 from paddle2tf.errors import EXIT_OK, EXIT_PARITY
 from paddle2tf.pipeline.repository import PUBLISH_DELAY_ENV, Repository
 
@@ -239,3 +241,50 @@ def test_only_is_repeatable(tmp_path):
     proc = run_cli("pipeline", "run", str(path), "--only", "a", "--only", "c")
     assert proc.returncode == EXIT_OK, proc.stdout[-3000:]
     assert Repository(str(repo)).models() == ["a", "c"]
+
+
+_READ_WARMUP = textwrap.dedent("""\
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    version, feeds_file = sys.argv[1], sys.argv[2]
+    records = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
+               for r in tf.data.TFRecordDataset(version + "/assets.extra/tf_serving_warmup_requests")]
+    request = records[0].predict_log.request
+    inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+    expected = np.load(feeds_file)
+    model = tf.saved_model.load(version)
+    outputs = model.signatures[request.model_spec.signature_name](**{k: tf.constant(v) for k, v in inputs.items()})
+    print(json.dumps({"records": len(records), "name": request.model_spec.name,
+                      "signature": request.model_spec.signature_name, "inputs": sorted(inputs),
+                      "equal": all(np.array_equal(inputs[k], expected[k][:len(inputs[k])]) for k in inputs),
+                      "batch": [len(v) for v in inputs.values()], "outputs": sorted(outputs)}))
+    """)
+
+
+def test_published_version_has_tf_serving_warmup_requests(tmp_path):
+    """The warm-up file is TF Serving's format: parsed with tensorflow-serving-api's own protos (the reference),
+    its request holds the verification inputs and runs on the published SavedModel."""
+    repo = tmp_path / "repo"
+    pipeline = _tiny_pipeline(tmp_path, "w", tiny_onnx(tmp_path / "tiny.onnx"), repo)
+    proc = run_cli("pipeline", "run", pipeline)
+    assert proc.returncode == EXIT_OK, proc.stdout[-3000:]
+    assert "[tiny] TF Serving warm-up: 1 request of batch 2" in proc.stdout
+    version = repo / "tiny" / "1"
+    report = json.loads((version / "assets.extra" / "report.json").read_text())
+    assert report["signature"]["inputs"][0]["tf_name"] == "x"
+    script = tmp_path / "read_warmup.py"
+    script.write_text(_READ_WARMUP)
+    reference = tmp_path / "inputs.npz"
+    # the conversion's verification inputs: regenerated the way the tool documents them (seed 0, uniform [-1, 1])
+    np.savez(reference, x=np.random.default_rng(0).uniform(-1, 1, (2, 8)).astype(np.float32))
+    child = subprocess.run([sys.executable, str(script), str(version), str(reference)], capture_output=True,
+                           text=True, env=cli_env())
+    assert child.returncode == 0, child.stderr[-3000:]
+    found = json.loads(child.stdout.strip().splitlines()[-1])
+    assert found["records"] == 1 and found["name"] == "tiny" and found["signature"] == "serving_default"
+    assert found["inputs"] == ["x"] and found["batch"] == [2] and found["outputs"] == ["y"]
+    assert found["equal"], "the warm-up request does not hold the verification inputs"
+    assert (version / "assets.extra" / "tf_serving_warmup_requests").stat().st_size <= 1 << 20

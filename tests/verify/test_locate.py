@@ -17,7 +17,7 @@ from onnx import helper, numpy_helper
 
 from paddle2tf.app import api
 from paddle2tf.app.options import ConvertOptions
-from paddle2tf.frontend.sources import InputSpec
+from paddle2tf.frontend.sources import InputSpec, model_input_specs
 from paddle2tf.onnxutil.checker import load_checked
 from paddle2tf.report.terminal import render_locate
 from paddle2tf.verify.feeds import make_feeds
@@ -32,7 +32,7 @@ from helpers.paddle_fixtures import HELPERS_DIR
 
 
 def _feeds(model, batch: int = 2):
-    specs = api._model_input_specs(model)
+    specs = model_input_specs(model)
     return make_feeds([InputSpec(s.name, s.dtype, (batch, *s.shape[1:])) for s in specs], seed=0)
 
 
@@ -134,7 +134,7 @@ def test_fault_inside_a_fused_node(bert_small_out, tmp_path):
     judges the ONNX → TF hop by running the SavedModel."""
     from paddle2tf.app.api import locate_output
     from paddle2tf.converter import passes
-    from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
+    from paddle2tf.onnxutil.graph import INTERNAL_DOMAIN
 
     model = load_checked(str(bert_small_out / "model.onnx"))
     fused = [n for n in passes.optimize(model).model.graph.node if n.op_type == "Linear"]

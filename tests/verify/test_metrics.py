@@ -46,8 +46,11 @@ def test_nan_on_one_side_fails_and_on_both_sides_agrees():
     assert compare(a, np.array([1.0, 2.0, np.inf])).verdict == FAIL
 
 
-def test_shape_mismatch_fails():
-    assert compare(np.zeros((2, 3)), np.zeros((3, 2))).verdict == FAIL
+def test_shape_mismatch_fails_and_says_so():
+    m = compare(np.zeros((2, 10)), np.zeros((2, 1000)))
+    assert (m.verdict, m.mismatch, m.headline()) == (FAIL, "shape (2, 10) vs (2, 1000)", "shape (2, 10) vs (2, 1000)")
+    same = compare(np.zeros((2, 3)), np.full((2, 3), 0.5))
+    assert (same.mismatch, same.headline()) == ("", "5.00e-01")
 
 
 def test_integer_outputs_must_match_exactly():

@@ -32,9 +32,12 @@ from paddle2tf.converter.preprocess import resolve as resolve_preprocess
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.export import PaddleModel, copy_paddle_model, export_paddle
 from paddle2tf.frontend.fixes.repair import repair_model
+from paddle2tf.frontend.shape_hints import apply_hints, find_metadata, shape_hints
 from paddle2tf.frontend.sources import InputSpec, Source, check_specs_against_model, model_input_specs, resolve_source
 from paddle2tf.frontend.static_shape import apply_to_specs, fix_onnx_file
 from paddle2tf.onnxutil.checker import load_checked, load_model
+from paddle2tf.onnxutil.external_data import copy_model as copy_onnx_model
+from paddle2tf.onnxutil.external_data import save_model as save_onnx_model
 from paddle2tf.onnxutil.graph import model_opset
 from paddle2tf.report.model import ConversionReport, StageTiming, model_summary
 from paddle2tf.report.outdir import (
@@ -47,16 +50,17 @@ from paddle2tf.report.outdir import (
     atomic_output,
     write_report,
 )
-from paddle2tf.targets.deploy_check import DeployCheck, deploy_check
+from paddle2tf.targets.deploy_check import DeployCheck, deploy_check, parse_requirements
 from paddle2tf.targets.tflite import Reference as TfliteReference
 from paddle2tf.targets.tflite import parse_variants as parse_tflite_variants
 from paddle2tf.targets.tflite import run_tflite, serve_args
 from paddle2tf.verify.dataset.reader import Dataset, ModelIO, open_dataset
 from paddle2tf.verify.dataset.reader import check_paths as check_dataset_paths
 from paddle2tf.verify.dataset.run import ExtraRunner, Model, inference_yml_beside, verify_dataset
-from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
+from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, check_feeds_file, explain_failure, load_feeds, make_feeds
 from paddle2tf.verify.locate import LocateReport, run_locate
 from paddle2tf.verify.metrics import FAIL, Tolerance, default_tolerance
+from paddle2tf.verify.runners import RunnerError
 from paddle2tf.verify.three_way import check_verifiable, run_signature, verify
 
 DEFAULT_OPTIONS = ConvertOptions()
@@ -134,7 +138,7 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
                 paddle_model = copy_paddle_model(paddle_model, os.path.join(work, PADDLE_DIR))
             shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
         else:
-            shutil.copyfile(resolved.model_file, onnx_path)
+            copy_onnx_model(resolved.model_file, onnx_path)  # with its external data, if any
         if options.paddle_reference is not None:
             paddle_model = _paddle_reference(options.paddle_reference, resolved, os.path.join(work, PADDLE_DIR))
         # Errors about an ONNX source name the user's file, not our working copy.
@@ -143,7 +147,10 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
             with stages.stage("repair", "known exporter defects in the ONNX graph"):
                 repairs = repair_model(model := load_model(onnx_path, display_name))
                 if repairs:
-                    onnx.save(model, onnx_path)
+                    save_onnx_model(model, onnx_path)
+                    if display_name:  # the user's own file: model.onnx is not a copy of it
+                        notes.append(f"{os.path.basename(display_name)} was repaired before conversion "
+                                     f"({len(repairs)} change(s), see fixes); --no-fixes converts it as given")
                 fixes += repairs
         if options.static_shapes:  # before the check, whose shape inference then propagates the fixed dims
             fix_onnx_file(onnx_path, options.static_shapes, display_name)
@@ -159,6 +166,8 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
                                     f"(outputs: {', '.join(outputs)})")
             if preprocess is not None:
                 preprocess = resolve_preprocess(preprocess, {s.name: (s.dtype, s.shape) for s in specs})
+            if options.feeds:  # before the conversion's work: a wrong file fails in seconds
+                check_feeds_file(options.feeds, specs, preprocess, options.io_layout)
         with stages.stage("convert", f"{len(model.graph.node)} ONNX nodes → TensorFlow SavedModel"):
             converter_plugins.check_supported(model)  # an unknown custom op: the error says how to write its plugin
             skip_onnxruntime = converter_plugins.onnxruntime_skip_reason(model)
@@ -180,16 +189,31 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
         report.model_summary["rewrites"] = rewrites  # graph passes: {pass: rewrites made}
         if preprocess is not None:
             report.signature["preprocess"] = preprocess.to_dict()
-        serving_feeds, origin = _serving_feeds(options.feeds, specs, options.seed, preprocess, signature)
+        hints = {} if options.feeds else shape_hints(_metadata_file(resolved, options.paddle_reference), specs)
+        if hints:  # the sizes the model's own metadata states (inference.yml), for its dynamic dims
+            report.source["shape_hints"] = {name: {"shape": list(h.shape), "origin": h.origin}
+                                            for name, h in hints.items()}
+        serving_feeds, origin = _serving_feeds(options.feeds, apply_hints(specs, hints), options.seed, preprocess,
+                                               signature)
+        if hints:
+            origin += "; " + "; ".join(f"{name} shape from {h.origin}" for name, h in hints.items())
         np.savez(os.path.join(work, FEEDS_FILE), **serving_feeds)
         # what Paddle, ONNX Runtime and locate are given
         feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, signature.inputs))
         if options.verify:
             with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel") as say:
-                report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
-                                             origin, paddle_model, tolerance, options.per_output, log_file,
-                                             progress=say, skip_onnxruntime=skip_onnxruntime,
-                                             serving_feeds=serving_feeds)
+                try:
+                    report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
+                                                 origin, paddle_model, tolerance, options.per_output, log_file,
+                                                 progress=say, skip_onnxruntime=skip_onnxruntime,
+                                                 serving_feeds=serving_feeds, source_name=resolved.describe())
+                except RunnerError as exc:  # on generated inputs: say which shape and how to choose one
+                    if options.feeds or hints:
+                        raise
+                    message = str(exc).replace(os.path.join(work, SAVED_MODEL_DIR), "the converted SavedModel")
+                    if paddle_model is not None:  # the copy inside the unfinished OUT_DIR: name the user's model
+                        message = message.replace(paddle_model.model_file, resolved.describe())
+                    raise RunnerError(explain_failure(message, specs, feeds)) from exc
             if options.locate and report.verdict == FAIL:
                 if options.precision == "fp16" and _has_infinite_error(report.verification):
                     report.notes.append("float16 overflow: an output is inf/NaN where the reference is finite "
@@ -218,6 +242,15 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
             report.source["paddle_model"] = os.path.relpath(paddle_model.model_file, work)
         write_report(report, work)
     return report
+
+
+def _metadata_file(resolved: Source, paddle_reference: str | None) -> str | None:
+    """The inference.yml (or infer_cfg.yml) beside the model file, or beside the --paddle-reference model."""
+    candidates = [resolved.model_file] if resolved.model_file else []
+    if paddle_reference:
+        candidates.append(os.path.join(paddle_reference, "model") if os.path.isdir(paddle_reference)
+                          else paddle_reference)
+    return next((found for candidate in candidates if (found := find_metadata(candidate))), None)
 
 
 def _has_infinite_error(verification) -> bool:
@@ -398,7 +431,8 @@ def deploy_check_output(out_dir: str, *, require: Sequence[str] = (), tolerance:
                         progress: Progress = to_stderr) -> DeployCheck:
     """Deploy-check OUT_DIR's SavedModel (targets.deploy_check) on the conversion's inputs; with ``update_report``
     the result is stored in report.json (``deploy_check``) and report.html is re-rendered."""
-    output = Output.open(out_dir, need_saved_model=True)
+    require = parse_requirements(list(require))  # a bad --require is reported before the folder is read
+    output = Output.open(out_dir, need_onnx=False, need_saved_model=True)
     signature = output.report["signature"]
     specs = [InputSpec(t["onnx_name"], t["dtype"], tuple(t["shape"])) for t in signature["inputs"]]
     if os.path.isfile(output.file(FEEDS_FILE)):

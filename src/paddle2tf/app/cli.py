@@ -25,7 +25,7 @@ from paddle2tf.converter import plugins as converter_plugins
 from paddle2tf.converter.plugins import how_to_hint
 from paddle2tf.converter.precision import recorded_precision
 from paddle2tf.converter.preprocess import parse_preprocess
-from paddle2tf.converter.prescan import find_unsupported
+from paddle2tf.converter.prescan import describe_unsupported, find_unsupported
 from paddle2tf.errors import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -35,6 +35,7 @@ from paddle2tf.errors import (
     UnsupportedModelError,
 )
 from paddle2tf.frontend import doctor
+from paddle2tf.frontend.export import DEFAULT_OPSET, MIN_OPSET
 from paddle2tf.frontend.sources import parse_input_spec
 from paddle2tf.frontend.static_shape import parse_static_shape
 from paddle2tf.onnxutil.checker import load_checked
@@ -112,7 +113,8 @@ def build_parser(extensions: Sequence[CommandGroup] = ()) -> argparse.ArgumentPa
     conv.add_argument("-o", "--output", required=True, metavar="OUT_DIR")
     conv.add_argument("--input-spec", action="append", default=[], metavar="NAME:DTYPE:SHAPE",
                       help="e.g. x:float32:-1x3x224x224 (-1 = dynamic); repeat per input")
-    conv.add_argument("--opset", type=int, default=13, help="ONNX opset for the Paddle export (>= 11, default 13)")
+    conv.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                      help=f"ONNX opset for the Paddle export (>= {MIN_OPSET}, default {DEFAULT_OPSET})")
     conv.add_argument("--no-verify", action="store_true", help="skip the three-way check")
     conv.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
     conv.add_argument("--no-fixes", action="store_true",
@@ -157,7 +159,7 @@ def build_parser(extensions: Sequence[CommandGroup] = ()) -> argparse.ArgumentPa
     doc = sub.add_parser("doctor", help="list the known exporter defects a Paddle model triggers and the fixes")
     doc.add_argument("source", help="Paddle model.json/.pdmodel (+ .pdiparams) | package.module:attr")
     doc.add_argument("--input-spec", action="append", default=[], metavar="NAME:DTYPE:SHAPE")
-    doc.add_argument("--opset", type=int, default=13)
+    doc.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     _add_plugin_arg(sub.add_parser("ops", help="print the operator support table (registry + ONNX node-suite "
                                               "results), plugin converters marked"))
     dep = sub.add_parser("deploy-check", help="ops, dtypes, dynamic dims, control flow and XLA compilation of an "
@@ -192,7 +194,7 @@ def _check_model(path: str) -> int:
     for op, nodes in sorted(problems.items()):
         print(f"unsupported: {op}: {', '.join(nodes)}")
     hint = how_to_hint(model)
-    raise UnsupportedModelError(f"{path}: {len(problems)} unsupported op(s): {', '.join(sorted(problems))}"
+    raise UnsupportedModelError(f"{path}: {len(problems)} unsupported op(s): {describe_unsupported(problems)}"
                                 f"{'; ' + hint if hint else ''}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,13 +40,32 @@ def run_child(args: Sequence[str], what: str, error_type: type[Paddle2TFError], 
 
 
 def explain_failure(returncode: int, output: str) -> str:
-    """The most useful single line about why a child failed."""
+    """The most useful single line about why a child failed: its own ``paddle2tf-error:`` line, else the last
+    ``[ERROR]`` line of a library's log (paddle2onnx), else the last line that is not noise."""
     for line in reversed(output.splitlines()):
         if line.startswith(ERROR_PREFIX):
             return line[len(ERROR_PREFIX):].strip()
     how = describe_exit(returncode)
-    last = last_meaningful_line(output)
+    last = last_error_line(output) or last_meaningful_line(output)
     return f"{how}{': ' + last if last else ''}"
+
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+# A Python warning ("path.py:712: UserWarning: No ccache found ...") says nothing about why a child failed.
+_PYTHON_WARNING = re.compile(r"^\S+:\d+: \w*Warning: ")
+_LOG_ERROR = re.compile(r"\[ERROR\]\s*(.*)$")
+
+
+def _clean_lines(output: str) -> list[str]:
+    return [_ANSI_ESCAPE.sub("", line).strip() for line in output.splitlines()]
+
+
+def last_error_line(output: str) -> str:
+    """The message of the last ``[ERROR]`` log line (paddle2onnx logs its failure so, then exits), timestamp off."""
+    for text in reversed(_clean_lines(output)):
+        if m := _LOG_ERROR.search(text):
+            return m.group(1).strip()[:300]
+    return ""
 
 
 def describe_exit(returncode: int) -> str:
@@ -60,8 +80,8 @@ def describe_exit(returncode: int) -> str:
 
 def last_meaningful_line(output: str) -> str:
     noise = ("warnings.warn", "Warning", "WARNING", "I1", "W1", "[Paddle2ONNX]")
-    for line in reversed(output.splitlines()):
-        text = line.strip()
-        if text and not text.startswith(noise) and not text.startswith("File "):
+    for text in reversed(_clean_lines(output)):
+        if (any(c.isalnum() for c in text) and not text.startswith(noise) and not text.startswith("File ")
+                and not _PYTHON_WARNING.match(text)):
             return text[:300]
     return ""

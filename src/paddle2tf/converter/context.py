@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import onnx
-
-    from paddle2tf.converter.runner import GraphRunner
+import onnx
 
 
 class ChannelsLast:
@@ -33,7 +28,8 @@ class NodeInputs(Sequence):
     layout of that rank: full-rank inputs transposed, lower-rank ones aligned numpy-style first.
     """
 
-    def __init__(self, runner: GraphRunner, names: Sequence[str], channels_last_rank: int | None = None):
+    def __init__(self, runner, names: Sequence[str], channels_last_rank: int | None = None):
+        # runner: the converter.runner.GraphRunner converting the graph (which imports this module)
         self._runner = runner
         self._names = list(names)
         self._channels_last_rank = channels_last_rank
@@ -64,7 +60,7 @@ class NodeInputs(Sequence):
 class NodeContext:
     """Per-node services for converters: opset, constant values of inputs, weights, subgraphs."""
 
-    def __init__(self, runner: GraphRunner, node: onnx.NodeProto):
+    def __init__(self, runner, node: onnx.NodeProto):  # runner: converter.runner.GraphRunner
         self._runner = runner
         self.node = node
 

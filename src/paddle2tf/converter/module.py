@@ -9,6 +9,8 @@ import onnx
 
 from paddle2tf.converter import passes
 from paddle2tf.converter.layout import channels_last_perm
+from paddle2tf.converter.precision import reduce_precision
+from paddle2tf.converter.preprocess import apply_tf
 from paddle2tf.converter.prescan import check_supported
 from paddle2tf.converter.runner import GraphRunner
 from paddle2tf.converter.weights import WeightStore
@@ -87,7 +89,6 @@ class ConvertedModule:
         self.model = model
         optimized = passes.optimize(model, in_place=in_place) if optimize else passes.Optimized(model)
         self.rewrites = optimized.rewrites
-        from paddle2tf.converter.precision import reduce_precision
 
         reduced, self.precision = reduce_precision(optimized.model, precision, reduced_io)
         graph = reduced.graph
@@ -118,8 +119,6 @@ class ConvertedModule:
             runner = GraphRunner(opsets, trace["graph"], self.weights, static=trace["static"],
                                  release_constants=True)
             if preprocess is not None:
-                from paddle2tf.converter.preprocess import apply_tf
-
                 args = [tf.cast(apply_tf(preprocess, t), tf.as_dtype(value_type(vi)[0]))
                         if vi.name == preprocess.input else t for vi, t in zip(inputs, args, strict=True)]
             values = runner.run({vi.name: t for vi, t in zip(inputs, args, strict=True)},

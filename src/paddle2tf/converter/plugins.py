@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, field
 import onnx
 
 from paddle2tf.converter import registry
+from paddle2tf.converter.prescan import check_supported as pre_scan
 from paddle2tf.errors import BadInputError, UnsupportedModelError
+from paddle2tf.onnxutil.graph import ONNX_DOMAINS, graph_opsets, iter_nodes
 
 # ONNX's own domains: any other domain is a custom op (Paddle custom operators, vendor extensions).
-ONNX_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training"})
 DOCS = "docs/writing-converters.md, section Plugins"
 
 
@@ -89,8 +90,6 @@ def load_recorded(recorded: list[dict], progress: Callable[[str], None] = lambda
 
 # -- custom-domain nodes ----------------------------------------------------------------------------
 def custom_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    from paddle2tf.onnxutil.graph import iter_nodes
-
     return [node for node in iter_nodes(model.graph) if node.domain not in ONNX_DOMAINS]
 
 
@@ -116,7 +115,6 @@ def onnxruntime_skip_reason(model: onnx.ModelProto) -> str:
 
 def how_to_hint(model: onnx.ModelProto) -> str:
     """One sentence on writing a plugin for the first custom-domain node without a converter ('' if none)."""
-    from paddle2tf.onnxutil.graph import graph_opsets
 
     opsets = graph_opsets(model)
     missing = [node for node in custom_nodes(model)
@@ -133,7 +131,6 @@ def how_to_hint(model: onnx.ModelProto) -> str:
 
 def check_supported(model: onnx.ModelProto) -> None:
     """The converter's pre-scan; for a custom op without a converter the error also says how to write one."""
-    from paddle2tf.converter.prescan import check_supported as pre_scan
 
     try:
         pre_scan(model)

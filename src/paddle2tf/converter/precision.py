@@ -2,7 +2,6 @@
 
 The float32 model is rewritten so that its tensor computation runs in float16 or bfloat16 and its weights are
 stored in that type, then converted as usual. Every node gets one of three modes:
-
 - **reduced**: a node computing on data (a value that depends on a graph input's *values*) or reading a
   float32 initializer of weight size (``WEIGHT_MIN_ELEMENTS``, e.g. a position-embedding Gather): its float32
   inputs are read in the reduced type, its float32 outputs become the reduced type (``Cast to=FLOAT`` becomes
@@ -33,8 +32,8 @@ from dataclasses import dataclass, field
 import onnx
 from onnx import TensorProto, helper
 
-from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 from paddle2tf.errors import BadInputError
+from paddle2tf.onnxutil.graph import INTERNAL_DOMAIN, STANDARD_DOMAINS, node_input_names, node_subgraphs
 
 FLOAT = TensorProto.FLOAT
 PRECISIONS = {"fp32": FLOAT, "fp16": TensorProto.FLOAT16, "bf16": TensorProto.BFLOAT16}
@@ -68,7 +67,7 @@ _ANY_POSITIONS = {("Cast", 0), ("CastLike", 0), ("Shape", 0), ("Size", 0)}
 _DTYPE_ATTR_OPS = frozenset({"EyeLike", "RandomNormalLike", "RandomUniformLike", "Bernoulli"})
 # The default domain and the fused ops of the converter passes (paddle2tf.Linear/Gelu/LayerNormalization): ops of
 # other domains (plugins, ai.onnx.ml) run as float32 islands, their semantics unknown here.
-_STANDARD_DOMAINS = ("", "ai.onnx", INTERNAL_DOMAIN)
+_KNOWN_DOMAINS = (*STANDARD_DOMAINS, INTERNAL_DOMAIN)  # ops whose types this rewrite understands
 WEIGHT_MIN_ELEMENTS = 1024
 
 
@@ -120,7 +119,7 @@ def _declared_types(graph: onnx.GraphProto, types: dict[str, int]) -> None:
     for init in graph.initializer:
         types[init.name] = init.data_type
     for node in graph.node:
-        if node.op_type == "Constant" and node.domain in _STANDARD_DOMAINS and node.output:
+        if node.op_type == "Constant" and node.domain in _KNOWN_DOMAINS and node.output:
             for attr in node.attribute:
                 if attr.name == "value":
                     types[node.output[0]] = attr.t.data_type
@@ -154,12 +153,6 @@ def _rename_reads(graph: onnx.GraphProto, renames: dict[str, str]) -> None:
     for output in graph.output:
         if output.name in renames:  # a body returning an outer value: an Identity keeps the output's name
             graph.node.append(helper.make_node("Identity", [renames[output.name]], [output.name]))
-
-
-def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
-    from paddle2tf.onnxutil.graph import node_subgraphs
-
-    return list(node_subgraphs(node))
 
 
 class _Rewriter:
@@ -207,7 +200,7 @@ class _Rewriter:
 
     def _mode(self, node: onnx.NodeProto, reads: list[str]) -> str:
         islands = FP32_ISLANDS | FP16_ISLANDS if self.target == TensorProto.FLOAT16 else FP32_ISLANDS
-        if node.domain not in _STANDARD_DOMAINS or node.op_type in islands or _subgraphs(node):
+        if node.domain not in _KNOWN_DOMAINS or node.op_type in islands or list(node_subgraphs(node)):
             return "island"
         if node.op_type in _EXACT_OPS:
             return "exact"
@@ -248,8 +241,6 @@ class _Rewriter:
         return self.model
 
     def _node(self, node: onnx.NodeProto, outputs: dict[str, onnx.ValueInfoProto]) -> None:
-        from paddle2tf.onnxutil.graph import node_input_names
-
         reads = node_input_names(node)
         outer_reads = set(reads) - set(node.input)
         mode = self._mode(node, reads)
@@ -259,20 +250,20 @@ class _Rewriter:
         for i, name in enumerate(node.input):
             if not name or self.types.get(name) != FLOAT:
                 continue
-            if (node.op_type, i) in _ANY_POSITIONS and node.domain in _STANDARD_DOMAINS:
+            if (node.op_type, i) in _ANY_POSITIONS and node.domain in _KNOWN_DOMAINS:
                 have = self.versions.get(name, {FLOAT: name})
                 node.input[i] = have.get(FLOAT) or next(iter(have.values()))
                 continue
             wanted = FLOAT if (node.op_type, i) in _FLOAT32_POSITIONS else compute
             node.input[i] = self._get(name, wanted)
-        if _subgraphs(node):  # outer values a body reads: float32, as the body was written
+        if list(node_subgraphs(node)):  # outer values a body reads: float32, as the body was written
             renames = {}
             for name in sorted(outer_reads):
                 if self.types.get(name) == FLOAT and name in self.versions:
                     float_name = self._get(name, FLOAT)
                     if float_name != name:
                         renames[name] = float_name
-            for sub in _subgraphs(node):
+            for sub in list(node_subgraphs(node)):
                 _rename_reads(sub, renames)
         if mode == "reduced":
             for attr in node.attribute:

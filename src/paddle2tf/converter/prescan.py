@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import onnx
@@ -14,7 +14,6 @@ from onnx import helper, numpy_helper
 from paddle2tf.converter import registry
 from paddle2tf.errors import UnsupportedModelError
 from paddle2tf.onnxutil.graph import (
-    FLOAT_TYPES,
     STANDARD_DOMAINS,
     attributes,
     constant_node_value,
@@ -22,6 +21,7 @@ from paddle2tf.onnxutil.graph import (
     iter_graphs,
     iter_nodes,
     normalise_domain,
+    without_weights,
 )
 
 # Element types TF has no usable dtype for (no Cast kernels): a graph input or output of these types
@@ -32,36 +32,6 @@ UNSUPPORTED_IO_TYPES = {
     "output": {onnx.TensorProto.FLOAT8E4M3FNUZ, onnx.TensorProto.FLOAT8E5M2FNUZ, onnx.TensorProto.INT4,
                onnx.TensorProto.UINT4},
 }
-
-
-_WEIGHT_MIN_ELEMENTS = 1024  # shape inference reads small constants' values (shapes, axes), never larger ones
-
-
-def _without_weights(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of the model for shape inference, its large constants reduced to their type and dims: inference
-    serialises the model it is given and parses a copy back, three copies of every weight at once."""
-    def stub(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
-        if tensor.data_type not in FLOAT_TYPES or int(np.prod(tensor.dims)) < _WEIGHT_MIN_ELEMENTS:
-            return None  # data propagation may read it (int64 shapes)
-        return onnx.TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims)
-
-    light = onnx.ModelProto()
-    light.CopyFrom(onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
-                                   functions=model.functions))
-    graph = model.graph
-    light.graph.CopyFrom(onnx.GraphProto(name=graph.name, input=graph.input, output=graph.output,
-                                         value_info=graph.value_info))
-    for init in graph.initializer:
-        light.graph.initializer.append(stub(init) or init)
-    for node in graph.node:
-        value = next((a.t for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
-        light_node = light.graph.node.add()
-        if value is not None and stub(value) is not None:
-            light_node.CopyFrom(helper.make_node("Constant", [], list(node.output), name=node.name,
-                                                 value=stub(value)))
-        else:
-            light_node.CopyFrom(node)
-    return light
 
 
 class ValueFacts:
@@ -81,7 +51,7 @@ class ValueFacts:
         if self._types is None:
             try:
                 # data_prop: shapes computed with Shape/Gather/Concat chains become static dims too.
-                model = onnx.shape_inference.infer_shapes(_without_weights(self._model), data_prop=True)
+                model = onnx.shape_inference.infer_shapes(without_weights(self._model), data_prop=True)
             except Exception:  # the declared types are all there is
                 model = self._model
             self._types = {}
@@ -118,6 +88,12 @@ class ValueFacts:
         if isinstance(producer, onnx.TensorProto):
             return numpy_helper.to_array(producer)
         return constant_node_value(producer) if producer is not None else None
+
+    def is_graph_input(self, name: str) -> bool:
+        """Whether the value is fed at run time: an input of the model's graph that no initializer backs."""
+        graph = self._model.graph
+        return (any(value.name == name for value in graph.input)
+                and not any(init.name == name for init in graph.initializer))
 
     def consumed(self, name: str) -> bool:
         """Whether a node reads the value (or a subgraph returns it to its node); False for values that
@@ -172,9 +148,13 @@ def find_unsupported(model: onnx.ModelProto) -> dict[str, list[str]]:
     return problems
 
 
+def describe_unsupported(problems: Mapping[str, list[str]]) -> str:
+    """``find_unsupported``'s result as one line: each op (reason) with the first nodes using it."""
+    return "; ".join(f"{op}: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}"
+                     for op, names in sorted(problems.items()))
+
+
 def check_supported(model: onnx.ModelProto) -> None:
     problems = find_unsupported(model)
     if problems:
-        listing = "; ".join(f"{op}: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}"
-                            for op, names in sorted(problems.items()))
-        raise UnsupportedModelError(f"unsupported ONNX ops: {listing}")
+        raise UnsupportedModelError(f"unsupported ONNX ops: {describe_unsupported(problems)}")

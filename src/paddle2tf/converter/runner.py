@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import onnx
@@ -23,8 +24,8 @@ from paddle2tf.converter import registry
 from paddle2tf.converter.context import ChannelsLast, NodeContext, NodeInputs
 from paddle2tf.converter.layout import channels_last_perm, to_channels_first, to_channels_last
 from paddle2tf.converter.weights import WeightStore
-from paddle2tf.errors import UnsupportedModelError
-from paddle2tf.onnxutil.graph import attributes, node_input_names, node_subgraphs, sanitise_name
+from paddle2tf.errors import Paddle2TFError, UnsupportedModelError
+from paddle2tf.onnxutil.graph import STANDARD_DOMAINS, attributes, node_input_names, node_subgraphs, sanitise_name
 
 # Float constants at least this large are stored as variables, not embedded in the GraphDef.
 VARIABLE_MIN_BYTES = 4096
@@ -216,7 +217,7 @@ class GraphRunner:
         rank = self._channels_last_rank(node) if entry.elementwise else None
         if rank is not None:
             inputs = NodeInputs(self, node.input, channels_last_rank=rank)
-        with tf.name_scope(sanitise_name(node.name or node.op_type, "node")):
+        with tf.name_scope(sanitise_name(node.name or node.op_type, "node")), converter_boundary(node):
             results = _as_list(entry.fn(node, inputs, attrs, ctx))
         if rank is not None:
             results = [ChannelsLast(r) for r in results]
@@ -280,7 +281,8 @@ class GraphRunner:
         with tf.init_scope():
             self.folding = True
             try:
-                results = _as_list(entry.fn(node, inputs, attrs, ctx))
+                with converter_boundary(node):
+                    results = _as_list(entry.fn(node, inputs, attrs, ctx))
             finally:
                 self.folding = False
             results = [to_channels_first(r.tensor) if isinstance(r, ChannelsLast) else r for r in results]
@@ -288,6 +290,31 @@ class GraphRunner:
         if any(v is not None and v.size > FOLD_MAX_ELEMENTS for v in values):
             return None
         return values
+
+
+def node_label(node: onnx.NodeProto) -> str:
+    """How errors name a node: its name and op type (the op type alone for an unnamed node)."""
+    op = node.op_type if node.domain in STANDARD_DOMAINS else f"{node.domain}.{node.op_type}"
+    return f"node '{node.name}' ({op})" if node.name else f"a {op} node"
+
+
+@contextmanager
+def converter_boundary(node: onnx.NodeProto):
+    """Any exception of a converter call becomes one ``UnsupportedModelError`` naming the node, its op type and the
+    reason: converters refuse variants the pre-scan could not see (``NotImplementedError``), and a converter bug on
+    an unusual graph must still be one clear line, not a traceback. An error already naming a node (a subgraph's,
+    raised through its If/Loop converter) passes as it is; so does running out of memory, which says nothing about
+    the model's support."""
+    try:
+        yield
+    except (Paddle2TFError, MemoryError):
+        raise
+    except Exception as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[0][:300] if lines else ""
+        if not isinstance(exc, NotImplementedError):  # a converter failure, not a declared refusal
+            reason = f"converter failed: {type(exc).__name__}{': ' + reason if reason else ''}"
+        raise UnsupportedModelError(f"{node_label(node)}: {reason or 'not supported'}") from exc
 
 
 def _is_weight(array: np.ndarray | None) -> bool:

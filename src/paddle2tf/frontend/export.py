@@ -23,10 +23,19 @@ INFERENCE_YML = "inference.yml"  # an exported PaddleClas / PaddleDetection mode
 
 @dataclass
 class PaddleModel:
-    """An inference model on disk as Paddle itself runs it (the verification reference)."""
+    """An inference model on disk as Paddle itself runs it (the verification reference). ``params_file`` is '' for
+    a user's program without parameters; paddle2tf's own copies always have one (empty for such a program)."""
 
     model_file: str
     params_file: str
+
+
+def with_parameters_file(model: PaddleModel, folder: str) -> PaddleModel:
+    """The model with a parameters file beside it: a program without parameters is copied into ``folder`` with an
+    empty model.pdiparams (paddle2onnx aborts without a parameters file; Paddle reads an empty one as none)."""
+    if model.params_file:
+        return model
+    return copy_paddle_model(model, folder)
 
 
 @dataclass
@@ -52,7 +61,10 @@ def copy_paddle_model(source: PaddleModel, workdir: str) -> PaddleModel:
     model_file = os.path.join(workdir, "model" + suffix)
     params_file = os.path.join(workdir, "model.pdiparams")
     shutil.copyfile(source.model_file, model_file)
-    shutil.copyfile(source.params_file, params_file)
+    if source.params_file:
+        shutil.copyfile(source.params_file, params_file)
+    else:  # a program without parameters: Paddle saved no file; an empty one lets every reader treat it alike
+        open(params_file, "wb").close()
     # PaddleClas / PaddleDetection exports describe their image preprocessing here (the dataset check reads it)
     yml = os.path.join(os.path.dirname(os.path.abspath(source.model_file)), INFERENCE_YML)
     if os.path.isfile(yml):
@@ -60,25 +72,31 @@ def copy_paddle_model(source: PaddleModel, workdir: str) -> PaddleModel:
     return PaddleModel(model_file, params_file)
 
 
-def translate_legacy(model: PaddleModel, workdir: str, log_file: str | None = None) -> PaddleModel:
-    """Legacy .pdmodel -> PIR JSON (done by paddle2tf, so one exporter path serves both formats)."""
+def translate_legacy(model: PaddleModel, workdir: str, log_file: str | None = None,
+                     display_name: str | None = None) -> PaddleModel:
+    """Legacy .pdmodel -> PIR JSON (done by paddle2tf, so one exporter path serves both formats). Errors name
+    ``display_name`` (the user's model) when given."""
     prefix = os.path.join(workdir, "translated")
     run_child(["-m", WORKER, "translate", model.model_file, model.params_file, prefix],
-              f"{model.model_file}: cannot translate the legacy program to PIR", ExportError, log_file)
-    return PaddleModel(prefix + ".json", prefix + ".pdiparams")
+              f"{display_name or model.model_file}: cannot translate the legacy program to PIR", ExportError, log_file)
+    return with_parameters_file(PaddleModel(prefix + ".json", prefix + ".pdiparams"
+                                            if os.path.isfile(prefix + ".pdiparams") else ""),
+                                os.path.join(workdir, "translated_with_params"))
 
 
 def export_to_onnx(model: PaddleModel, onnx_path: str, opset: int = DEFAULT_OPSET,
-                   log_file: str | None = None, paddle_ops: bool = False) -> list[Fix]:
+                   log_file: str | None = None, paddle_ops: bool = False, display_name: str | None = None) -> list[Fix]:
     """paddle2onnx in a child process; with ``paddle_ops`` the same child then exports the Paddle ops
-    paddle2onnx dropped (paddle2tf.frontend.fixes.paddle_ops) and the fixes are returned."""
+    paddle2onnx dropped (paddle2tf.frontend.fixes.paddle_ops) and the fixes are returned. Errors name
+    ``display_name`` (the user's model) when given, not the working copy exported."""
+    name = display_name or model.model_file
     fixes_file = onnx_path + ".fixes.json"
     extra = ["--fixes-out", fixes_file] if paddle_ops else []
     run_child(["-m", WORKER, "export", model.model_file, model.params_file, str(opset), onnx_path, *extra],
-              f"{model.model_file}: paddle2onnx could not export the model", ExportError, log_file,
+              f"{name}: paddle2onnx could not export the model", ExportError, log_file,
               timeout=EXPORT_TIMEOUT_S)
     if not os.path.isfile(onnx_path):
-        raise ExportError(f"{model.model_file}: paddle2onnx wrote no ONNX file")
+        raise ExportError(f"{name}: paddle2onnx wrote no ONNX file")
     if not paddle_ops:
         return []
     with open(fixes_file) as handle:
@@ -103,10 +121,10 @@ def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed
         paddle_model = save_python_layer(source, paddle_dir, seed, log_file)
     else:
         paddle_model = PaddleModel(source.model_file, source.params_file)
-    exportable = paddle_model
+    exportable = with_parameters_file(paddle_model, os.path.join(scratch, "source"))
     notes = []
     if paddle_model.model_file.endswith(".pdmodel"):
-        exportable = translate_legacy(paddle_model, scratch, log_file)
+        exportable = translate_legacy(exportable, scratch, log_file, display_name=source.model_file)
         notes.append("legacy .pdmodel translated to PIR JSON by paddle2tf")
     fixes: list[Fix] = []
     needs_paddle_ops = False
@@ -117,6 +135,7 @@ def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed
         with open(sanitised) as handle:  # the child then imports the Paddle-op exporter only when needed
             needs_paddle_ops = may_need_export(handle.read())
     onnx_path = os.path.join(workdir, "model.onnx")
-    fixes += export_to_onnx(exportable, onnx_path, opset, log_file, paddle_ops=needs_paddle_ops)
+    fixes += export_to_onnx(exportable, onnx_path, opset, log_file, paddle_ops=needs_paddle_ops,
+                            display_name=source.describe())
     shutil.rmtree(scratch, ignore_errors=True)
     return ExportResult(onnx_path, paddle_model, notes, fixes)

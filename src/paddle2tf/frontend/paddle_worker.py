@@ -16,6 +16,12 @@ import sys
 
 import numpy as np
 
+from paddle2tf.common.childio import write_outputs
+from paddle2tf.common.serve_loop import protocol_stream
+from paddle2tf.common.serve_loop import serve as serve_requests
+from paddle2tf.frontend.fixes import paddle_ops
+from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, registered
+
 ERROR_PREFIX = "paddle2tf-error: "
 SUBLAYERS_SUFFIX = ".sublayers.json"  # beside a saved Layer: parameter name -> structured name (layer1.0.conv1.weight)
 _NOT_VALUES = ("builtin.parameter", "pd_op.data", "pd_op.feed", "pd_op.fetch", "builtin.shadow_output")
@@ -66,6 +72,8 @@ def translate_pdmodel(model_file: str, params_file: str, prefix: str) -> None:
     exe = paddle.static.Executor(paddle.CPUPlace())
     stem = os.path.splitext(model_file)[0]
     with paddle.pir_utils.OldIrGuard():
+        if os.path.getsize(params_file) == 0:  # the user gave none: only a program without parameters may do
+            _require_no_parameters(model_file)
         program, _, _ = _load(stem, model_file, params_file, exe)
     pir_program = paddle.pir.translate_to_pir(program.desc)
     with paddle.pir_utils.IrGuard():
@@ -74,6 +82,20 @@ def translate_pdmodel(model_file: str, params_file: str, prefix: str) -> None:
         fetches = [v for op in pir_program.global_block().ops
                    if op.name() in ("pd_op.fetch", "builtin.shadow_output") for v in op.operands_source()]
         paddle.static.save_inference_model(prefix, feeds, fetches, exe, program=pir_program)
+
+
+def _require_no_parameters(model_file: str) -> None:
+    """Fail with a clear line when the legacy program reads parameters (persistable variables other than feed/fetch)."""
+    import paddle
+
+    with open(model_file, "rb") as handle:
+        program = paddle.static.Program.parse_from_string(handle.read())
+    names = sorted(v.name for v in program.list_vars()
+                   if v.persistable and v.type not in (paddle.framework.core.VarDesc.VarType.FEED_MINIBATCH,
+                                                       paddle.framework.core.VarDesc.VarType.FETCH_LIST))
+    if names:
+        _fail(f"parameters file {os.path.basename(os.path.splitext(model_file)[0])}.pdiparams not found beside it "
+              f"(the program reads {len(names)} parameter(s), e.g. {names[0]})")
 
 
 def _load(stem: str, model_file: str, params_file: str, exe):
@@ -101,9 +123,13 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
     os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"  # paddle2onnx must never pip-install at run time
     import paddle2onnx
 
+    from paddle2tf.onnxutil.external_data import DATA_SUFFIX
+
+    # A model over protobuf's 2 GB: paddle2onnx writes the weights to this file beside ``out`` (paddle2tf's own
+    # external data file, see paddle2tf.onnxutil.external_data) and returns the graph referring to it.
     onnx_bytes = paddle2onnx.export(model_file, params_file, None, opset_version=opset,
                                     auto_upgrade_opset=True, enable_onnx_checker=True,
-                                    enable_optimize=True, optimize_tool="none")
+                                    enable_optimize=True, optimize_tool="none", external_file=out + DATA_SUFFIX)
     if not onnx_bytes:
         _fail("paddle2onnx produced no model")
     fixes = []
@@ -124,7 +150,6 @@ def export_paddle_ops(model_file: str, params_file: str, onnx_bytes: bytes) -> t
     (``paddle_ops.may_need_export``), so other exports import nothing more than paddle2onnx."""
     import onnx
 
-    from paddle2tf.frontend.fixes import paddle_ops
 
     model = onnx.load_from_string(onnx_bytes)
     try:
@@ -139,7 +164,6 @@ def read_paddle_ops(model_file: str, params_file: str) -> list:
     ONNX names of operands and results as paddle2onnx gives them, parameter values from the Paddle scope."""
     import paddle
 
-    from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, registered
 
     paddle.enable_static()
     exe = paddle.static.Executor(paddle.CPUPlace())
@@ -243,14 +267,11 @@ def run(model_file: str, params_file: str, feeds_file: str, out: str) -> None:
     runner, guard = _runner(model_file, params_file)
     with guard:
         results = runner(dict(np.load(feeds_file)))
-    np.savez(out, **{f"out_{i}": r for i, r in enumerate(results)})
+    write_outputs(out, results)
 
 
 def serve(model_file: str, params_file: str) -> None:
     """Load the model once and run the batches requested on stdin (``paddle2tf.common.serve_loop``)."""
-    from paddle2tf.common.serve_loop import protocol_stream
-    from paddle2tf.common.serve_loop import serve as serve_requests
-
     replies = protocol_stream()
     runner, guard = _runner(model_file, params_file)
     with guard:
@@ -361,4 +382,6 @@ if __name__ == "__main__":
         import traceback
 
         traceback.print_exc()
-        _fail(f"{type(exc).__name__}: {exc}")
+        # Paddle's errors span lines ("In user code:", then the error): the parent shows one, so join them
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        _fail(f"{type(exc).__name__}: {text[:400]}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class Source:
     """A resolved model source.
 
     kind: ``onnx`` | ``paddle_json`` | ``paddle_pdmodel`` | ``python`` (a ``module:attr`` reference).
+    ``params_file`` is '' for a Paddle program without parameters (Paddle saves no .pdiparams for it).
     """
 
     kind: str
@@ -81,13 +83,68 @@ def is_python_reference(text: str) -> bool:
 
 
 def _paddle_candidates(path: Path) -> list[Path]:
-    """Model files a path may name: the file, a prefix, the params file, or a folder holding one model."""
+    """Model files a path may name: the file, a prefix, the params file, or a folder holding one model (a program
+    without parameters has no params file: then the folder's .pdmodel files and PIR programs)."""
     if path.suffix in (".json", ".pdmodel"):
         return [path]
     if path.is_dir():
-        return sorted(p.with_suffix(suffix) for p in path.glob("*.pdiparams") for suffix in (".json", ".pdmodel"))
+        with_params = sorted(p.with_suffix(suffix) for p in path.glob("*.pdiparams")
+                             for suffix in (".json", ".pdmodel"))
+        return with_params or sorted([*path.glob("*.pdmodel"), *filter(_looks_like_pir_program, path.glob("*.json"))])
     stem = path.with_suffix("") if path.suffix == ".pdiparams" else path
     return [Path(f"{stem}.json"), Path(f"{stem}.pdmodel")]
+
+
+def _looks_like_pir_program(path: Path) -> bool:
+    """Paddle writes a PIR program's header first: {"base_code":{"magic":"pir",...}."""
+    with open(path, "rb") as handle:
+        head = handle.read(256)
+    return b'"base_code"' in head and b'"pir"' in head
+
+
+def read_pir_program(model_file: Path) -> dict:
+    """The PIR program of a Paddle 3 ``model.json``; a ``BadInputError`` naming the file when it is not one."""
+    try:
+        with open(model_file, encoding="utf-8") as handle:
+            program = json.load(handle)
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"{model_file}: not a Paddle PIR program (not UTF-8 text: {exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{model_file}: not a Paddle PIR program (invalid JSON: {exc.msg.removesuffix(' at')} at "
+                            f"line {exc.lineno}, column {exc.colno})") from None
+    base = program.get("base_code") if isinstance(program, dict) else None
+    if not isinstance(base, dict) or base.get("magic") != "pir" or not isinstance(program.get("program"), dict):
+        raise BadInputError(f"{model_file}: not a Paddle PIR program (JSON without the 'base_code' magic 'pir' and "
+                            "the 'program' a Paddle 3 model.json holds)")
+    return program
+
+
+def pir_parameter_count(program: dict) -> int:
+    """How many parameters the program reads (its ``builtin.parameter`` ops, serialised as op "p")."""
+    def count(node) -> int:
+        if isinstance(node, dict):
+            return int(node.get("#") == "p") + sum(count(value) for value in node.values())
+        if isinstance(node, list):
+            return sum(count(value) for value in node)
+        return 0
+
+    return count(program["program"])
+
+
+def _params_file(model_file: Path) -> str:
+    """The parameters file beside the model; '' for a program without parameters (Paddle then saves none). A PIR
+    program is checked here; a legacy .pdmodel is checked by Paddle when it is translated."""
+    params = model_file.with_suffix(".pdiparams")
+    if params.is_file():
+        if model_file.suffix == ".json":
+            read_pir_program(model_file)
+        return str(params.resolve())
+    if model_file.suffix == ".json":
+        count = pir_parameter_count(read_pir_program(model_file))
+        if count:
+            raise BadInputError(f"{model_file}: parameters file {params.name} not found beside it (the program reads "
+                                f"{count} parameter(s))")
+    return ""
 
 
 def resolve_source(text: str, input_specs: tuple[InputSpec, ...] = ()) -> Source:
@@ -99,11 +156,8 @@ def resolve_source(text: str, input_specs: tuple[InputSpec, ...] = ()) -> Source
         return Source("onnx", model_file=str(path.resolve()), input_specs=input_specs)
     for model_file in _paddle_candidates(path):
         if model_file.is_file():
-            params = model_file.with_suffix(".pdiparams")
-            if not params.is_file():
-                raise BadInputError(f"{model_file}: parameters file {params.name} not found beside it")
             kind = "paddle_json" if model_file.suffix == ".json" else "paddle_pdmodel"
-            return Source(kind, model_file=str(model_file.resolve()), params_file=str(params.resolve()),
+            return Source(kind, model_file=str(model_file.resolve()), params_file=_params_file(model_file),
                           input_specs=input_specs)
     if path.suffix in (".json", ".pdmodel", ".pdiparams"):
         raise BadInputError(f"{text}: no such Paddle model file")

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.sources import InputSpec
+from paddle2tf.onnxutil.checker import load_model
+from paddle2tf.onnxutil.external_data import save_model
 
 if TYPE_CHECKING:
     import onnx
@@ -98,10 +100,7 @@ def fix_onnx_inputs(model: onnx.ModelProto, static: Sequence[StaticShape], where
 
 def fix_onnx_file(path: str, static: Sequence[StaticShape], display_name: str | None = None) -> None:
     """``fix_onnx_inputs`` on an ONNX file, rewritten in place."""
-    import onnx
-
-    from paddle2tf.onnxutil.checker import load_model
 
     model = load_model(path, display_name)
     fix_onnx_inputs(model, static, display_name or "the exported model")
-    onnx.save(model, path)
+    save_model(model, path)

@@ -6,8 +6,10 @@ import os
 import tempfile
 
 import onnx
+from onnx.external_data_helper import load_external_data_for_model
 
 from paddle2tf.errors import BadInputError
+from paddle2tf.onnxutil.external_data import check_external_data, external_files
 
 
 def load_model(path: str, display_name: str | None = None) -> onnx.ModelProto:
@@ -16,12 +18,20 @@ def load_model(path: str, display_name: str | None = None) -> onnx.ModelProto:
     if not os.path.isfile(path):
         raise BadInputError(f"{name}: no such ONNX file")
     try:
-        model = onnx.load(path)
+        model = onnx.load(path, load_external_data=False)
     except Exception as exc:
         raise BadInputError(f"{name}: not a readable ONNX model ({_first_line(exc)})") from exc
     if not model.graph.node and not model.graph.output:
         raise BadInputError(f"{name}: not a readable ONNX model (empty graph)")
+    _load_external_data(model, path, display_name)
     return model
+
+
+def _load_external_data(model: onnx.ModelProto, path: str, display_name: str | None) -> None:
+    """The tensors stored in external data files, read from beside ``path``; a missing file names the user's."""
+    if external_files(model):
+        check_external_data(model, path, display_name)
+        load_external_data_for_model(model, os.path.dirname(os.path.abspath(path)))
 
 
 def load_checked(path: str, display_name: str | None = None) -> onnx.ModelProto:
@@ -42,7 +52,9 @@ def load_checked(path: str, display_name: str | None = None) -> onnx.ModelProto:
             onnx.shape_inference.infer_shapes_path(path, inferred, check_type=True, strict_mode=True)
         except Exception as exc:
             raise BadInputError(f"{name}: fails ONNX shape inference: {_first_line(exc)}") from exc
-        return onnx.load(inferred)
+        model = onnx.load(inferred, load_external_data=False)  # its external data is still beside ``path``
+    _load_external_data(model, path, display_name)
+    return model
 
 
 def _first_line(exc: Exception) -> str:

@@ -14,7 +14,10 @@ from paddle2tf.onnxutil.dtypes import element_dtype
 STANDARD_DOMAINS = ("", "ai.onnx")  # the standard operator set, under either name
 # Every domain the ONNX standard defines (a node of any other domain is a custom op: a plugin's).
 ONNX_DOMAINS = frozenset({*STANDARD_DOMAINS, "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training"})
-INTERNAL_DOMAIN = "paddle2tf"  # ops the converter's passes emit (LayerNormalization < 17, Gelu < 20, Linear)
+# Domain of the fused ops the converter's passes emit where the model's opset has no standard op for them
+# (LayerNormalization before opset 17, Gelu before 20, MatMul + bias + activation in any opset). Only paddle2tf's
+# converters know these ops: a rewritten model is converted, never given to ONNX Runtime or saved.
+INTERNAL_DOMAIN = "paddle2tf"
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
 
 
@@ -120,3 +123,33 @@ def value_type(value: onnx.ValueInfoProto) -> tuple[np.dtype, list[int | None]]:
     dtype = element_dtype(tensor_type.elem_type)
     shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
     return dtype, shape
+
+
+_WEIGHT_MIN_ELEMENTS = 1024  # shape inference reads small constants' values (shapes, axes), never larger ones
+
+
+def without_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of the model for shape inference, its large constants reduced to their type and dims: inference
+    serialises the model it is given and parses a copy back, three copies of every weight at once."""
+    def stub(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
+        if tensor.data_type not in FLOAT_TYPES or int(np.prod(tensor.dims)) < _WEIGHT_MIN_ELEMENTS:
+            return None  # data propagation may read it (int64 shapes)
+        return onnx.TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims)
+
+    light = onnx.ModelProto()
+    light.CopyFrom(onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
+                                   functions=model.functions))
+    graph = model.graph
+    light.graph.CopyFrom(onnx.GraphProto(name=graph.name, input=graph.input, output=graph.output,
+                                         value_info=graph.value_info))
+    for init in graph.initializer:
+        light.graph.initializer.append(stub(init) or init)
+    for node in graph.node:
+        value = next((a.t for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
+        light_node = light.graph.node.add()
+        if value is not None and stub(value) is not None:
+            light_node.CopyFrom(helper.make_node("Constant", [], list(node.output), name=node.name,
+                                                 value=stub(value)))
+        else:
+            light_node.CopyFrom(node)
+    return light

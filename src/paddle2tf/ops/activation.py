@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 from paddle2tf.converter.registry import converter
+from paddle2tf.onnxutil.graph import INTERNAL_DOMAIN
 from paddle2tf.ops.shared import normalise_axis
 
 

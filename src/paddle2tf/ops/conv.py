@@ -102,7 +102,7 @@ def kernel_shape(attrs, w, n: int) -> list[int]:
         return list(attrs["kernel_shape"])
     dims = list(w.shape[2:])  # a numpy shape (constant W) or a TensorShape
     if len(dims) != n or any(d is None for d in dims):
-        raise NotImplementedError("Conv: kernel_shape must be an attribute or W must have a static shape")
+        raise NotImplementedError("no kernel_shape attribute and W's spatial dims are not static")
     return [int(v) for v in dims]
 
 
@@ -233,10 +233,33 @@ def add_bias_channels_last(y, bias):
     return y if bias is None else tf.nn.bias_add(y, bias)
 
 
-def check_conv_attrs(node, attrs):
-    """auto_pad other than NOTSET, VALID, SAME_UPPER, SAME_LOWER."""
-    mode = auto_pad_mode(attrs)
-    return None if mode in ("NOTSET", "VALID", *SAME_MODES) else f"auto_pad={mode}"
+def conv_checks(weight_index: int = 1):
+    """The ``unsupported`` check of a convolution whose W is input ``weight_index``: auto_pad other than NOTSET,
+    VALID, SAME_UPPER, SAME_LOWER; no kernel_shape attribute while W is a graph input whose spatial dims are not
+    static (``kernel_shape`` has nothing to read them from). A W computed by other nodes passes: TensorFlow's shape
+    inference may know more at conversion time than ONNX's does here."""
+    def check(node, attrs, values):
+        """auto_pad other than NOTSET, VALID, SAME_UPPER, SAME_LOWER; no kernel_shape attribute while W is a graph
+        input with non-static spatial dims."""
+        mode = auto_pad_mode(attrs)
+        if mode not in ("NOTSET", "VALID", *SAME_MODES):
+            return f"auto_pad={mode}"
+        return _unknown_kernel(node.input[weight_index], attrs, values)
+
+    return check
+
+
+def _unknown_kernel(w: str, attrs, values) -> str | None:
+    if "kernel_shape" in attrs or not values.is_graph_input(w):
+        return None
+    shape = values.shape(w)
+    if shape is None or any(d is None for d in shape[2:]):
+        dims = "unknown" if shape is None else "x".join("?" if d is None else str(d) for d in shape)
+        return f"no kernel_shape attribute and W is the graph input '{w}' of shape {dims}"
+    return None
+
+
+check_conv_attrs = conv_checks()
 
 
 @converter("Conv", since=1, unsupported=check_conv_attrs)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 from paddle2tf.converter.registry import converter
+from paddle2tf.onnxutil.graph import INTERNAL_DOMAIN
 from paddle2tf.ops.activation import gelu_exact
 
 # TF's BatchMatMulV2 has no unsigned kernels: compute in a wider signed type (wrap-around is

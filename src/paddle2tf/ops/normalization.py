@@ -12,8 +12,8 @@ import numpy as np
 from onnx import helper
 
 from paddle2tf.converter.context import ChannelsLast
-from paddle2tf.converter.passes.rewrite import INTERNAL_DOMAIN
 from paddle2tf.converter.registry import converter
+from paddle2tf.onnxutil.graph import INTERNAL_DOMAIN
 
 # -- BatchNormalization ---------------------------------------------------------------------------
 

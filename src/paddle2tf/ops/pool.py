@@ -49,6 +49,7 @@ class Windows:
         self.dilations = list(dilations or [1] * n)
         self.sizes = sizes
         self.begins, pad_ends = resolve_pads(attrs, self.sizes, self.kernel, self.strides, self.dilations)
+        self.pad_ends = pad_ends
         # ceil_mode applies under auto_pad too, as in ONNX shape inference and ONNX Runtime: VALID is
         # zero pads (the doc's VALID formula disagrees with both); SAME windows fit either way.
         self.outs, self.ends, self.counted_ends = [], [], []
@@ -60,6 +61,16 @@ class Windows:
             self.outs.append(out)
             self.ends.append(needed)
             self.counted_ends.append(minimum(e, needed))
+
+    @property
+    def spans(self) -> list[int]:
+        return [(k - 1) * d + 1 for k, d in zip(self.kernel, self.dilations, strict=True)]
+
+    @property
+    def empty_axes(self) -> list[int]:
+        """Axes where ONNX's output may be empty (the padded input short of a window by a stride or more)."""
+        return [i for i in empty_axes(self.sizes, self.spans, self.begins, self.pad_ends, self.strides)
+                if not (isinstance(self.outs[i], int) and self.outs[i] >= 1)]  # ceil_mode's window fits
 
     @property
     def undilated(self) -> bool:
@@ -86,12 +97,18 @@ def minimum(a, b):
 
 def output_size(size, begin, end, span, stride, ceil: bool):
     """floor/ceil((size + pads - span) / stride) + 1; in ceil mode a window starting in the end pad is
-    dropped (the spec's 'sliding windows that would start in the right padded region are ignored')."""
+    dropped (the spec's 'sliding windows that would start in the right padded region are ignored').
+
+    A padded input shorter than one window (room < 0) is rounded toward zero, as ONNX Runtime and Paddle do (the
+    spec's floor would give 0 where both compute one window over the elements there are): empty only when the
+    input is short of a window by a stride or more."""
     import tensorflow as tf
 
     room = size + begin + end - span
     if not ceil:
-        return room // stride + 1
+        if isinstance(room, int):
+            return (room // stride if room >= 0 else -(-room // stride)) + 1
+        return tf.truncatediv(room, stride) + 1
     out = ceil_div(room, stride) + 1
     starts_in_pad = (out - 1) * stride >= size + begin
     if isinstance(out, int):
@@ -102,6 +119,62 @@ def output_size(size, begin, end, span, stride, ceil: bool):
 def lowest(dtype):
     """The value padding takes in a max: -inf for floats, the minimum for integers."""
     return -np.inf if dtype.is_floating else dtype.min
+
+
+# -- empty results: the padded input shorter than one window ------------------------------------------
+# A pool's output is then empty along that axis in ONNX Runtime and Paddle (a Conv's is an error in ONNX
+# Runtime, "Invalid input shape", so Conv is left as it is); TF's VALID pools raise ("Computed output size would
+# be negative", or oneDNN's "could not create a descriptor"). The input is padded at the end to hold one window
+# and the result trimmed to ONNX's size (0). Only axes where that can happen get the two ops: static sizes that
+# are too short, or dynamic ones whose window is longer than the pads and stride allow for a size of 1.
+
+def empty_axes(sizes, spans, begins, ends, strides) -> list[int]:
+    """Spatial axes whose output may be empty (``ends``: the pads the op itself declares). ONNX Runtime and Paddle
+    round a pool's size toward zero: an input short of a window by less than a stride still has one window."""
+    axes = []
+    for i, (size, span, b, e, s) in enumerate(zip(sizes, spans, begins, ends, strides, strict=True)):
+        if not (isinstance(b, int) and isinstance(e, int)):
+            continue  # SAME pads computed from the size: at least one window
+        if size + b + e + s - 1 < span if isinstance(size, int) else span > b + e + s:
+            axes.append(i)
+    return axes
+
+
+def fit_one_window(x, axes: list[int], spans, channels_last: bool = True):
+    """``x`` (already padded as the pool needs) padded at the end of ``axes`` to at least one window."""
+    import tensorflow as tf
+
+    if not axes:
+        return x
+    first = 1 if channels_last else 2
+    paddings = [[0, 0] for _ in range(x.shape.rank)]
+    for i in axes:
+        size = x.shape[first + i] if x.shape[first + i] is not None else tf.shape(x)[first + i]
+        paddings[first + i] = [0, at_least_zero(spans[i] - size)]
+    if all(is_zero(b) and is_zero(e) for b, e in paddings):
+        return x
+    return tf.pad(x, paddings)
+
+
+def trim_to(y, axes: list[int], outs, channels_last: bool = True):
+    """``y`` cut to ONNX's output size (``outs``, clamped at 0) along ``axes``."""
+    import tensorflow as tf
+
+    if not axes:
+        return y
+    first = 1 if channels_last else 2
+    sizes = [-1] * y.shape.rank
+    for i in axes:
+        sizes[first + i] = at_least_zero(outs[i])
+    return tf.slice(y, [0] * y.shape.rank, tf.stack(sizes) if any(not isinstance(v, int) for v in sizes)
+                    else sizes)
+
+
+def valid_pool(pool, padded, win: Windows, channels_last: bool = True):
+    """TF's VALID pool of a padded N...C tensor, with ONNX's empty result where no window fits."""
+    empty = win.empty_axes
+    y = pool(fit_one_window(padded, empty, win.spans, channels_last), win.kernel, win.strides, "VALID")
+    return trim_to(y, empty, win.outs, channels_last)
 
 
 # -- reducing every window ---------------------------------------------------------------------------
@@ -171,7 +244,7 @@ def native_pool(ctx, attrs, kind: str, ceil_mode: bool, dilations=None, include_
                         mode="SYMMETRIC")
     else:
         padded = pad_channels_last(x, win.begins, win.ends, lowest(x.dtype) if kind == "MAX" else 0)
-    return ChannelsLast(pool(padded, win.kernel, win.strides, "VALID"))
+    return ChannelsLast(valid_pool(pool, padded, win))
 
 
 def edge_copies_are_exact(win: Windows) -> bool:
@@ -195,7 +268,7 @@ def window_reduce(padded, win: Windows, kind: str):
 
     if win.undilated and padded.dtype.name in NATIVE_POOL_DTYPES[(kind, padded.shape.rank)]:
         pool = tf.nn.max_pool if kind == "MAX" else tf.nn.avg_pool
-        return to_channels_first(pool(to_channels_last(padded), win.kernel, win.strides, "VALID"))
+        return to_channels_first(valid_pool(pool, to_channels_last(padded), win))
     reduce = tf.reduce_max if kind == "MAX" else tf.reduce_mean
     return reduce(gather_windows(padded, win), axis=-1)
 

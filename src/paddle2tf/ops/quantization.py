@@ -10,7 +10,7 @@ from __future__ import annotations
 from onnx import TensorProto
 
 from paddle2tf.converter.registry import converter
-from paddle2tf.ops.conv import check_conv_attrs
+from paddle2tf.ops.conv import check_conv_attrs, conv_checks
 from paddle2tf.ops.shared import normalise_axis
 
 # Integer quantized types: (TF dtype, min, max).
@@ -190,7 +190,7 @@ def conv_integer(node, inputs, attrs, ctx):
     return tf.cast(_integer_conv(node, inputs[0], inputs[2], inputs[1], inputs[3], attrs), tf.int32)
 
 
-@converter("QLinearConv", since=10, unsupported=check_conv_attrs)
+@converter("QLinearConv", since=10, unsupported=conv_checks(weight_index=3))
 def qlinear_conv(node, inputs, attrs, ctx):
     """saturate(round((conv(x - x_zp, w - w_zp) + B) * x_scale * w_scale / y_scale) + y_zp)."""
     import tensorflow as tf

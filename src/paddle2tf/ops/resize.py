@@ -10,8 +10,10 @@ Works on any rank and with dynamic dimensions; scales/sizes/roi may be run-time 
 from __future__ import annotations
 
 import numpy as np
+import onnx
 
 from paddle2tf.converter.registry import converter
+from paddle2tf.onnxutil.graph import FLOAT_TYPES
 
 _MODES = ("nearest", "linear", "cubic")
 _COORD_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize",
@@ -67,15 +69,27 @@ def _align_corners_scales(node, attrs, values) -> str | None:
     return None
 
 
-def _unsupported_v10(node, attrs):
-    return _check({"mode": attrs.get("mode", "nearest")}, _COORD_MODES, ("nearest", "linear"))
+def _interpolated_integers(node, mode: str, values) -> str | None:
+    """Linear/cubic interpolation of a non-float input (the converter refuses it: ONNX Runtime rounds integer
+    interpolation its own way). An input of unknown type at check time passes; the converter then decides."""
+    elem_type = values.elem_type(node.input[0])
+    if mode == "nearest" or not elem_type or elem_type in FLOAT_TYPES:
+        return None
+    return f"mode={mode} on a {onnx.TensorProto.DataType.Name(elem_type)} input: only nearest resizes integers"
+
+
+def _unsupported_v10(node, attrs, values):
+    """Modes other than nearest and linear; linear on integers."""
+    mode = attrs.get("mode", "nearest")
+    return _check({"mode": mode}, _COORD_MODES, ("nearest", "linear")) or _interpolated_integers(node, mode, values)
 
 
 def _unsupported(coord_modes):
     def check(node, attrs, values):
-        """Modes the opset does not define; antialias with linear/cubic; align_corners with scales giving a
-        fractional or unknown output length (ONNX reference and ONNX Runtime disagree)."""
-        return _check(attrs, coord_modes) or _align_corners_scales(node, attrs, values)
+        """Modes the opset does not define; antialias with linear/cubic; linear/cubic on integers; align_corners
+        with scales giving a fractional or unknown output length (ONNX reference and ONNX Runtime disagree)."""
+        return (_check(attrs, coord_modes) or _interpolated_integers(node, attrs.get("mode", "nearest"), values)
+                or _align_corners_scales(node, attrs, values))
 
     return check
 
@@ -85,9 +99,10 @@ _unsupported_v13 = _unsupported(_COORD_MODES[:-1])  # tf_half_pixel_for_nn was r
 _unsupported_v19 = _unsupported((*_COORD_MODES[:-1], "half_pixel_symmetric"))
 
 
-def _unsupported_upsample(node, attrs):
-    return _check({"mode": {"bilinear": "linear"}.get(attrs.get("mode", "nearest"), attrs.get("mode", "nearest"))},
-                  _COORD_MODES, ("nearest", "linear"))
+def _unsupported_upsample(node, attrs, values):
+    """Modes other than nearest and (bi)linear; linear on integers."""
+    mode = _upsample_mode(attrs)
+    return _check({"mode": mode}, _COORD_MODES, ("nearest", "linear")) or _interpolated_integers(node, mode, values)
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -338,7 +353,7 @@ def _scales_and_sizes(inputs, ctx):
         return scales, None
     if isinstance(sizes, np.ndarray) and not isinstance(scales, np.ndarray):
         return None, sizes
-    raise NotImplementedError(f"node '{ctx.node.name}': Resize with both scales and sizes "
+    raise NotImplementedError("Resize with both scales and sizes "
                               "(or both of unknown length at conversion time)")
 
 

@@ -13,5 +13,5 @@ def static_ints(ctx, index: int, what: str) -> list[int]:
     """An input that must be constant (axes, pads, ...) as a list of ints."""
     value = ctx.static(index)
     if value is None:
-        raise NotImplementedError(f"node '{ctx.node.name}': {what} (input {index}) must be constant")
+        raise NotImplementedError(f"{what} (input {index}) must be constant")
     return [int(v) for v in np.asarray(value).reshape(-1)]

@@ -29,7 +29,7 @@ def col2im(node, inputs, attrs, ctx):
     image, block = tf.cast(inputs[1], tf.int64), tf.cast(inputs[2], tf.int64)
     n = inputs[2].shape[0]
     if n is None:
-        raise NotImplementedError(f"node '{node.name}': Col2Im needs a block_shape of static length")
+        raise NotImplementedError("Col2Im needs a block_shape of static length")
     strides = list(attrs.get("strides", [1] * n))
     dilations = list(attrs.get("dilations", [1] * n))
     pads = list(attrs.get("pads", [0] * (2 * n)))
@@ -198,10 +198,10 @@ def deform_conv(node, inputs, attrs, ctx):
 
     x, w, offset, bias, mask = (inputs[i] for i in range(5))
     if x.shape.rank != 4:
-        raise NotImplementedError(f"node '{node.name}': DeformConv supports 2-D inputs only")
+        raise NotImplementedError("DeformConv supports 2-D inputs only")
     kh, kw = attrs.get("kernel_shape", w.shape[2:].as_list())
     if kh is None or kw is None:
-        raise NotImplementedError(f"node '{node.name}': DeformConv needs a static kernel shape")
+        raise NotImplementedError("DeformConv needs a static kernel shape")
     sh, sw = attrs.get("strides", [1, 1])
     dh, dw = attrs.get("dilations", [1, 1])
     ph, pw = attrs.get("pads", [0, 0, 0, 0])[:2]

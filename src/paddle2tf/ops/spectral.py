@@ -48,7 +48,8 @@ def dft(x, axis: int, length, inverse: bool, onesided: bool):
     rank = x.shape.rank
     axis = normalise_axis(axis, rank)
     if x.shape[-1] not in (1, 2) or not 0 < axis < rank - 1:
-        raise NotImplementedError("DFT: input must be [batch, ..., 1|2] with axis a signal axis")
+        raise NotImplementedError(f"axis={axis} on a rank-{rank} input of shape {x.shape}: only signal axes "
+                                  f"({_signal_axes(rank)}) of a [batch, signal..., 1|2] input are transformed")
     # The inverse in the input's precision, like the ONNX reference (numpy transforms float32 data in
     # complex64): its 1/n-scaled outputs keep float32 round-off (~2e-7 at exact zeros) that the expected
     # data has and a double transform misses by more than the node tests' atol=1e-7.
@@ -67,13 +68,46 @@ def dft(x, axis: int, length, inverse: bool, onesided: bool):
     return _to_real_pair(tf.transpose(z, back), x.dtype)
 
 
-@converter("DFT", since=17)
+def _signal_axes(rank: int) -> str:
+    return ", ".join(str(axis) for axis in range(1, rank - 1)) or "none"
+
+
+def _signal_axis_problem(node, axis: int, values) -> str | None:
+    """The converter's DFT needs a [batch, signal..., 1|2] input and a signal axis: neither 0 (batch) nor the
+    last (real/imaginary). Checked when the input's rank is known."""
+    shape = values.shape(node.input[0])
+    if shape is None:
+        return None
+    rank = len(shape)
+    if shape and shape[-1] not in (None, 1, 2):
+        return f"the input's last dimension is {shape[-1]}, not 1 (real) or 2 (real, imaginary)"
+    if not 0 < (axis + rank if axis < 0 else axis) < rank - 1:
+        return f"axis={axis} on a rank-{rank} input: only signal axes ({_signal_axes(rank)}) are transformed"
+    return None
+
+
+def _unsupported_dft_17(node, attrs, values):
+    """axis 0 (the batch) or the last (real, imaginary) of an input of known rank: only signal axes."""
+    return _signal_axis_problem(node, attrs.get("axis", 1), values)
+
+
+def _unsupported_dft_20(node, attrs, values):
+    """axis 0 (the batch) or the last (real, imaginary) as a constant axis input (a run-time axis picks a signal
+    axis)."""
+    axis_name = node.input[2] if len(node.input) > 2 else ""
+    if not axis_name:
+        return _signal_axis_problem(node, -2, values)
+    axis = values.constant(axis_name)
+    return None if axis is None else _signal_axis_problem(node, int(np.asarray(axis).reshape(-1)[0]), values)
+
+
+@converter("DFT", since=17, unsupported=_unsupported_dft_17)
 def dft_17(node, inputs, attrs, ctx):
     return dft(inputs[0], attrs.get("axis", 1), inputs[1], bool(attrs.get("inverse", 0)),
                bool(attrs.get("onesided", 0)))
 
 
-@converter("DFT", since=20)
+@converter("DFT", since=20, unsupported=_unsupported_dft_20)
 def dft_20(node, inputs, attrs, ctx):
     """The axis becomes an input (default -2: the last signal axis); it must be constant."""
     import tensorflow as tf
@@ -91,7 +125,15 @@ def dft_20(node, inputs, attrs, ctx):
     return tf.switch_case(axis - 1, branches)
 
 
-@converter("STFT", since=17)
+def _unsupported_stft(node, attrs):
+    """Neither a window nor a frame_length: the frame length is unknown.
+
+    It comes from frame_length (input 3) or the window's length (input 2)."""
+    given = [name for name in node.input[2:4] if name]
+    return None if given else "neither a window nor a frame_length: the frame length is unknown"
+
+
+@converter("STFT", since=17, unsupported=_unsupported_stft)
 def stft(node, inputs, attrs, ctx):
     """signal [batch, length, 1|2] -> [batch, frames, bins, 2]: DFT of each (windowed) frame."""
     import tensorflow as tf
@@ -102,7 +144,7 @@ def stft(node, inputs, attrs, ctx):
     elif window is not None:
         length = tf.shape(window)[0]
     else:
-        raise NotImplementedError(f"node '{node.name}': STFT needs a window or a frame_length")
+        raise NotImplementedError("neither a window nor a frame_length: the frame length is unknown")
     z = _to_complex(signal)  # [batch, length]
     frames = tf.signal.frame(z, length, tf.cast(tf.reshape(step, []), tf.int32), axis=-1)  # [b, f, length]
     if window is not None:

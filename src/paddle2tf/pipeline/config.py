@@ -35,11 +35,12 @@ import yaml
 from paddle2tf.app.options import ConvertOptions, parse_tolerance_spec
 from paddle2tf.converter.preprocess import parse_preprocess
 from paddle2tf.errors import BadInputError
+from paddle2tf.frontend.export import DEFAULT_OPSET
 from paddle2tf.frontend.sources import is_python_reference, parse_input_spec
 from paddle2tf.frontend.static_shape import parse_static_shape
 from paddle2tf.verify.metrics import Tolerance
 
-DEFAULTS = {"opset": 13, "rtol": None, "atol": None, "timeout_s": 1800.0, "fixes": True}
+DEFAULTS = {"opset": DEFAULT_OPSET, "rtol": None, "atol": None, "timeout_s": 1800.0, "fixes": True}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from paddle2tf.common.files import make_shared_dir, share_file
 from paddle2tf.errors import BadInputError
+from paddle2tf.frontend.sources import resolve_source
+from paddle2tf.onnxutil.external_data import DATA_SUFFIX, external_data_paths
 from paddle2tf.report.outdir import HTML_FILE, ONNX_FILE, REPORT_FILE, SAVED_MODEL_DIR
 
 LOCK_FILE = ".lock"
@@ -42,9 +44,8 @@ def sha256_file(path: str) -> str:
 
 
 def source_hash(source: str, input_specs) -> str:
-    """sha256 of the source files (ONNX file, or Paddle model + params); for a ``module:attr`` reference, of the
-    reference string and the input specs."""
-    from paddle2tf.frontend.sources import resolve_source
+    """sha256 of the source files (ONNX file and its external data, or Paddle model + params); for a ``module:attr``
+    reference, of the reference string and the input specs."""
 
     resolved = resolve_source(source, tuple(input_specs))
     digest = hashlib.sha256()
@@ -53,7 +54,8 @@ def source_hash(source: str, input_specs) -> str:
         for spec in input_specs:
             digest.update(f"{spec}\n".encode())
     else:
-        for path in filter(None, (resolved.model_file, resolved.params_file)):
+        data_files = external_data_paths(resolved.model_file) if resolved.kind == "onnx" else []
+        for path in filter(None, (resolved.model_file, resolved.params_file, *data_files)):
             digest.update(f"{os.path.basename(path)}:{sha256_file(path)}\n".encode())
     return digest.hexdigest()
 
@@ -139,7 +141,7 @@ class Repository:
             shutil.copytree(saved_model, target)
             extra = os.path.join(target, EXTRA_DIR)
             os.makedirs(extra, exist_ok=True)
-            for file in (REPORT_FILE, HTML_FILE, ONNX_FILE):
+            for file in (REPORT_FILE, HTML_FILE, ONNX_FILE, ONNX_FILE + DATA_SUFFIX):
                 if os.path.isfile(os.path.join(out_dir, file)):
                     shutil.copyfile(os.path.join(out_dir, file), os.path.join(extra, file))
             manifest = {**manifest, "name": name, "version": version,

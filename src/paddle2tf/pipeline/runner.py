@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from paddle2tf.common.events import ERROR, STAGE_DONE, STAGE_START, Event
+from paddle2tf.common.events import ERROR, MESSAGE, STAGE_DONE, STAGE_START, Event
 from paddle2tf.common.files import make_shared_dir
 from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY, BadInputError, Paddle2TFError
 from paddle2tf.pipeline.alerts import build_alert, dataset_failures, send_alert
@@ -53,7 +53,8 @@ class _Printer:
 
 def _worker_command(entry: ModelEntry, out_dir: str, job_file: str) -> list[str]:
     with open(job_file, "w") as handle:
-        json.dump({"source": entry.source, "out_dir": out_dir, "options": entry.options.to_dict()}, handle)
+        json.dump({"name": entry.name, "source": entry.source, "out_dir": out_dir, "options": entry.options.to_dict()},
+                  handle)
     return [sys.executable, "-m", "paddle2tf.pipeline.worker", job_file]
 
 
@@ -94,6 +95,8 @@ def run_model(entry: ModelEntry, pipeline: Pipeline, repo: Repository, say, run_
             if event.kind == ERROR:
                 state["error"] = event.text
                 state["stage"] = event.stage or state["stage"]
+            elif event.kind == MESSAGE and event.stage == "warmup":
+                say(f"[{entry.name}] {event.text}")
             elif event.kind == STAGE_DONE:
                 say(f"[{entry.name}] {event.stage} done in {event.seconds:.1f} s")
             elif event.kind == STAGE_START:

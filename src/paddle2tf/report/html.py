@@ -130,7 +130,8 @@ def _verification_section(data: dict) -> str:
         cells = [_td(f"<code>{_e(out['name'])}</code>"), _td(_shape(out["shape"]) + " " + _e(out["dtype"]))]
         for key in keys:
             pair = out["pairs"].get(key)
-            cells.append(_td(f"{_fmt(pair['max_rel'])} {_badge(pair['verdict'])}" if pair else "-", True))
+            cells.append(_td(f"{_e(pair.get('mismatch') or _fmt(pair['max_rel']))} {_badge(pair['verdict'])}"
+                             if pair else "-", True))
         cells.append(_td(_badge(out["verdict"])))
         rows.append(cells)
     table = _table(["output", "shape", *(f"{PAIR_LABELS[k]} max_rel" for k in keys), "verdict"], rows)

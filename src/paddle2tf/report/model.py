@@ -7,6 +7,7 @@ from importlib import metadata
 from typing import Any
 
 from paddle2tf import __version__
+from paddle2tf.onnxutil.graph import iter_nodes
 from paddle2tf.verify.metrics import FAIL, PASS, WARN, worst
 from paddle2tf.verify.model import Verification
 
@@ -28,7 +29,7 @@ class ConversionReport:
     fixes: list[dict] = field(default_factory=list)  # paddle2tf.frontend.fixes.Fix records: what was changed and why
     plugins: list[dict] = field(default_factory=list)  # converter.plugins.PluginRecord: converter plugins loaded
     model_summary: dict = field(default_factory=dict)  # nodes, op histogram, initializers (see model_summary())
-    locate: Any = None  # paddle2tf.verify.locate.search.LocateReport (or its dict) when the locate stage ran
+    locate: Any = None  # verify.locate.LocateReport (or its dict) when the locate stage ran
     deploy_check: dict | None = None  # paddle2tf.targets.deploy_check.DeployCheck.to_dict() of `paddle2tf deploy-check`
     tflite: list = field(default_factory=list)  # targets.tflite.TfliteResult (or its dict) per --tflite variant
     dataset: Any = None  # verify.dataset.result.DatasetResult (or its dict): the dataset check (--dataset)
@@ -57,7 +58,6 @@ def model_summary(model) -> dict:
     """Node count and op histogram of an ONNX model's main graph (subgraph nodes counted separately)."""
     from collections import Counter
 
-    from paddle2tf.onnxutil.graph import iter_nodes
 
     top = Counter(node.op_type for node in model.graph.node)
     every = sum(1 for _ in iter_nodes(model.graph))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from paddle2tf.common.files import make_shared_dir
+from paddle2tf.common.paths import folder_problem
 from paddle2tf.converter.module import SignatureInfo, TensorInfo, from_signature_layout
 from paddle2tf.converter.precision import feed_dtype
 from paddle2tf.converter.preprocess import Preprocess, model_feeds
@@ -97,7 +98,7 @@ def atomic_output(out_dir: str, force: bool):
             _remove_stale(parent, name)
             work = make_shared_dir(parent, f".{name}.partial-{os.getpid()}-")
     except OSError as exc:
-        raise BadInputError(f"-o {out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
+        raise BadInputError(f"{out_dir}: cannot write the output there: {folder_problem(parent, exc)}") from None
     try:
         yield work
         with _locked(parent, name):
@@ -132,10 +133,13 @@ class Output:
     report: dict
 
     @classmethod
-    def open(cls, out_dir: str, *, need_saved_model: bool = False) -> Output:
+    def open(cls, out_dir: str, *, need_onnx: bool = True, need_saved_model: bool = False) -> Output:
+        """The output at ``out_dir``; BadInputError naming the missing part when it is not a paddle2tf output."""
         report_path = os.path.join(out_dir, REPORT_FILE)
-        if not os.path.isfile(report_path) or not os.path.isfile(os.path.join(out_dir, ONNX_FILE)):
-            raise BadInputError(f"{out_dir}: not a paddle2tf output (no {REPORT_FILE} or {ONNX_FILE})")
+        if not os.path.isfile(report_path):
+            raise BadInputError(f"{out_dir}: not a paddle2tf output (no {REPORT_FILE})")
+        if need_onnx and not os.path.isfile(os.path.join(out_dir, ONNX_FILE)):
+            raise BadInputError(f"{out_dir}: not a paddle2tf output (no {ONNX_FILE})")
         if need_saved_model and not os.path.isfile(os.path.join(out_dir, SAVED_MODEL_DIR, "saved_model.pb")):
             raise BadInputError(f"{out_dir}: no SavedModel ({SAVED_MODEL_DIR}/saved_model.pb)")
         try:

@@ -29,7 +29,7 @@ def render_summary(report: ConversionReport) -> str:
     rows = [header]
     for out in verification.outputs:
         rows.append([out.name, "x".join(map(str, out.shape)) or "scalar",
-                     *(_fmt(out.pairs[k].max_rel) if k in out.pairs else "-" for k in keys), out.verdict.upper()])
+                     *(out.pairs[k].headline() if k in out.pairs else "-" for k in keys), out.verdict.upper()])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     feeds = ", ".join(f"{f.name} {f.dtype}[{'x'.join(map(str, f.shape))}]" for f in verification.feeds)

@@ -21,9 +21,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from paddle2tf.common.childio import read_outputs, write_job
 from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import BadInputError
 from paddle2tf.verify.metrics import PASS, PairMetrics, Tolerance, compare, worst
+from paddle2tf.verify.runners import RunnerError
 
 REQUIREMENTS = ("static", "xla", "no-control-flow", "standard-ops")
 NOT_COMPILED = "not_compiled"
@@ -174,8 +176,7 @@ def _signature_tensors(found: dict[str, dict], declared: list[dict]) -> list[Sig
 def _outputs(path: str, names: list[str]) -> dict[str, np.ndarray] | None:
     if not os.path.isfile(path):
         return None
-    with np.load(path) as data:
-        return {name: data[f"out_{i}"] for i, name in enumerate(names)}
+    return read_outputs(path, names)
 
 
 def deploy_check(saved_model: str, signature: dict, feeds: dict[str, np.ndarray], feeds_origin: str, *,
@@ -184,20 +185,16 @@ def deploy_check(saved_model: str, signature: dict, feeds: dict[str, np.ndarray]
     """Check a SavedModel (see the module docstring) on ``feeds`` (by ONNX input name); ``signature`` is
     report.json's (``inputs``/``outputs`` with ``onnx_name``/``tf_name``). ``timing_runs`` > 0 also measures the
     median latency of that many runs, plain and XLA, after a warm-up."""
-    from paddle2tf.verify.runners import RunnerError
 
     required = parse_requirements(list(require))
     output_names = [t["onnx_name"] for t in signature["outputs"]]
     start = time.perf_counter()
     progress("inspecting the serving signature and compiling it with XLA (fresh TensorFlow process)")
     with tempfile.TemporaryDirectory(prefix="paddle2tf-deploy-") as tmp:
-        np.savez(os.path.join(tmp, "feeds.npz"), **feeds)
-        with open(os.path.join(tmp, "mapping.json"), "w") as handle:
-            json.dump({"inputs": {t["onnx_name"]: t["tf_name"] for t in signature["inputs"]},
-                       "outputs": {t["onnx_name"]: t["tf_name"] for t in signature["outputs"]}}, handle)
-        run_child([_SCRIPT, saved_model, os.path.join(tmp, "feeds.npz"), os.path.join(tmp, "mapping.json"), tmp,
-                   str(timing_runs)], f"{saved_model}: TensorFlow could not run the SavedModel", RunnerError,
-                  log_file)
+        feeds_file, mapping_file = write_job(tmp, feeds, {t["onnx_name"]: t["tf_name"] for t in signature["inputs"]},
+                                             {t["onnx_name"]: t["tf_name"] for t in signature["outputs"]})
+        run_child([_SCRIPT, saved_model, feeds_file, mapping_file, tmp, str(timing_runs)],
+                  f"{saved_model}: TensorFlow could not run the SavedModel", RunnerError, log_file)
         with open(os.path.join(tmp, "facts.json")) as handle:
             facts = json.load(handle)
         plain = _outputs(os.path.join(tmp, "plain.npz"), output_names)

@@ -5,6 +5,8 @@ TIMING_RUNS``); like ``savedmodel_child.py`` it imports neither paddle2tf nor Pa
 {"inputs": {onnx_name: signature_name}, "outputs": {onnx_name: signature_name}}. Writes to WORKDIR:
 facts.json (ops, dtypes, shapes, XLA compile outcome, latencies), plain.npz and xla.npz (the outputs of the
 signature run as is and under ``jit_compile=True``, keys ``out_<i>`` in mapping order).
+
+Files: the protocol of paddle2tf/common/childio.py (spelled out here: this script imports nothing of paddle2tf).
 """
 
 import json

@@ -2,7 +2,6 @@
 
 Variants (``--tflite fp32,fp16,int8-dynamic,int8``), written to ``OUT_DIR/tflite/model_<variant>.tflite`` by
 ``tf.lite.TFLiteConverter.from_saved_model`` in a fresh TensorFlow-only process (``tflite_child.py``) per variant:
-
 - ``fp32``: no optimisation; held to the conversion's tolerance, a failure fails the report's verdict;
 - ``fp16``: float16 weights (computed in float32 on CPU);
 - ``int8-dynamic``: int8 weights, activations quantised on the fly (dynamic range quantisation);
@@ -31,11 +30,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from paddle2tf.common.childio import read_chunked_outputs
 from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import BadInputError, Paddle2TFError
 from paddle2tf.frontend.sources import InputSpec
 from paddle2tf.verify.feeds import make_feeds
 from paddle2tf.verify.metrics import FAIL, PASS, PairMetrics, Tolerance, compare, worst
+from paddle2tf.verify.runners import run_onnxruntime, run_paddle
 
 VARIANTS = ("fp32", "fp16", "int8-dynamic", "int8")
 TFLITE_DIR = "tflite"
@@ -173,12 +174,6 @@ def _save_chunks(path: str, chunks: Sequence[Mapping[str, np.ndarray]]) -> str:
     return path
 
 
-def _load_chunks(path: str, names: Sequence[str]) -> list[dict[str, np.ndarray]]:
-    with np.load(path) as data:
-        count = len({key.split(":", 1)[0] for key in data.files})
-        return [{name: data[f"{i}:out_{j}"] for j, name in enumerate(names)} for i in range(count)]
-
-
 # -- the reference ----------------------------------------------------------------------------------
 @dataclass
 class Reference:
@@ -191,8 +186,6 @@ class Reference:
     log_file: str | None = None
 
     def run(self, chunks: Sequence[dict[str, np.ndarray]]) -> tuple[str, list[dict[str, np.ndarray]]]:
-        from paddle2tf.verify.runners import run_onnxruntime, run_paddle
-
         if self.paddle_model is not None and (len(chunks) <= MAX_PADDLE_CHUNKS or self.skip_onnxruntime):
             model = self.paddle_model
             return "paddle", [run_paddle(model.model_file, model.params_file, chunk, self.output_names,
@@ -306,8 +299,8 @@ def run_tflite(out_dir: str, saved_model: str, signature, variants: Sequence[str
             if outcome["run_error"]:
                 result.reason, result.verdict = f"TFLite could not run it: {outcome['run_error']}", FAIL
             elif runs:
-                outputs[result.variant] = (_load_chunks(job["runs"][0]["out"], output_names)[0],
-                                           _load_chunks(job["runs"][1]["out"], output_names))
+                outputs[result.variant] = (read_chunked_outputs(job["runs"][0]["out"], output_names)[0],
+                                           read_chunked_outputs(job["runs"][1]["out"], output_names))
             else:
                 result.verdict = UNVERIFIED
         if outputs:

@@ -13,6 +13,8 @@ it imports neither paddle2tf nor Paddle (TensorFlow imported before Paddle in on
 
 result (JSON): {"converted", "reason", "size_bytes", "seconds", "run_error"}. A conversion the converter
 rejects is a result (``converted`` false, a one-line ``reason``), not a failure of this process.
+
+Files: the protocol of paddle2tf/common/childio.py (spelled out here: this script imports nothing of paddle2tf).
 """
 
 import json

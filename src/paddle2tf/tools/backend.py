@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 from onnx.backend.base import Backend, BackendRep
 
+from paddle2tf.converter.module import ConvertedModule
 from paddle2tf.converter.prescan import find_unsupported
 
 # onnx.numpy_helper represents these element types as raw bits (custom structured dtypes or plain
@@ -43,8 +44,6 @@ def _to_onnx(array: np.ndarray) -> np.ndarray:
 
 class Paddle2TFRep(BackendRep):
     def __init__(self, model: onnx.ModelProto):
-        from paddle2tf.converter.module import ConvertedModule
-
         self._converted = ConvertedModule(model)
         self._inputs = self._converted.signature.inputs
         self._input_names = [t.onnx_name for t in self._inputs]

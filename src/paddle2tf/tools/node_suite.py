@@ -28,6 +28,11 @@ from dataclasses import asdict, dataclass
 
 import onnx
 
+import paddle2tf.tools.backend
+from paddle2tf.converter.prescan import find_unsupported
+from paddle2tf.errors import UnsupportedModelError
+from paddle2tf.onnxutil.graph import iter_nodes, node_subgraphs
+
 DEVICE_SUFFIX = "_cpu"
 
 TRAINING_OPS = {"Adagrad", "Adam", "Momentum", "Gradient"}
@@ -69,7 +74,6 @@ class Outcome:
 def _all_types(graph: onnx.GraphProto) -> Iterable[onnx.TypeProto]:
     for vi in [*graph.input, *graph.output, *graph.value_info]:
         yield vi.type
-    from paddle2tf.onnxutil.graph import node_subgraphs
 
     for node in graph.node:
         for sub in node_subgraphs(node):
@@ -80,8 +84,6 @@ def _all_types(graph: onnx.GraphProto) -> Iterable[onnx.TypeProto]:
 
 
 def _nodes(graph: onnx.GraphProto):
-    from paddle2tf.onnxutil.graph import iter_nodes
-
     return list(iter_nodes(graph))
 
 
@@ -149,7 +151,6 @@ def backend_test():
     """``onnx.backend.test.BackendTest`` over ``paddle2tf.tools.backend`` (its node-test functions are used)."""
     import onnx.backend.test
 
-    import paddle2tf.tools.backend
 
     return onnx.backend.test.BackendTest(paddle2tf.tools.backend, __name__)
 
@@ -161,14 +162,11 @@ def test_function(name: str):
 
 def rejection(test: NodeTest) -> dict[str, list[str]]:
     """The converter pre-scan's findings for the test's model (empty: the model is supported)."""
-    from paddle2tf.converter.prescan import find_unsupported
 
     return find_unsupported(onnx.load(os.path.join(test.model_dir, "model.onnx")))
 
 
 def run_test(test: NodeTest) -> Outcome:
-    from paddle2tf.errors import UnsupportedModelError
-
     if test.category is not None:
         return Outcome(test.name, test.op, "excluded", test.category)
     start = time.perf_counter()

@@ -18,6 +18,8 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from paddle2tf.converter import registry
+from paddle2tf.converter.plugins import records
 from paddle2tf.tools import node_suite
 
 RESULTS_PATH = os.path.join(os.path.dirname(__file__), "node_suite_results.json")
@@ -79,8 +81,6 @@ def _origin(entry) -> str:
 
 
 def build_rows(outcomes: list[node_suite.Outcome] | None, with_plugins: bool = True) -> list[OpRow]:
-    from paddle2tf.converter import registry
-
     rows: dict[tuple[str, str], OpRow] = {}
     for (domain, op), all_entries in registry.all_converters().items():
         entries = [e for e in all_entries if with_plugins or not e.plugin]
@@ -157,8 +157,6 @@ def support_table(outcomes: list[node_suite.Outcome] | None = None) -> str:
 
 def _registry_notes() -> list[str]:
     """Loaded plugins and what failed to import (converter modules, entry-point plugins)."""
-    from paddle2tf.converter import registry
-    from paddle2tf.converter.plugins import records
 
     loaded, broken = records(), registry.broken_modules()
     lines = [""] if loaded or broken else []

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from paddle2tf.converter.layout import channels_last_perm
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.sources import InputSpec
 
@@ -18,6 +19,34 @@ DYNAMIC_OTHER = 32  # any other dynamic dimension (sequence length, spatial size
 def concrete_shape(spec: InputSpec) -> tuple[int, ...]:
     return tuple(d if d is not None else (DYNAMIC_BATCH if i == 0 else DYNAMIC_OTHER)
                  for i, d in enumerate(spec.shape))
+
+
+def _spec_template(spec: InputSpec) -> str:
+    """``--input-spec`` text for ``spec`` with its generated dims as placeholders (H, W for an image)."""
+    names = ["H", "W"] if len(spec.shape) == 4 and spec.shape[1] is not None else []
+    dims, free = [], iter(names)
+    for i, d in enumerate(spec.shape):
+        if d is not None:
+            dims.append(str(d))
+        elif i == 0:
+            dims.append("-1")
+        else:
+            dims.append(next(free, f"D{i}"))
+    return f"{spec.name}:{spec.dtype}:{'x'.join(dims)}"
+
+
+def explain_failure(message: str, specs: list[InputSpec], feeds: dict[str, np.ndarray]) -> str:
+    """A framework failed on generated inputs: say what was generated and how to give the model its own size."""
+    generated = [s for s in specs if s.name in feeds and any(d is None for d in s.shape[1:])]
+    if not generated:
+        return message
+    shapes = ", ".join(f"{s.name} {feeds[s.name].dtype}[{'x'.join(map(str, feeds[s.name].shape))}]" for s in specs
+                       if s.name in feeds)
+    templates = " ".join(f"--input-spec {_spec_template(s)}" for s in generated)
+    return (f"{message} -- on generated inputs {shapes} (a dynamic batch set to {DYNAMIC_BATCH}, other dynamic "
+            f"dimensions to {DYNAMIC_OTHER}, and no inference.yml beside the model to size them), which may not be "
+            f"a size this model runs at. Give the size it runs at (e.g. its training size) with {templates}, or "
+            "your own inputs with --inputs feeds.npz")
 
 
 def make_feeds(specs: list[InputSpec], seed: int = 0) -> dict[str, np.ndarray]:
@@ -62,3 +91,19 @@ def load_feeds(path: str, specs: list[InputSpec]) -> dict[str, np.ndarray]:
             raise BadInputError(f"{path}: input '{spec.name}' has shape {list(array.shape)}, the model expects "
                                 f"{['?' if d is None else d for d in spec.shape]}")
     return feeds
+
+
+def check_feeds_file(path: str, specs: list[InputSpec], preprocess=None, io_layout: str = "onnx") -> None:
+    """A feeds file checked before the conversion, as the serving signature will take it (a ``preprocess``
+    input: raw images; ``io_layout`` nhwc: inputs of rank 3 or more channels-last), so a wrong file fails in
+    seconds rather than after the conversion."""
+    expected = []
+    for spec in specs:
+        if preprocess is not None and spec.name == preprocess.input:
+            expected.append(InputSpec(spec.name, preprocess.dtype, tuple(preprocess.raw_shape(spec.shape))))
+        elif io_layout == "nhwc" and len(spec.shape) >= 3:
+            expected.append(InputSpec(spec.name, spec.dtype,
+                                      tuple(spec.shape[i] for i in channels_last_perm(len(spec.shape)))))
+        else:
+            expected.append(spec)
+    load_feeds(path, expected)

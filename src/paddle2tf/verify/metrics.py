@@ -54,9 +54,18 @@ class PairMetrics:
     out_of_warn_band: int  # the same count at atol = rtol = 1e-3
     elements: int
     verdict: str
+    mismatch: str = ""  # why the values could not be compared at all, e.g. "shape (2, 10) vs (2, 1000)"
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def headline(self) -> str:
+        """The pair in one cell: its max relative error, or why there is none."""
+        return self.mismatch or format_error(self.max_rel)
+
+
+def format_error(value: float) -> str:
+    return f"{value:.2e}" if value == value else "nan"
 
 
 def worst(verdicts) -> str:
@@ -123,8 +132,8 @@ def compare_with_sums(reference: np.ndarray, candidate: np.ndarray,
     candidate = np.asarray(candidate)
     if reference.shape != candidate.shape:
         nan = float("nan")
-        return (PairMetrics(nan, nan, nan, nan, nan, reference.size, reference.size, reference.size, FAIL),
-                PairSums(dd=float("inf")))
+        return (PairMetrics(nan, nan, nan, nan, nan, reference.size, reference.size, reference.size, FAIL,
+                            mismatch=f"shape {reference.shape} vs {candidate.shape}"), PairSums(dd=float("inf")))
     if reference.dtype.kind not in "fc" and candidate.dtype.kind not in "fc":
         mismatched = int(np.count_nonzero(reference != candidate))
         return _exact_metrics(mismatched, reference.size), PairSums(exact=True)

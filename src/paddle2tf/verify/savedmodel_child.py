@@ -6,6 +6,8 @@ MAPPING.json: {"inputs": {onnx_name: signature_name}, "outputs": {onnx_name: sig
 
 ``python savedmodel_child.py --serve SAVED_MODEL MAPPING.json`` loads the SavedModel once and runs batches
 requested on stdin (``paddle2tf/common/serve_loop.py``, imported as a file: numpy only), for the dataset check.
+
+Files: the protocol of paddle2tf/common/childio.py (spelled out here: this script imports nothing of paddle2tf).
 """
 
 import json

@@ -3,43 +3,51 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
 from paddle2tf.converter.module import SignatureInfo, from_signature_layout, to_signature_layout
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.export import PaddleModel
+from paddle2tf.verify.feeds import INT_RANGE
 from paddle2tf.verify.metrics import Tolerance, compare, worst
 from paddle2tf.verify.model import PAIRS, FeedInfo, OutputResult, Verification, pair_key
-from paddle2tf.verify.runners import run_onnxruntime, run_paddle, run_savedmodel
+from paddle2tf.verify.runners import RunnerError, run_onnxruntime, run_paddle, run_savedmodel
 
 
 def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: dict[str, np.ndarray],
            feeds_origin: str, paddle_model: PaddleModel | None = None,
            tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
            log_file: str | None = None, progress: Callable[[str], None] = lambda _: None,
-           skip_onnxruntime: str = "", serving_feeds: dict[str, np.ndarray] | None = None) -> Verification:
+           skip_onnxruntime: str = "", serving_feeds: dict[str, np.ndarray] | None = None,
+           source_name: str | None = None) -> Verification:
     """``skip_onnxruntime``: why ONNX Runtime cannot run the model (custom-domain nodes, see
     ``plugins.onnxruntime_skip_reason``); it is then left out and recorded in ``Verification.skipped``.
     ``serving_feeds``: the feeds as the SavedModel's signature takes them when they differ from the model's
     ``feeds`` (raw images, ``convert --preprocess``), else made from them (``--io-layout``); recorded as the feeds.
-    The SavedModel's outputs are compared in the ONNX layout."""
+    The SavedModel's outputs are compared in the ONNX layout. ``source_name``: the user's model, which errors of
+    Paddle and ONNX Runtime name instead of the working copies they run."""
     check_verifiable(paddle_model is not None, skip_onnxruntime)
     output_names = [t.onnx_name for t in signature.outputs]
     results: dict[str, dict[str, np.ndarray]] = {}
-    if paddle_model is not None:
-        progress("running Paddle")
-        results["paddle"] = run_paddle(paddle_model.model_file, paddle_model.params_file, feeds, output_names,
-                                       log_file)
-    if skip_onnxruntime:
-        progress(f"ONNX Runtime skipped: {skip_onnxruntime}")
-    else:
-        progress("running ONNX Runtime")
-        results["onnxruntime"] = run_onnxruntime(onnx_path, feeds)
+    with generated_values_hint(feeds, feeds_origin):
+        if paddle_model is not None:
+            progress("running Paddle")
+            results["paddle"] = run_paddle(paddle_model.model_file, paddle_model.params_file, feeds, output_names,
+                                           log_file, display_name=source_name)
+        if skip_onnxruntime:
+            progress(f"ONNX Runtime skipped: {skip_onnxruntime}")
+        else:
+            progress("running ONNX Runtime")
+            results["onnxruntime"] = run_onnxruntime(onnx_path, feeds, display_name=source_name)
     progress("running the SavedModel (fresh TensorFlow process)")
     if serving_feeds is None:
         serving_feeds = to_signature_layout(feeds, signature.inputs)
-    results["tensorflow"] = run_signature(saved_model, signature, serving_feeds, log_file)
+    with generated_values_hint(feeds, feeds_origin):
+        results["tensorflow"] = run_signature(saved_model, signature, serving_feeds, log_file,
+                                              display_name=f"{source_name} (converted)"
+                                              if source_name else None)
 
     outputs = []
     for name in output_names:
@@ -55,12 +63,26 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
                                      {"onnxruntime": skip_onnxruntime} if skip_onnxruntime else None)
 
 
+@contextmanager
+def generated_values_hint(feeds: Mapping[str, np.ndarray], feeds_origin: str):
+    """A reference failing on generated integer inputs most likely got ids outside the model's range (a vocabulary
+    or class count under INT_RANGE's upper bound): its error then says which inputs and what to do."""
+    try:
+        yield
+    except RunnerError as exc:
+        integers = [name for name, array in feeds.items() if array.dtype.kind in "iu"]
+        if not integers or not feeds_origin.startswith("generated"):
+            raise
+        raise RunnerError(f"{exc}; the integer input(s) {', '.join(integers)} were generated in [{INT_RANGE[0]}, "
+                          f"{INT_RANGE[1]}): give values in the model's range with --inputs FEEDS.npz") from exc
+
+
 def run_signature(saved_model: str, signature: SignatureInfo, serving_feeds: dict[str, np.ndarray],
-                  log_file: str | None = None) -> dict[str, np.ndarray]:
+                  log_file: str | None = None, display_name: str | None = None) -> dict[str, np.ndarray]:
     """The SavedModel's outputs on feeds as its signature takes them, by ONNX name, in the ONNX layout."""
     return from_signature_layout(run_savedmodel(
         saved_model, serving_feeds, {t.onnx_name: t.tf_name for t in signature.inputs},
-        {t.onnx_name: t.tf_name for t in signature.outputs}, log_file), signature.outputs)
+        {t.onnx_name: t.tf_name for t in signature.outputs}, log_file, display_name), signature.outputs)
 
 
 def check_verifiable(has_paddle: bool, skip_onnxruntime: str) -> None:

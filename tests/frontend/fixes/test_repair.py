@@ -5,7 +5,7 @@ from onnx import helper, numpy_helper
 
 from paddle2tf.frontend.fixes.repair import repair_model
 
-from helpers.onnx_graphs import run_ort
+from helpers.onnx_graphs import constant_dtype_model, run_ort, sloppy_model
 
 
 def scalar_concat_model(opset: int = 13) -> onnx.ModelProto:
@@ -90,3 +90,55 @@ def test_stacked_rnn_final_states_concatenated():
     expected = run_ort(stacked_lstm_model(defective=False), {"x": x})["final_h"]
     np.testing.assert_allclose(run_ort(defective, {"x": x})["final_h"], expected, rtol=1e-6, atol=1e-6)
     assert repair_model(stacked_lstm_model(defective=False)) == []
+
+
+# -- drop_contradicting_shapes: declared shapes that contradict inference (issue #15) ----------------------
+
+def test_sloppy_model_is_refused_by_the_checker_and_run_by_onnxruntime():
+    model = sloppy_model()
+    with pytest.raises(Exception, match="differ in rank"):  # noqa: B017 - onnx raises InferenceError here
+        onnx.checker.check_model(model, full_check=True)
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    assert run_ort(model, {"x": x})["y"].shape == (1,)  # ONNX Runtime ignores the declared rank 0
+
+
+def test_contradicting_shapes_dropped():
+    model = sloppy_model()
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    before = run_ort(model, {"x": x})
+    fixes = repair_model(model)
+    changed = {f.target: f.change for f in fixes if f.pass_name == "drop_contradicting_shapes"}
+    assert set(changed) == {"total", "flat", "doubled", "negated", "y", "z"}, changed
+    assert changed["y"] == "output computed [1] reshaped to its declared []"
+    assert changed["z"] == "output declared [n, 3] now [n, ?] (inferred [n, 4])"
+    onnx.checker.check_model(model, full_check=True)
+    onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    after = run_ort(model, {"x": x})
+    assert after["y"].shape == ()  # the declared (Paddle's) shape, the same value
+    np.testing.assert_array_equal(after["y"], before["y"].reshape(()))
+    np.testing.assert_array_equal(after["z"], before["z"])
+    assert repair_model(model) == []  # idempotent
+
+
+def test_constant_dtype_annotation_dropped():
+    """A value_info stating another element type than its node computes is an annotation only (ONNX Runtime runs
+    the file): removed, the result is ONNX Runtime's on the original."""
+    model = constant_dtype_model()
+    with pytest.raises(Exception, match="elem type"):  # noqa: B017 - onnx raises InferenceError here
+        onnx.checker.check_model(model, full_check=True)
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    before = run_ort(model, {"x": x})["y"]
+    fixes = repair_model(model)
+    assert [(f.target, f.change) for f in fixes] == [
+        ("half", "graph value_info of type float removed (its node computes double)")]
+    onnx.checker.check_model(model, full_check=True)
+    np.testing.assert_array_equal(run_ort(model, {"x": x})["y"], before)
+
+
+def test_type_error_is_not_repaired():
+    """A graph output declared int64 whose node computes float is a genuine type error: left to the check."""
+    model = sloppy_model(type_error=True)
+    repair_model(model)
+    assert next(o for o in model.graph.output if o.name == "z").type.tensor_type.elem_type == onnx.TensorProto.INT64
+    with pytest.raises(Exception, match="type"):  # noqa: B017 - onnx raises InferenceError here
+        onnx.checker.check_model(model, full_check=True)

@@ -1,6 +1,11 @@
 import json
 
-from paddle2tf.frontend.fixes.sanitise import explicit_reduce_all_axes, float_attributes_as_f32, sanitise_program
+from paddle2tf.frontend.fixes.sanitise import (
+    explicit_reduce_all_axes,
+    flatten_vector_norms,
+    float_attributes_as_f32,
+    sanitise_program,
+)
 
 
 def _op(name: str, attrs: dict) -> dict:
@@ -62,3 +67,32 @@ def test_non_empty_or_shared_axes_untouched():
             "O": [{"%": 7}]}
     reshape = {"#": "1.reshape", "A": [], "I": [{"%": 6}, {"%": 7}], "O": [{"%": 8}]}
     assert explicit_reduce_all_axes(_program(axes, reshape)) == []
+
+
+def _tensor(shape: list[int]) -> dict:
+    return {"#": "0.t_dtensor", "D": [{"#": "0.t_f32"}, shape, "NCHW", [], 0]}
+
+
+def _p_norm(source: int, result: int, asvector: bool, keepdim: bool = False) -> dict:
+    op = _op("p_norm", {"porder": {"#": "0.a_f32", "D": 2.0}, "axis": {"#": "0.a_i32", "D": -1},
+                        "keepdim": {"#": "0.a_bool", "D": keepdim}, "asvector": {"#": "0.a_bool", "D": asvector}})
+    op["I"], op["O"] = [{"%": source}], [{"%": result, "TT": _tensor([])}]
+    return op
+
+
+def test_vector_norm_input_flattened():
+    """Known defect 8: paddle2onnx ignores p_norm's asvector; a flatten makes the last axis every element."""
+    data = {"#": "1.data", "A": [], "I": [], "O": [{"%": 3, "TT": _tensor([-1, 4, 8])}]}
+    by_axis = _p_norm(3, 5, asvector=False)
+    whole = _p_norm(3, 4, asvector=True)
+    program = _program(data, by_axis, whole)
+    fixes = flatten_vector_norms(program)
+    assert [(f.target, f.change) for f in fixes] == [
+        ("pd_op.p_norm", "input of rank 3 flattened first (asvector=true: the norm of every element)")]
+    ops = program["program"]["regions"][0]["blocks"][0]["ops"]
+    assert [op["#"] for op in ops] == ["1.data", "1.p_norm", "1.flatten", "1.p_norm"]
+    flatten = ops[2]
+    assert flatten["I"] == [{"%": 3}] and flatten["O"][0]["%"] == 6 and flatten["O"][0]["TT"]["D"][1] == [-1]
+    assert [a["AT"]["D"] for a in flatten["A"]] == [0, 2]
+    assert whole["I"] == [{"%": 6}] and by_axis["I"] == [{"%": 3}]
+    assert flatten_vector_norms(_program(data, _p_norm(3, 4, asvector=True, keepdim=True))) == []

@@ -6,7 +6,7 @@ some pass finds work, so a model no pass changes costs no second copy of its wei
 every value it does not remove (a fused node produces the name of the pattern's last output and keeps the name
 of the pattern's first node), so verification and locate still match values by name; values fused away simply
 have no TensorFlow counterpart. A fused op the model's opset has no standard op for is emitted in the internal
-domain ``paddle2tf`` (``_graph.INTERNAL_DOMAIN``, declared in the rewritten model's opset imports), converted by
+domain ``paddle2tf`` (``onnxutil.graph.INTERNAL_DOMAIN``, declared in the rewritten model's opset imports), converted by
 paddle2tf's own converters; the rewritten model exists only inside ``ConvertedModule`` (ONNX Runtime, verification
 and locate read the original).
 

@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 
 from paddle2tf.converter.passes.rewrite import GraphIndex, any_match, delete_positions, remove_unused_constants
+from paddle2tf.onnxutil.graph import STANDARD_DOMAINS
 
 
 def find(model: onnx.ModelProto) -> bool:
@@ -48,7 +49,7 @@ def rewrite(model: onnx.ModelProto) -> int:
 
 
 def _foldable_conv(index: GraphIndex, position: int, bn: onnx.NodeProto) -> onnx.NodeProto | None:
-    if bn.op_type != "BatchNormalization" or bn.domain not in ("", "ai.onnx"):
+    if bn.op_type != "BatchNormalization" or bn.domain not in STANDARD_DOMAINS:
         return None
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in bn.attribute}
     if attrs.get("training_mode", 0) or not attrs.get("spatial", 1) or any(bn.output[1:]):
@@ -58,7 +59,7 @@ def _foldable_conv(index: GraphIndex, position: int, bn: onnx.NodeProto) -> onnx
     if bn.input[0] not in index.producer:
         return None
     conv = index.graph.node[index.producer[bn.input[0]]]
-    if conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx"):
+    if conv.op_type != "Conv" or conv.domain not in STANDARD_DOMAINS:
         return None
     if index.only_consumer(conv.output[0]) != position or conv.input[1] not in index.constants:
         return None

@@ -18,14 +18,8 @@ import math
 import onnx
 from onnx import helper
 
-from paddle2tf.converter.passes.rewrite import (
-    INTERNAL_DOMAIN,
-    STANDARD_DOMAINS,
-    GraphIndex,
-    close_to,
-    opset,
-    replace_nodes,
-)
+from paddle2tf.converter.passes.rewrite import GraphIndex, close_to, replace_nodes
+from paddle2tf.onnxutil.graph import INTERNAL_DOMAIN, STANDARD_DOMAINS, model_opset
 
 
 def find(model: onnx.ModelProto) -> bool:
@@ -34,7 +28,7 @@ def find(model: onnx.ModelProto) -> bool:
 
 def rewrite(model: onnx.ModelProto) -> int:
     index = GraphIndex(model.graph)
-    standard = opset(model) >= 20
+    standard = model_opset(model) >= 20
     fused: dict[int, onnx.NodeProto] = {}
     removed: set[int] = set()
     for nodes, x, output in _matches(index):

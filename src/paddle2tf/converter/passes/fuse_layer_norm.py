@@ -19,14 +19,8 @@ from dataclasses import dataclass
 import onnx
 from onnx import helper
 
-from paddle2tf.converter.passes.rewrite import (
-    INTERNAL_DOMAIN,
-    STANDARD_DOMAINS,
-    GraphIndex,
-    close_to,
-    opset,
-    replace_nodes,
-)
+from paddle2tf.converter.passes.rewrite import GraphIndex, close_to, replace_nodes
+from paddle2tf.onnxutil.graph import INTERNAL_DOMAIN, STANDARD_DOMAINS, model_opset
 
 
 @dataclass
@@ -47,7 +41,7 @@ def find(model: onnx.ModelProto) -> bool:
 
 def rewrite(model: onnx.ModelProto) -> int:
     index = GraphIndex(model.graph)
-    standard = opset(model) >= 17
+    standard = model_opset(model) >= 17
     fused: dict[int, onnx.NodeProto] = {}
     removed: set[int] = set()
     for match in _matches(index):

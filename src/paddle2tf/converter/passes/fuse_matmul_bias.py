@@ -18,14 +18,8 @@ from __future__ import annotations
 import onnx
 from onnx import helper
 
-from paddle2tf.converter.passes.rewrite import (
-    FLOAT_TYPES,
-    INTERNAL_DOMAIN,
-    STANDARD_DOMAINS,
-    GraphIndex,
-    any_match,
-    replace_nodes,
-)
+from paddle2tf.converter.passes.rewrite import GraphIndex, any_match, replace_nodes
+from paddle2tf.onnxutil.graph import FLOAT_TYPES, INTERNAL_DOMAIN, STANDARD_DOMAINS
 
 
 def find(model: onnx.ModelProto) -> bool:

@@ -8,13 +8,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from paddle2tf.onnxutil.graph import FLOAT_TYPES, node_input_names
-
-# Domain of the fused ops the passes emit where the model's opset has no standard op for them (LayerNormalization
-# before opset 17, Gelu before 20, MatMul + bias + activation in any opset). Only paddle2tf's converters know
-# these ops: a rewritten model is converted, never given to ONNX Runtime or saved.
-INTERNAL_DOMAIN = "paddle2tf"
-STANDARD_DOMAINS = ("", "ai.onnx")
+from paddle2tf.onnxutil.graph import FLOAT_TYPES, INTERNAL_DOMAIN, STANDARD_DOMAINS, node_input_names
 
 
 class GraphIndex:
@@ -139,9 +133,6 @@ def delete_positions(repeated, positions) -> None:
     for position in sorted(positions, reverse=True):
         del repeated[position]
 
-
-def opset(model: onnx.ModelProto) -> int:
-    return next((o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS), 1)
 
 
 _PLUMBING = ("Constant", "Identity", "Reshape")  # what a constant reaches its reader through (GraphIndex.resolved)

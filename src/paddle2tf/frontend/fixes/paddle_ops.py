@@ -24,6 +24,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from paddle2tf.frontend.fixes import Fix
+from paddle2tf.onnxutil.graph import model_opset
 
 STAGE = "export"
 
@@ -201,10 +202,6 @@ def _available(graph: onnx.GraphProto) -> set[str]:
     return names
 
 
-def _opset(model: onnx.ModelProto) -> int:
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-
-
 def export_paddle_ops(model: onnx.ModelProto, ops: list[PaddleOp]) -> list[Fix]:
     """Emit ONNX for every op of ``ops`` that has a registered exporter and whose outputs paddle2onnx left
     dangling (read by the graph, produced by nothing); edits ``model`` in place and returns the fixes.
@@ -226,7 +223,7 @@ def export_paddle_ops(model: onnx.ModelProto, ops: list[PaddleOp]) -> list[Fix]:
         # Only the outputs the graph reads are produced.
         prefix = f"paddle2tf.{results[0].rsplit('.', 1)[0] if results else op.name}"
         wanted = [[name if name in used else "" for name in names] for names in op.outputs]
-        emit = Emitter(prefix, _opset(model))
+        emit = Emitter(prefix, model_opset(model))
         change = exporter(PaddleOp(op.name, op.attrs, op.inputs, wanted, op.params), emit)
         produced = {out for node in emit.nodes for out in node.output}
         known = available | produced | {init.name for init in emit.initializers} | {""}

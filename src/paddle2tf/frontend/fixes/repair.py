@@ -9,6 +9,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from paddle2tf.frontend.fixes import Fix
+from paddle2tf.onnxutil.graph import iter_graphs, iter_nodes, model_opset, node_subgraphs, without_weights
 
 
 def _known_ranks(model: onnx.ModelProto) -> dict[str, int]:
@@ -33,10 +34,6 @@ def _known_ranks(model: onnx.ModelProto) -> dict[str, int]:
     return ranks
 
 
-def _opset(model: onnx.ModelProto) -> int:
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-
-
 def unsqueeze_scalar_concat_inputs(model: onnx.ModelProto) -> list[Fix]:
     """Concat joining rank-0 and rank-1 pieces (reshape targets built from sliced shapes) is invalid ONNX.
 
@@ -55,7 +52,7 @@ def unsqueeze_scalar_concat_inputs(model: onnx.ModelProto) -> list[Fix]:
                     if rank != 0:
                         continue
                     unsqueezed = f"{name}__unsqueezed_for_{node.name or 'concat'}_{i}"
-                    if _opset(model) >= 13:
+                    if model_opset(model) >= 13:
                         if axes_name is None:
                             axes_name = "paddle2tf_repair_axes_0"
                             model.graph.initializer.append(numpy_helper.from_array(np.array([0], np.int64),
@@ -150,8 +147,211 @@ def concat_stacked_rnn_final_states(model: onnx.ModelProto) -> list[Fix]:
     return fixes
 
 
+# -- declared shapes that contradict inference -------------------------------------------------------
+
+_SHAPE_REASON = ("declared shape contradicts what ONNX shape inference computes from the graph (onnx.checker "
+                 "refuses the file; ONNX Runtime ignores the declaration)")
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[int | str | None] | None:
+    """A tensor value's declared dims (int, symbolic name, or None), or None when it declares no shape."""
+    tensor_type = value.type.tensor_type
+    if not value.type.HasField("tensor_type") or not tensor_type.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor_type.shape.dim]
+
+
+def _elem_type(value: onnx.ValueInfoProto) -> int:
+    """A tensor value's element type (0: not stated)."""
+    return value.type.tensor_type.elem_type if value.type.HasField("tensor_type") else 0
+
+
+def _contradicts(declared: list | None, inferred: list | None) -> bool:
+    """Declared and inferred shapes differ in rank, or in a dimension both state as a number."""
+    if declared is None or inferred is None:
+        return False
+    if len(declared) != len(inferred):
+        return True
+    return any(isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(declared, inferred, strict=True))
+
+
+def _type_name(elem_type: int) -> str:
+    return onnx.TensorProto.DataType.Name(elem_type).lower()
+
+
+def _show(dims: list | None) -> str:
+    return "unknown" if dims is None else "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+
+
+def _set_dims(value: onnx.ValueInfoProto, dims: list | None) -> None:
+    tensor_type = value.type.tensor_type
+    tensor_type.ClearField("shape")
+    if dims is None:
+        return
+    tensor_type.shape.SetInParent()  # rank 0 is an empty shape, not a missing one
+    for d in dims:
+        dim = tensor_type.shape.dim.add()
+        if isinstance(d, int):
+            dim.dim_value = d
+        elif d and not d.startswith("unk__"):  # a name ONNX inference made up is no information
+            dim.dim_param = d
+
+
+def _is_loop_state(index: int, owner: onnx.NodeProto | None) -> bool:
+    """Input ``index`` of a subgraph of ``owner`` is a Loop body's loop-carried value (after the iteration
+    number and the condition)."""
+    return owner is not None and owner.op_type == "Loop" and index >= 2
+
+
+def _inferred_from_scratch(model: onnx.ModelProto) -> onnx.ModelProto | None:
+    """The model's shapes as ONNX inference computes them from the graph alone: a weightless copy without the
+    derived annotations (value_info, subgraph inputs and outputs, graph outputs' shapes), inferred leniently.
+    The main graph's inputs keep their declarations (the model's contract), and so do a Loop body's state inputs
+    (inference cannot tell their shape across iterations: they are checked against their initial values)."""
+    light = without_weights(model)
+    for graph in iter_graphs(light.graph):
+        del graph.value_info[:]
+        for output in graph.output:
+            output.type.tensor_type.ClearField("shape")
+    for node in iter_nodes(light.graph):
+        for sub in node_subgraphs(node):
+            for index, value in enumerate(sub.input):
+                if not _is_loop_state(index, node):
+                    value.type.tensor_type.ClearField("shape")
+    try:
+        return onnx.shape_inference.infer_shapes(light)
+    except Exception:  # inference itself fails: a genuine error, left for the check stage to report
+        return None
+
+
+def _single_element(dims: list) -> bool:
+    return all(d == 1 for d in dims)
+
+
+def _reshape_output_to_declared(graph: onnx.GraphProto, output: onnx.ValueInfoProto, declared: list) -> None:
+    """Rename the computed value (everywhere it is read, subgraphs included) and add Reshape(value, declared)
+    under the output's name."""
+    computed = f"{output.name}__computed"
+    for node in iter_nodes(graph):
+        node.output[:] = [computed if name == output.name else name for name in node.output]
+        node.input[:] = [computed if name == output.name else name for name in node.input]
+    target = f"{output.name}__declared_shape"
+    graph.initializer.append(numpy_helper.from_array(np.array(declared, np.int64), target))
+    graph.node.append(helper.make_node("Reshape", [computed, target], [output.name],
+                                       name=f"{output.name}__as_declared"))
+
+
+_SHAPE_ROUNDS = 3
+
+
+class _ShapeRepair:
+    """Walks the model and its inferred twin (same nodes, same order) graph by graph."""
+
+    def __init__(self):
+        self.fixes: list[Fix] = []
+        self.reshapes: list[tuple[onnx.ValueInfoProto, list]] = []  # graph outputs, added after the walk
+
+    def fix(self, target: str, change: str) -> None:
+        self.fixes.append(Fix("repair", "drop_contradicting_shapes", target, change, _SHAPE_REASON))
+
+    def graph(self, graph: onnx.GraphProto, known: onnx.GraphProto, outer: dict, owner: onnx.NodeProto | None):
+        facts = {**outer, **{v.name: _dims(v) for v in [*known.input, *known.value_info, *known.output]}}
+        elem_types = {v.name: _elem_type(v) for v in known.value_info}
+        scope = "graph" if owner is None else f"{owner.op_type} '{owner.name}' subgraph"
+        if owner is not None:
+            self.subgraph_inputs(graph, known, outer, owner, scope)
+        keep = []
+        for value in graph.value_info:
+            declared, computed = _dims(value), facts.get(value.name)
+            stated, inferred = _elem_type(value), elem_types.get(value.name, 0)
+            if _contradicts(declared, computed):
+                self.fix(value.name, f"{scope} value_info {_show(declared)} removed (inferred {_show(computed)})")
+            elif stated and inferred and stated != inferred:  # an annotation only: the node's type is computed
+                self.fix(value.name, f"{scope} value_info of type {_type_name(stated)} removed (its node computes "
+                                     f"{_type_name(inferred)})")
+            else:
+                keep.append(value)
+        if len(keep) != len(graph.value_info):
+            del graph.value_info[:]
+            graph.value_info.extend(keep)
+        for output in graph.output:
+            declared, computed = _dims(output), facts.get(output.name)
+            if _contradicts(declared, computed):
+                self.output(graph, output, declared, computed, scope, owner)
+            elif owner is None and declared == [] and computed is None:
+                # Paddle's 0-d result, computed with a shape inference cannot tell (a Loop's state): paddle2onnx
+                # computes 0-d values as [1], which ONNX Runtime returns. The Reshape fails loudly on more.
+                self.reshapes.append((output, declared))
+                self.fix(output.name, "output declared [] (Paddle's 0-d result), computed with a shape inference "
+                                      "cannot tell: reshaped to []")
+        for node, twin in zip(graph.node, known.node, strict=True):
+            for sub, sub_twin in zip(node_subgraphs(node), node_subgraphs(twin), strict=True):
+                self.graph(sub, sub_twin, facts, node)
+
+    def subgraph_inputs(self, graph, known, outer, owner, scope) -> None:
+        """A body's inputs are what the node running it passes. A Loop state input may change shape from one
+        iteration to the next: its declaration must at least hold for the initial value."""
+        for index, (value, twin) in enumerate(zip(graph.input, known.input, strict=True)):
+            declared = _dims(value)
+            if _is_loop_state(index, owner):
+                initial = outer.get(owner.input[index]) if len(owner.input) > index else None
+                if _contradicts(declared, initial):
+                    _set_dims(value, [None] * len(initial))
+                    self.fix(value.name, f"{scope} state input declared {_show(declared)}, its initial value is "
+                                         f"{_show(initial)}: now {_show([None] * len(initial))}")
+            elif _contradicts(declared, computed := _dims(twin)):
+                _set_dims(value, computed)
+                self.fix(value.name, f"{scope} input declared {_show(declared)} now {_show(computed)} as inferred")
+
+    def output(self, graph, output, declared, computed, scope, owner) -> None:
+        if owner is not None:  # what the body computes is what its node sees
+            _set_dims(output, computed)
+            self.fix(output.name, f"{scope} output declared {_show(declared)} now {_show(computed)} as inferred")
+        elif len(declared) != len(computed) and _single_element(declared) and _single_element(computed):
+            self.reshapes.append((output, declared))  # [] vs [1]: the declared one is Paddle's
+            self.fix(output.name, f"output computed {_show(computed)} reshaped to its declared {_show(declared)}")
+        else:
+            merged = computed if len(declared) != len(computed) else [
+                None if isinstance(d, int) and isinstance(c, int) and d != c else d
+                for d, c in zip(declared, computed, strict=True)]
+            _set_dims(output, merged)
+            self.fix(output.name, f"output declared {_show(declared)} now {_show(merged)} (inferred "
+                                  f"{_show(computed)})")
+
+
+def drop_contradicting_shapes(model: onnx.ModelProto) -> list[Fix]:
+    """paddle2onnx writes shape annotations its own graph does not compute: a value declared rank 0 computed
+    rank 1 (Paddle's 0-d results of reductions, `all`, `dist`, `p_norm`, `logsumexp`, `dot`, the condition and
+    state of a `while` carried by a Loop body) or the reverse, dims that contradict inference. ONNX Runtime
+    runs such files; the full checker refuses them ("Inferred shape and existing shape differ in rank").
+
+    Every annotation that contradicts what inference computes from the graph alone is removed (value_info) or
+    replaced by the inferred shape (subgraph inputs and outputs), so the check's inference recomputes it. A
+    graph output is the model's contract: a rank-only difference of one element ([] vs [1]) gets a Reshape to
+    the declared shape (the shape Paddle returns); other contradicting dims become the inferred ones. An
+    intermediate value_info stating another element type than its node computes (a Constant of float64 declared
+    float) is an annotation only, removed too; element types of inputs, outputs and nodes are never changed: a
+    type error between nodes, or an output of another type than declared, stays an error. The three-way
+    verification judges the result.
+    """
+    fixes: list[Fix] = []
+    for _ in range(_SHAPE_ROUNDS):  # a repaired Loop state input lets the next round see through the body
+        inferred = _inferred_from_scratch(model)
+        if inferred is None:
+            break
+        walker = _ShapeRepair()
+        walker.graph(model.graph, inferred.graph, {}, None)
+        for output, declared in walker.reshapes:
+            _reshape_output_to_declared(model.graph, output, declared)
+        fixes += walker.fixes
+        if not walker.fixes:
+            break
+    return fixes
+
+
 PASSES: list[Callable[[onnx.ModelProto], list[Fix]]] = [unsqueeze_scalar_concat_inputs,
-                                                        concat_stacked_rnn_final_states]
+                                                        concat_stacked_rnn_final_states,
+                                                        drop_contradicting_shapes]
 
 
 def repair_model(model: onnx.ModelProto) -> list[Fix]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 
+import numpy as np
+
 from paddle2tf.frontend.fixes import Fix
 
 # Ops whose float attributes Paddle declares as double (paddle2onnx reads them as double correctly).
@@ -117,7 +119,67 @@ def explicit_reduce_all_axes(program: dict) -> list[Fix]:
     return fixes
 
 
-PASSES: list[Callable[[dict], list[Fix]]] = [float_attributes_as_f32, explicit_reduce_all_axes]
+def _op_lists(node) -> Iterator[list]:
+    """Every block's op list (``"ops": [...]``), nested blocks too."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "ops" and isinstance(value, list):
+                yield value
+            if key not in _NO_OPS_INSIDE:
+                yield from _op_lists(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _op_lists(value)
+
+
+def _max_value_id(node) -> int:
+    if isinstance(node, dict):
+        own = node.get("%") if isinstance(node.get("%"), int) else -1
+        return max([own, *(_max_value_id(v) for v in node.values())])
+    if isinstance(node, list):
+        return max((_max_value_id(v) for v in node), default=-1)
+    return -1
+
+
+def _attr(op: dict, name: str):
+    return next((a["AT"].get("D") for a in op.get("A", []) if a.get("N") == name), None)
+
+
+def flatten_vector_norms(program: dict) -> list[Fix]:
+    """``paddle.linalg.norm(x)`` without an axis is ``p_norm`` with ``asvector=true``: the norm of all elements.
+    paddle2onnx 2.1.0 ignores ``asvector`` and reduces the last axis only ([N] where Paddle returns a 0-d value).
+    A ``flatten`` of the input is inserted before it, so the last axis is every element (what asvector means)."""
+    fixes = []
+    shapes = _value_shapes(program)
+    next_id = _max_value_id(program) + 1
+    for ops in _op_lists(program):
+        for index in reversed(range(len(ops))):
+            op = ops[index]
+            if not (isinstance(op, dict) and isinstance(op.get("#"), str) and op["#"].endswith(".p_norm")):
+                continue
+            if _attr(op, "asvector") is not True or _attr(op, "keepdim") is not False or not op.get("I"):
+                continue
+            source = op["I"][0].get("%")
+            shape = shapes.get(source)
+            if shape is None or len(shape) < 2:
+                continue  # rank 0/1: the last axis already is every element
+            tensor_type = json.loads(json.dumps(op["O"][0]["TT"]))
+            tensor_type["D"][1] = [-1 if any(d < 0 for d in shape) else int(np.prod(shape))]
+            flatten = {"#": "1.flatten",
+                       "A": [{"AT": {"#": "0.a_i32", "D": 0}, "N": "start_axis"},
+                             {"AT": {"#": "0.a_i32", "D": len(shape) - 1}, "N": "stop_axis"}],
+                       "I": [{"%": source}], "O": [{"%": next_id, "TT": tensor_type}],
+                       "OA": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": False}]}, "N": "stop_gradient"}]}
+            op["I"][0]["%"] = next_id
+            ops.insert(index, flatten)
+            next_id += 1
+            fixes.append(Fix("sanitise", "flatten_vector_norms", "pd_op.p_norm",
+                             f"input of rank {len(shape)} flattened first (asvector=true: the norm of every element)",
+                             "paddle2onnx 2.1.0 ignores asvector and reduces the last axis only"))
+    return fixes
+
+
+PASSES: list[Callable[[dict], list[Fix]]] = [float_attributes_as_f32, explicit_reduce_all_axes, flatten_vector_norms]
 
 
 def sanitise_program(json_path: str, out_path: str) -> list[Fix]:

@@ -15,7 +15,7 @@ def main(onnx_path: str) -> None:
     replies = protocol_stream()
     try:
         session = onnxruntime_session(onnx_path)
-        serve(lambda feeds: list(run_onnxruntime(onnx_path, feeds, session).values()), replies)
+        serve(lambda feeds: list(run_onnxruntime(onnx_path, feeds, session=session).values()), replies)
     except Paddle2TFError as exc:
         fail(str(exc))
 

@@ -11,7 +11,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from paddle2tf.onnxutil.graph import node_input_names
+from paddle2tf.converter.prescan import check_supported
+from paddle2tf.converter.runner import GraphRunner
+from paddle2tf.converter.weights import WeightStore
+from paddle2tf.onnxutil.graph import graph_inputs, graph_opsets, node_input_names, value_type
 
 
 def chunk_ranges(nodes, chunk_size: int) -> list[tuple[int, int]]:
@@ -82,9 +85,6 @@ class TfChunks:
     def __init__(self, model: onnx.ModelProto):
         import tensorflow as tf
 
-        from paddle2tf.converter.prescan import check_supported
-        from paddle2tf.converter.weights import WeightStore
-        from paddle2tf.onnxutil.graph import graph_inputs, graph_opsets, value_type
 
         check_supported(model)
         self._tf = tf
@@ -103,7 +103,6 @@ class TfChunks:
         and, for values without one, the reason. Values of earlier nodes come from ``held``; when one
         cannot be fed (not a tensor), the chunk is traced from the graph inputs instead."""
         tf = self._tf
-        from paddle2tf.converter.runner import GraphRunner
 
         nodes = self.model.graph.node
         needed = self._needed(start, end)

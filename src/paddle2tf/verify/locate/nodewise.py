@@ -29,7 +29,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from paddle2tf.onnxutil.graph import node_input_names
+from paddle2tf.converter import passes
+from paddle2tf.onnxutil.graph import attributes, node_input_names
 from paddle2tf.verify.locate.chunks import OrtChunks, TfChunks, chunk_ranges
 from paddle2tf.verify.locate.model import (
     DEFAULT_CHUNK_SIZE,
@@ -70,8 +71,6 @@ def compare_graph(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], toler
     applied: list[str] = []
     reference_model = model
     if optimized:
-        from paddle2tf.converter import passes
-
         result = passes.optimize(model)
         model, applied = result.model, [name for name, count in result.rewrites.items() if count]
     reference_position = {name: i for i, node in enumerate(reference_model.graph.node) for name in node.output}
@@ -150,8 +149,6 @@ def _check_value(name, reference, candidate, ort_reason, tf_reason, constant,
 
 def _summarise(model, feeds, static, checks: dict[str, ValueCheck],
                metrics: dict[str, PairMetrics]) -> NodewiseResult:
-    from paddle2tf.onnxutil.graph import attributes
-
     nodes = model.graph.node
     node_checks: list[NodeCheck] = []
     producer: dict[str, int] = {}

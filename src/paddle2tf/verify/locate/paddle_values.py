@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
+from paddle2tf.common.subprocesses import run_child
 from paddle2tf.onnxutil.graph import node_input_names
+from paddle2tf.verify.locate.chunks import OrtChunks
 from paddle2tf.verify.metrics import FAIL, Tolerance, compare
+from paddle2tf.verify.runners import RunnerError
 
 SUBLAYERS_SUFFIX = ".sublayers.json"  # _paddle_worker.SUBLAYERS_SUFFIX (that module imports Paddle's helpers)
 
@@ -76,9 +79,6 @@ def _named_values(model: onnx.ModelProto) -> list[str]:
 
 def _paddle_values(paddle_model, feeds: Mapping[str, np.ndarray], names: list[str], folder: str,
                    chunk_size: int, log_file: str | None) -> dict:
-    from paddle2tf.common.subprocesses import run_child
-    from paddle2tf.verify.runners import RunnerError
-
     feeds_file, names_file = os.path.join(folder, "feeds.npz"), os.path.join(folder, "names.json")
     np.savez(feeds_file, **feeds)
     with open(names_file, "w") as handle:
@@ -94,7 +94,6 @@ def compare_paddle_values(model: onnx.ModelProto, paddle_model, feeds: Mapping[s
                           tolerance: Tolerance = Tolerance(), chunk_size: int = 200, log_file: str | None = None,
                           progress: Progress = lambda _: None) -> PaddleComparison:
     """Compare every ONNX value with a Paddle counterpart and find the first drifting region."""
-    from paddle2tf.verify.locate.chunks import OrtChunks
 
     start_time = time.perf_counter()
     nodes = model.graph.node

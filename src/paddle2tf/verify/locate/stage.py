@@ -11,6 +11,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from paddle2tf.onnxutil.checker import load_model
 from paddle2tf.verify.locate.model import (
     DEFAULT_CHUNK_SIZE,
     HOPS,
@@ -24,6 +25,7 @@ from paddle2tf.verify.locate.nodewise import compare_graph
 from paddle2tf.verify.locate.paddle_values import PaddleComparison, compare_paddle_values, describe_region
 from paddle2tf.verify.metrics import FAIL, PASS, PairMetrics, Tolerance, compare, worst
 from paddle2tf.verify.model import Verification, pair_key
+from paddle2tf.verify.runners import run_onnxruntime, run_paddle
 
 Progress = Callable[[str], None]
 
@@ -101,7 +103,6 @@ def run_locate(onnx_path: str, feeds: Mapping[str, np.ndarray], feeds_origin: st
     gives the hop verdicts; without it Paddle (when ``paddle_model`` is given), ONNX Runtime and the SavedModel
     (``run_saved_model``: its outputs by ONNX name) are run here.
     ``nodewise=None`` runs the node-level search only when the ONNX → TF hop is not within tolerance."""
-    from paddle2tf.onnxutil.checker import load_model
 
     start = time.perf_counter()
     model = load_model(onnx_path)
@@ -111,7 +112,6 @@ def run_locate(onnx_path: str, feeds: Mapping[str, np.ndarray], feeds_origin: st
     else:
         hops = {"paddle_to_onnx": _hop_from_pairs("paddle_to_onnx", {}, "no Paddle model"),
                 "onnx_to_tensorflow": _hop_from_pairs("onnx_to_tensorflow", {}, "")}
-        from paddle2tf.verify.runners import run_onnxruntime, run_paddle
 
         names = [o.name for o in model.graph.output]
         ort_out = run_onnxruntime(onnx_path, dict(feeds)) if paddle_model or run_saved_model else {}
