@@ -15,7 +15,7 @@ import onnx
 import pytest
 
 from paddle2tf.converter.module import TensorInfo
-from paddle2tf.converter.preprocess import parse_preprocess
+from paddle2tf.converter.preprocess import apply_reference, parse_preprocess
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.sources import InputSpec
 from paddle2tf.report.html import render_html
@@ -248,6 +248,27 @@ def test_cli_convert_with_dataset_judges_the_tflite_variants(classifier, images,
     assert "tflite-fp32" in proc.stdout and "dataset verdict" in proc.stdout
 
 
+def test_preprocessing_compiled_into_the_signature_gets_raw_images(classifier, tmp_path):
+    """A SavedModel converted with --preprocess (resize compiled in): the dataset's raw images of any size go to it
+    as they are (one part per run of equal sizes), Paddle / ONNX Runtime get the numpy reference's output."""
+    folder = tmp_path / "mixed"
+    small = render_images(str(folder / "a"), 6, size=(48, 48))
+    large = render_images(str(folder / "b"), 6, size=(80, 72), seed=1)
+    names = sorted([f"a/{n}" for n in small] + [f"b/{n}" for n in large])
+    out = _convert(classifier["model"], str(tmp_path / "out"), "--no-verify", "--preprocess", SPEC + ",resize=64x64")
+    raw = [load_rgb(os.path.join(folder, n))[None] for n in names]
+    spec = parse_preprocess(SPEC + ",resize=64x64")
+    model_x = np.concatenate([apply_reference(spec, r) for r in raw])
+    paddle = _cat(run_each("paddle", out, _batches(model_x)))
+    tf = _cat(run_each("tensorflow", out, [{"x": r} for r in raw]))
+    result = _check(out, str(folder))
+    assert result.preprocess.endswith("(compiled into the signature)") and result.samples == 12
+    agreement = _agreement(result, "top1", "paddle_vs_tensorflow")
+    assert agreement.value == pytest.approx(np.mean(paddle.argmax(1) == tf.argmax(1)), abs=1e-12)
+    metrics = result.outputs[0].pairs["paddle_vs_tensorflow"]
+    assert metrics.max_abs == pytest.approx(np.abs(paddle.astype(np.float64) - tf).max(), rel=1e-6)
+
+
 def _match(ref: np.ndarray, cand: np.ndarray) -> tuple[int, float]:
     """Greedy matching written here: reference boxes by descending score, each to the same-class unmatched
     candidate of highest IoU when >= 0.5."""
@@ -352,7 +373,7 @@ def test_interrupt_gives_a_partial_result(classifier, images, tmp_path):
 import os, signal
 from paddle2tf.app import api
 from paddle2tf.app.options import DatasetRequest
-from paddle2tf.converter.preprocess import parse_preprocess
+from paddle2tf.converter.preprocess import apply_reference, parse_preprocess
 from paddle2tf.verify.dataset import run
 run.PROGRESS_INTERVAL = 0
 seen = []
