@@ -21,6 +21,7 @@ from paddle2tf.common.serve_loop import protocol_stream
 from paddle2tf.common.serve_loop import serve as serve_requests
 from paddle2tf.frontend.fixes import paddle_ops
 from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, registered
+from paddle2tf.onnxutil.external_data import INLINE_MAX_BYTES
 
 ERROR_PREFIX = "paddle2tf-error: "
 SUBLAYERS_SUFFIX = ".sublayers.json"  # beside a saved Layer: parameter name -> structured name (layer1.0.conv1.weight)
@@ -123,8 +124,6 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
     os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"  # paddle2onnx must never pip-install at run time
     import paddle2onnx
 
-    from paddle2tf.onnxutil.external_data import INLINE_MAX_BYTES
-
     onnx_bytes = paddle2onnx.export(model_file, params_file, None, opset_version=opset,
                                     auto_upgrade_opset=True, enable_onnx_checker=True,
                                     enable_optimize=True, optimize_tool="none")
@@ -153,7 +152,6 @@ def export_paddle_ops(model_file: str, params_file: str, onnx_bytes: bytes) -> t
     (``paddle_ops.may_need_export``), so other exports import nothing more than paddle2onnx."""
     import onnx
 
-
     model = onnx.load_from_string(onnx_bytes)
     try:
         fixes = paddle_ops.export_paddle_ops(model, read_paddle_ops(model_file, params_file))
@@ -166,7 +164,6 @@ def read_paddle_ops(model_file: str, params_file: str) -> list:
     """The registered ops of the program (paddle2tf.frontend.fixes.paddle_ops.EXPORTERS) as ``PaddleOp``s: attributes,
     ONNX names of operands and results as paddle2onnx gives them, parameter values from the Paddle scope."""
     import paddle
-
 
     paddle.enable_static()
     exe = paddle.static.Executor(paddle.CPUPlace())

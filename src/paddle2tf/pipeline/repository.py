@@ -43,6 +43,16 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
+def sha256_files(paths: list[str]) -> str:
+    """One sha256 over several files (model.onnx and its external data): the one file's own hash for one file."""
+    if len(paths) == 1:
+        return sha256_file(paths[0])
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(sha256_file(path).encode())
+    return digest.hexdigest()
+
+
 def source_hash(source: str, input_specs) -> str:
     """sha256 of the source files (ONNX file and its external data, or Paddle model + params); for a ``module:attr``
     reference, of the reference string and the input specs."""

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from paddle2tf.common.events import ERROR, MESSAGE, STAGE_DONE, STAGE_START, Event
 from paddle2tf.common.files import make_shared_dir
 from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARITY, BadInputError, Paddle2TFError
+from paddle2tf.onnxutil.external_data import DATA_SUFFIX
 from paddle2tf.pipeline.alerts import build_alert, dataset_failures, send_alert
 from paddle2tf.pipeline.config import ModelEntry, Pipeline
-from paddle2tf.pipeline.repository import Repository, metrics_of, sha256_file, source_hash
+from paddle2tf.pipeline.repository import Repository, metrics_of, sha256_file, sha256_files, source_hash
 from paddle2tf.report.outdir import ONNX_FILE, REPORT_FILE
 
 
@@ -149,8 +150,10 @@ def run_model(entry: ModelEntry, pipeline: Pipeline, repo: Repository, say, run_
         result.stage = "publish"
         say(f"[{entry.name}] publish ...")
         try:
+            onnx_files = [os.path.join(out_dir, name) for name in (ONNX_FILE, ONNX_FILE + DATA_SUFFIX)
+                          if os.path.isfile(os.path.join(out_dir, name))]  # with its external data
             manifest = {"source": {"text": entry.source, "kind": report["source"].get("kind")},
-                        "source_sha256": src_hash, "onnx_sha256": sha256_file(os.path.join(out_dir, ONNX_FILE)),
+                        "source_sha256": src_hash, "onnx_sha256": sha256_files(onnx_files),
                         "settings": {**entry.settings(),
                                      "feeds_sha256": sha256_file(options.feeds) if options.feeds else None,
                                      # a changed plugin builds another SavedModel from the same ONNX

@@ -12,6 +12,7 @@ import json
 import math
 
 from paddle2tf.report.terminal import deploy_check_rows, tflite_rows
+from paddle2tf.verify.dataset.result import HISTOGRAM_EDGES
 from paddle2tf.verify.model import PAIR_LABELS, PAIRS, pair_key
 
 _CSS = """
@@ -398,8 +399,6 @@ def dataset_error_png(dataset: dict) -> bytes | None:
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
-
-    from paddle2tf.verify.dataset.result import HISTOGRAM_EDGES
 
     edges = [10 ** e for e in HISTOGRAM_EDGES]
     fig = Figure(figsize=(10, 3.2 * len(panels)), dpi=100)

@@ -25,11 +25,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from paddle2tf.converter.module import TensorInfo, from_signature_layout, to_signature_layout
-from paddle2tf.converter.preprocess import Preprocess, apply_reference, resize_nhwc
+from paddle2tf.converter.precision import feed_dtype
+from paddle2tf.converter.preprocess import Preprocess, apply_reference, model_feeds, resize_nhwc
 from paddle2tf.converter.preprocess import resolve as resolve_preprocess
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.export import INFERENCE_YML
-from paddle2tf.frontend.sources import InputSpec
+from paddle2tf.frontend.sources import InputSpec, model_input_specs
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 THUMBNAIL_SIZE = 64
@@ -50,9 +51,6 @@ class ModelIO:
     def from_report(onnx_path: str, report: dict) -> ModelIO:
         """For a paddle2tf output: its model.onnx and report.json (signature, precision, compiled preprocessing)."""
         import onnx
-
-        from paddle2tf.converter.precision import feed_dtype
-        from paddle2tf.frontend.sources import model_input_specs
 
         model_specs = model_input_specs(onnx.load(onnx_path, load_external_data=False))
         inputs = tuple(TensorInfo(**t) for t in report["signature"]["inputs"])
@@ -140,7 +138,6 @@ class Dataset:
             feeds, serving = self._image_batch(indices)
         else:
             serving_feeds = {name: np.ascontiguousarray(array[indices]) for name, array in self._arrays.items()}
-            from paddle2tf.converter.preprocess import model_feeds
 
             feeds = model_feeds(self.io.compiled,
                                 from_signature_layout(serving_feeds, list(self.io.signature_inputs)))
