@@ -230,6 +230,11 @@ def _curve_png(points: list[tuple], tol: dict, length: int, mark: tuple | None, 
     ax.set_xlim(-1, max(length, 2))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, ncols=5, framealpha=0.9)
+    return _png(fig)
+
+
+def _png(fig) -> bytes:
+    """A laid-out matplotlib figure as PNG bytes (embedded in report.html as a data URI)."""
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -429,10 +434,7 @@ def dataset_error_png(dataset: dict) -> bytes | None:
         cdf_ax.set_ylabel("share of samples ≤ x")
         cdf_ax.set_ylim(0, 1.02)
         cdf_ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return _png(fig)
 
 
 def _dataset_section(dataset: dict | None) -> str:
