@@ -67,6 +67,9 @@ def test_greedy_decoder_refused_without_fixes(paddle_model, tmp_path):
     assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert "Inferred shape and existing shape differ in rank: (1) vs (0)" in last and "Not" in last, last
+    # The line names the user's model, never paddle2tf's working copy (.partial-*/model.onnx).
+    assert last.startswith(f"paddle2tf: error: {paddle_model('greedy_decoder')} (as exported to ONNX): "), last
+    assert ".partial" not in last and "model.onnx" not in last, last
 
 
 def test_zero_d_results(paddle_model, tmp_path):

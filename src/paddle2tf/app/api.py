@@ -141,15 +141,17 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
             copy_onnx_model(resolved.model_file, onnx_path)  # with its external data, if any
         if options.paddle_reference is not None:
             paddle_model = _paddle_reference(options.paddle_reference, resolved, os.path.join(work, PADDLE_DIR))
-        # Errors about an ONNX source name the user's file, not our working copy.
-        display_name = None if resolved.is_paddle else resolved.model_file
+        # Errors name the user's file, never our working copy: an ONNX source by its path, a Paddle model's export
+        # as what it was exported from.
+        user_onnx = None if resolved.is_paddle else resolved.model_file
+        display_name = user_onnx or f"{resolved.describe()} (as exported to ONNX)"
         if options.fixes:
             with stages.stage("repair", "known exporter defects in the ONNX graph"):
                 repairs = repair_model(model := load_model(onnx_path, display_name))
                 if repairs:
                     save_onnx_model(model, onnx_path)
-                    if display_name:  # the user's own file: model.onnx is not a copy of it
-                        notes.append(f"{os.path.basename(display_name)} was repaired before conversion "
+                    if user_onnx:  # the user's own file: model.onnx is not a copy of it
+                        notes.append(f"{os.path.basename(user_onnx)} was repaired before conversion "
                                      f"({len(repairs)} change(s), see fixes); --no-fixes converts it as given")
                 fixes += repairs
         if options.static_shapes:  # before the check, whose shape inference then propagates the fixed dims
@@ -158,7 +160,7 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
         with stages.stage("check", "onnx.checker + shape inference"):
             model = load_checked(onnx_path, display_name)
             model_specs = model_input_specs(model)
-            check_specs_against_model(options.input_specs, model_specs, display_name or "the exported model")
+            check_specs_against_model(options.input_specs, model_specs, display_name)
             specs = _feed_specs(model_specs, options.input_specs)
             outputs = [value.name for value in model.graph.output]
             if unknown := sorted(set(options.per_output) - set(outputs)):
