@@ -185,6 +185,21 @@ def test_contradicting_options_rejected(tmp_path, extra, fragment):
     assert_clean_failure(run_cli("convert", tiny_onnx(tmp_path / "tiny.onnx"), "-o", str(out), *extra), out, fragment)
 
 
+@pytest.mark.parametrize("command,extra,fragment", [
+    ("verify", ["--rtol=-1"], "--rtol -1.0: must be a finite number >= 0"),
+    ("verify", ["--tolerance", "y:nan:0"], "--rtol nan (--tolerance y): must be a finite number >= 0"),
+    ("locate", ["--chunk-size", "0"], "--chunk-size 0: must be at least 1"),
+    ("locate", ["--atol=-1"], "--atol -1.0: must be a finite number >= 0"),
+    ("deploy-check", ["--time", "-1"], "--time -1: must be at least 0"),
+])
+def test_commands_on_an_output_validate_their_options_first(tmp_path, command, extra, fragment):
+    """VerifyOptions / LocateOptions / DeployCheckOptions reject a bad setting in one exit-2 line, before the
+    folder is read (this one does not exist)."""
+    proc = run_cli(command, str(tmp_path / "no-such-output"), *extra)
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [f"paddle2tf: error: {fragment}"], proc.stderr
+
+
 def test_stderr_holds_only_paddle2tf_lines(tmp_path):
     """TensorFlow's absl / oneDNN start-up lines go to OUT_DIR/conversion.log, not the terminal (even with
     TF_CPP_MIN_LOG_LEVEL=0, when TF prints the most); --debug, accepted after the subcommand too, shows them."""

@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 from paddle2tf.app import api
-from paddle2tf.app.options import ConvertOptions
+from paddle2tf.app.options import ConvertOptions, VerifyOptions
 
 from helpers.parity import assert_parity
 
@@ -39,7 +39,7 @@ def test_recurrent_model(name, paddle_model, tmp_path):
         for batch, steps in OTHER_SIZES:
             feeds_file = tmp_path / f"x_{batch}_{steps}.npz"
             np.savez(feeds_file, x=rng.uniform(-1, 1, (batch, steps, 16)).astype(np.float32))
-            assert_parity(api.verify_output(str(out), feeds_file=str(feeds_file), progress=lambda _: None))
+            assert_parity(api.verify_output(str(out), VerifyOptions(feeds=str(feeds_file)), progress=lambda _: None))
 
 
 # paddle.nn.SimpleRNN (pd_op.rnn, RNN_TANH / RNN_RELU) is dropped by paddle2onnx 2.1.0 (defect 4) and exported

@@ -12,7 +12,7 @@ import pytest
 from onnx import numpy_helper
 
 from paddle2tf.app import api
-from paddle2tf.app.options import ConvertOptions
+from paddle2tf.app.options import ConvertOptions, VerifyOptions
 from paddle2tf.frontend.sources import parse_input_spec
 
 from helpers.parity import assert_parity
@@ -25,7 +25,7 @@ def _reverify_batches(out_dir, tmp_path, make_feeds_for_batch):
     for batch in (1, 4):
         feeds_file = tmp_path / f"feeds_b{batch}.npz"
         np.savez(feeds_file, **make_feeds_for_batch(batch))
-        report = api.verify_output(str(out_dir), feeds_file=str(feeds_file), progress=lambda _: None)
+        report = api.verify_output(str(out_dir), VerifyOptions(feeds=str(feeds_file)), progress=lambda _: None)
         assert report.verification.feeds[0].shape[0] == batch
         assert_parity(report)
 
@@ -85,4 +85,4 @@ def test_bert_like_encoder(name, paddle_model, tmp_path):
     for batch, seq in ((1, 7), (4, 33)):
         feeds_file = tmp_path / f"ids_{batch}_{seq}.npz"
         np.savez(feeds_file, input_ids=rng.integers(0, 1000, (batch, seq)).astype(np.int64))
-        assert_parity(api.verify_output(str(out), feeds_file=str(feeds_file), progress=lambda _: None))
+        assert_parity(api.verify_output(str(out), VerifyOptions(feeds=str(feeds_file)), progress=lambda _: None))

@@ -98,12 +98,12 @@ def _control_flow_onnx(path) -> str:
 def test_control_flow_is_reported(tmp_path):
     from paddle2tf.app import api
     from paddle2tf.app.api import deploy_check_output
-    from paddle2tf.app.options import ConvertOptions
+    from paddle2tf.app.options import ConvertOptions, DeployCheckOptions
 
     out = tmp_path / "out"
     api.convert(_control_flow_onnx(tmp_path / "cf.onnx"), str(out), ConvertOptions(verify=False),
                 progress=lambda _: None)
-    result = deploy_check_output(str(out), require=["no-control-flow", "static"], update_report=False)
+    result = deploy_check_output(str(out), DeployCheckOptions(("no-control-flow", "static"), update_report=False))
     ops = {ref.op for ref in result.control_flow}
     assert ops & {"If", "StatelessIf"} and ops & {"While", "StatelessWhile"}, result.control_flow
     assert result.functions >= 3  # the serving function, both If branches, the loop's cond and body

@@ -372,7 +372,7 @@ def test_interrupt_gives_a_partial_result(classifier, images, tmp_path):
     script.write_text(f"""
 import os, signal
 from paddle2tf.app import api
-from paddle2tf.app.options import DatasetRequest
+from paddle2tf.app.options import DatasetRequest, VerifyOptions
 from paddle2tf.converter.preprocess import apply_reference, parse_preprocess
 from paddle2tf.verify.dataset import run
 run.PROGRESS_INTERVAL = 0
@@ -384,7 +384,7 @@ def progress(event):
         if len(seen) == 2:
             os.killpg(os.getpgid(0), signal.SIGINT)
 request = DatasetRequest({folder!r}, batch_size=8, preprocess=parse_preprocess({SPEC!r}))
-report = api.verify_output({str(out)!r}, dataset=request, progress=progress)
+report = api.verify_output({str(out)!r}, VerifyOptions(dataset=request), progress=progress)
 print("complete:", report.dataset.complete)
 """)
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,

@@ -276,6 +276,7 @@ def test_paddle_to_onnx_region_names_the_sublayer(tmp_path, monkeypatch):
     ONNX model: the region is that Linear's matmul, its sublayer named '2'; Paddle's values are fetched two at a
     time (chunks) and match ONNX Runtime's (1e-5) up to it."""
     from paddle2tf.app.api import locate_output
+    from paddle2tf.app.options import LocateOptions
 
     monkeypatch.setenv("PYTHONPATH", HELPERS_DIR)  # the export child imports paddle_models
     source_out = tmp_path / "mlp"
@@ -283,7 +284,7 @@ def test_paddle_to_onnx_region_names_the_sublayer(tmp_path, monkeypatch):
                 ConvertOptions(input_specs=(InputSpec("x", "float32", (None, 64)),)), progress=lambda _: None)
     out = tmp_path / "drift"
     weight = _drifted_copy(source_out, out, skip=1)
-    result = locate_output(str(out), chunk_size=2)
+    result = locate_output(str(out), LocateOptions(chunk_size=2))
     assert result.diverging_hop == "paddle_to_onnx"
     region = result.paddle_values.region
     _assert_region_reads(region, onnx.load(str(out / "model.onnx")), weight)

@@ -17,7 +17,7 @@ from dataclasses import asdict
 import numpy as np
 import onnx
 
-from paddle2tf.app.options import ConvertOptions, DatasetRequest
+from paddle2tf.app.options import ConvertOptions, DatasetRequest, DeployCheckOptions, LocateOptions, VerifyOptions
 from paddle2tf.common.events import STAGE_DONE, STAGE_START, Event, Progress, messages, to_stderr
 from paddle2tf.converter import plugins as converter_plugins
 from paddle2tf.converter.module import (
@@ -345,19 +345,20 @@ def _serving_feeds(feeds_file: str | None, specs: list[InputSpec], seed: int, pr
     return to_signature_layout(feeds, signature.inputs), origin
 
 
-def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance | None = None,
-                  per_output: Mapping[str, Tolerance] | None = None, locate_on_failure: bool = True,
-                  plugins: Sequence[str] = (), dataset: DatasetRequest | None = None,
+def verify_output(out_dir: str, options: VerifyOptions | None = None, *,
                   progress: Progress = to_stderr) -> ConversionReport:
     """Re-run the three-way check on an existing output directory and rewrite its report.json and report.html
-    (with the locate stage when the check fails, unless ``locate_on_failure`` is False). The SavedModel runs
-    without any plugin; the locate stage loads ``plugins`` and those report.json records. ``dataset``: the dataset
-    check too (report.json ``dataset``; without it, a previous dataset section is kept: same SavedModel)."""
-    converter_plugins.load(plugins)
+    (with the locate stage when the check fails, unless ``options.locate`` is False). The SavedModel runs
+    without any plugin; the locate stage loads ``options.plugins`` and those report.json records.
+    ``options.dataset``: the dataset check too (report.json ``dataset``; without it, a previous dataset section is
+    kept: same SavedModel)."""
+    options = options or VerifyOptions()
+    feeds_file, per_output, dataset = options.feeds, options.per_output, options.dataset
+    converter_plugins.load(options.plugins)
     output = Output.open(out_dir)
     data = output.report
     paddle_model = output.paddle_model()
-    tolerance = tolerance or default_tolerance(recorded_precision(data))
+    tolerance = options.tolerance or default_tolerance(recorded_precision(data))
     signature, serving_feeds, feeds, origin = output.inputs(feeds_file)
     opened = _open_dataset(dataset, output.onnx_path, data, paddle_model) if dataset is not None else None
     stages = _Stages(progress)
@@ -377,7 +378,7 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
                               fixes=data.get("fixes", []), model_summary=summary, plugins=data.get("plugins", []),
                               deploy_check=data.get("deploy_check"),  # same SavedModel: still valid
                               dataset=data.get("dataset") if dataset is None else None)
-    if locate_on_failure and report.verdict == FAIL:
+    if options.locate and report.verdict == FAIL:
         _locate_stage(report, stages, output.onnx_path, feeds, origin, tolerance, per_output, paddle_model,
                       output.log_file, data.get("plugins", []), recorded_precision(data))
     if data.get("tflite"):  # the TFLite files of the conversion, verified again (not re-converted)
@@ -395,45 +396,44 @@ def verify_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tol
     return report
 
 
-def locate_output(out_dir: str, *, feeds_file: str | None = None, tolerance: Tolerance = Tolerance(),
-                  per_output: Mapping[str, Tolerance] | None = None, nodewise: bool | None = True,
-                  chunk_size: int | None = None, update_report: bool = True, plugins: Sequence[str] = (),
+def locate_output(out_dir: str, options: LocateOptions | None = None, *,
                   progress: Progress = to_stderr) -> LocateReport:
     """Locate the divergence of a paddle2tf output directory (model.onnx, report.json, the stored inputs).
 
     The Paddle → ONNX hop is judged by running Paddle (when the directory holds the Paddle model) and ONNX
-    Runtime, the ONNX → TensorFlow hop by running the SavedModel, then node by node. ``feeds_file`` holds the
+    Runtime, the ONNX → TensorFlow hop by running the SavedModel, then node by node. ``options.feeds`` holds the
     serving signature's inputs (raw images for a ``--preprocess`` input). The converter plugins report.json records
-    and ``plugins`` are loaded first (the model is converted again). With ``update_report`` the result is stored
-    in report.json (``locate``) and report.html is re-rendered."""
+    and ``options.plugins`` are loaded first (the model is converted again). With ``options.update_report`` the
+    result is stored in report.json (``locate``) and report.html is re-rendered."""
+    options = options or LocateOptions()
     output = Output.open(out_dir)
     model = load_model(output.onnx_path)
     skipped = converter_plugins.onnxruntime_skip_reason(model)
     if skipped:
         raise BadInputError(f"{out_dir}: locate compares against ONNX Runtime, and {skipped}")
     say = messages(progress, "locate")
-    converter_plugins.load(plugins)
+    converter_plugins.load(options.plugins)
     converter_plugins.load_recorded(output.report.get("plugins", []), say)
-    signature, serving_feeds, feeds, origin = output.inputs(feeds_file)
+    signature, serving_feeds, feeds, origin = output.inputs(options.feeds)
 
     def run_saved_model() -> dict[str, np.ndarray]:
         return run_signature(output.saved_model, signature, serving_feeds, output.log_file)
 
-    result = run_locate(output.onnx_path, feeds, origin, tolerance=tolerance, per_output=per_output,
-                        paddle_model=output.paddle_model(), nodewise=nodewise,
-                        **({"chunk_size": chunk_size} if chunk_size else {}), log_file=output.log_file,
-                        run_saved_model=run_saved_model, progress=say)
-    if update_report:
+    result = run_locate(output.onnx_path, feeds, origin, tolerance=options.tolerance, per_output=options.per_output,
+                        paddle_model=output.paddle_model(), nodewise=options.nodewise,
+                        **({"chunk_size": options.chunk_size} if options.chunk_size else {}),
+                        log_file=output.log_file, run_saved_model=run_saved_model, progress=say)
+    if options.update_report:
         output.update(locate=result.to_dict())
     return result
 
 
-def deploy_check_output(out_dir: str, *, require: Sequence[str] = (), tolerance: Tolerance = Tolerance(),
-                        timing_runs: int = 0, update_report: bool = True,
+def deploy_check_output(out_dir: str, options: DeployCheckOptions | None = None, *,
                         progress: Progress = to_stderr) -> DeployCheck:
-    """Deploy-check OUT_DIR's SavedModel (targets.deploy_check) on the conversion's inputs; with ``update_report``
-    the result is stored in report.json (``deploy_check``) and report.html is re-rendered."""
-    require = parse_requirements(list(require))  # a bad --require is reported before the folder is read
+    """Deploy-check OUT_DIR's SavedModel (targets.deploy_check) on the conversion's inputs; with
+    ``options.update_report`` the result is stored in report.json (``deploy_check``) and report.html is re-rendered."""
+    options = options or DeployCheckOptions()
+    require = parse_requirements(list(options.require))  # a bad --require is reported before the folder is read
     output = Output.open(out_dir, need_onnx=False, need_saved_model=True)
     signature = output.report["signature"]
     specs = [InputSpec(t["onnx_name"], t["dtype"], tuple(t["shape"])) for t in signature["inputs"]]
@@ -441,9 +441,9 @@ def deploy_check_output(out_dir: str, *, require: Sequence[str] = (), tolerance:
         feeds, origin = load_feeds(output.file(FEEDS_FILE), specs), f"from {FEEDS_FILE} (the inputs of the conversion)"
     else:
         feeds, origin = make_feeds(specs), "generated: seed 0"
-    result = deploy_check(output.saved_model, signature, feeds, origin, require=require, tolerance=tolerance,
-                          timing_runs=timing_runs, log_file=output.log_file,
+    result = deploy_check(output.saved_model, signature, feeds, origin, require=require, tolerance=options.tolerance,
+                          timing_runs=options.timing_runs, log_file=output.log_file,
                           progress=messages(progress, "deploy-check"))
-    if update_report:
+    if options.update_report:
         output.update(deploy_check=result.to_dict())
     return result

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from paddle2tf import __version__
 from paddle2tf.app import api
-from paddle2tf.app.options import ConvertOptions, parse_tolerance_spec
+from paddle2tf.app.options import ConvertOptions, DeployCheckOptions, LocateOptions, VerifyOptions, parse_tolerance_spec
 from paddle2tf.common import events
 from paddle2tf.converter import plugins as converter_plugins
 from paddle2tf.converter.plugins import how_to_hint
@@ -251,8 +251,8 @@ def _run(args, extensions: Sequence[CommandGroup] = ()) -> int:
     else:
         # the dataset options checked like convert's (ConvertOptions' validation)
         dataset = ConvertOptions(tolerance=tolerance, per_output=per_output, **_dataset_fields(args)).dataset_request
-        report = api.verify_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance, per_output=per_output,
-                                   locate_on_failure=not args.no_locate, plugins=args.plugin, dataset=dataset)
+        report = api.verify_output(args.out_dir, VerifyOptions(args.inputs, tolerance, per_output, not args.no_locate,
+                                                               tuple(args.plugin), dataset))
         where = args.out_dir
     print(render_summary(report))
     if report.locate is not None:
@@ -283,10 +283,8 @@ def _tolerance(args) -> Tolerance | None:
 
 def _locate(args, tolerance: Tolerance | None, per_output: dict[str, Tolerance]) -> int:
     """Exit 1 when a hop diverges (the divergence is located), 0 when everything is within tolerance."""
-    if args.chunk_size < 1:
-        raise BadInputError(f"--chunk-size {args.chunk_size}: must be at least 1")
-    result = api.locate_output(args.out_dir, feeds_file=args.inputs, tolerance=tolerance or Tolerance(),
-                               per_output=per_output, chunk_size=args.chunk_size, plugins=args.plugin)
+    result = api.locate_output(args.out_dir, LocateOptions(args.inputs, tolerance or Tolerance(), per_output,
+                                                           chunk_size=args.chunk_size, plugins=tuple(args.plugin)))
     print(render_locate(result))
     print(f"output: {args.out_dir} (report.json 'locate', report.html)")
     return EXIT_OK if result.diverging_hop is None else EXIT_PARITY
@@ -294,10 +292,8 @@ def _locate(args, tolerance: Tolerance | None, per_output: dict[str, Tolerance])
 
 def _deploy_check(args) -> int:
     """Exit 1 when a required property is not met (one line per failure, naming the blocking node)."""
-    if args.time < 0:
-        raise BadInputError(f"--time {args.time}: must be at least 0")
-    result = api.deploy_check_output(args.out_dir, require=args.require,
-                                     tolerance=Tolerance(rtol=args.rtol, atol=args.atol), timing_runs=args.time)
+    options = DeployCheckOptions(tuple(args.require), Tolerance(rtol=args.rtol, atol=args.atol), args.time)
+    result = api.deploy_check_output(args.out_dir, options)
     print(json.dumps(result.to_dict(), indent=2, default=json_default) if args.json else render_deploy_check(result))
     return EXIT_OK if result.ok else EXIT_PARITY
 

@@ -1,7 +1,9 @@
-"""``ConvertOptions``: every setting of a conversion in one object, with its validation and a JSON form.
+"""Every setting of a command in one object, with its validation.
 
-The CLI builds it from argparse, the pipeline from its YAML (a model's keys are these field names), and the
-pipeline's manifest records ``to_dict()``. ``api.convert(source, out_dir, options)`` reads nothing else.
+``ConvertOptions`` (with a JSON form): the CLI builds it from argparse, the pipeline from its YAML (a model's keys
+are these field names), and the pipeline's manifest records ``to_dict()``. ``api.convert(source, out_dir, options)``
+reads nothing else. The commands on an existing OUT_DIR take ``VerifyOptions``, ``LocateOptions`` and
+``DeployCheckOptions`` alike.
 """
 
 from __future__ import annotations
@@ -106,12 +108,7 @@ class ConvertOptions:
         static = [item.name for item in self.static_shapes]
         if duplicated := sorted({name for name in static if static.count(name) > 1}):
             raise BadInputError(f"--static-shape {duplicated[0]}: given more than once")
-        for where, tol in [("", self.tolerance), *((f" (--tolerance {k})", t) for k, t in self.per_output.items())]:
-            if tol is None:
-                continue
-            for name, value in (("rtol", tol.rtol), ("atol", tol.atol)):
-                if not (value >= 0 and math.isfinite(value)):
-                    raise BadInputError(f"--{name} {value}{where}: must be a finite number >= 0")
+        check_tolerances(self.tolerance, self.per_output)
         variants = parse_tflite_variants(self.tflite)
         check_tflite_options(variants, self.calibration, self.tflite_min_top1)
         if self.io_layout != "onnx" and (self.preprocess is not None or variants):
@@ -182,6 +179,64 @@ class ConvertOptions:
         """The JSON form of the settings that differ from the defaults."""
         default = ConvertOptions().to_dict()
         return {key: value for key, value in self.to_dict().items() if value != default[key]}
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """``paddle2tf verify OUT_DIR``: the three-way check again on an existing output."""
+
+    feeds: str | None = None  # --inputs: the serving signature's inputs (default: those of the conversion)
+    tolerance: Tolerance | None = None  # None: the default of the precision OUT_DIR records
+    per_output: Mapping[str, Tolerance] = field(default_factory=dict)
+    locate: bool = True  # the locate stage when the check fails
+    plugins: tuple[str, ...] = ()  # converter plugins for the locate stage
+    dataset: DatasetRequest | None = None  # the dataset check too (else a previous result is kept)
+
+    def __post_init__(self):
+        check_tolerances(self.tolerance, self.per_output)
+
+
+@dataclass(frozen=True)
+class LocateOptions:
+    """``paddle2tf locate OUT_DIR``: where Paddle, ONNX Runtime and the SavedModel start to diverge."""
+
+    feeds: str | None = None
+    tolerance: Tolerance = Tolerance()
+    per_output: Mapping[str, Tolerance] = field(default_factory=dict)
+    nodewise: bool | None = True  # the ONNX → TensorFlow hop node by node
+    chunk_size: int | None = None  # ONNX nodes compared per run (None: the locate stage's default)
+    update_report: bool = True  # store the result in report.json (``locate``) and re-render report.html
+    plugins: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        check_tolerances(self.tolerance, self.per_output)
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise BadInputError(f"--chunk-size {self.chunk_size}: must be at least 1")
+
+
+@dataclass(frozen=True)
+class DeployCheckOptions:
+    """``paddle2tf deploy-check OUT_DIR``: what a serving stack needs of the SavedModel."""
+
+    require: tuple[str, ...] = ()  # --require: properties that must hold (targets.deploy_check)
+    tolerance: Tolerance = Tolerance()
+    timing_runs: int = 0  # --time: timed runs per batch size (0: none)
+    update_report: bool = True  # store the result in report.json (``deploy_check``) and re-render report.html
+
+    def __post_init__(self):
+        check_tolerances(self.tolerance, {})
+        if self.timing_runs < 0:
+            raise BadInputError(f"--time {self.timing_runs}: must be at least 0")
+
+
+def check_tolerances(tolerance: Tolerance | None, per_output: Mapping[str, Tolerance]) -> None:
+    """Every rtol and atol a finite number >= 0 (BadInputError naming the option otherwise)."""
+    for where, tol in [("", tolerance), *((f" (--tolerance {k})", t) for k, t in per_output.items())]:
+        if tol is None:
+            continue
+        for name, value in (("rtol", tol.rtol), ("atol", tol.atol)):
+            if not (value >= 0 and math.isfinite(value)):
+                raise BadInputError(f"--{name} {value}{where}: must be a finite number >= 0")
 
 
 def parse_tolerance_spec(text: str) -> tuple[str, Tolerance]:
