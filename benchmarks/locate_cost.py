@@ -28,8 +28,9 @@ HELPERS = os.path.join(ROOT, "tests", "helpers")  # paddle_models.py, paddle_fix
 _CHILD = """
 import json, resource, sys, time
 from paddle2tf.app.api import locate_output
+from paddle2tf.app.options import LocateOptions
 start = time.perf_counter()
-result = locate_output(sys.argv[1], chunk_size=int(sys.argv[2]), update_report=False)
+result = locate_output(sys.argv[1], LocateOptions(chunk_size=int(sys.argv[2]), update_report=False))
 seconds = time.perf_counter() - start
 nodewise = result.nodewise
 print(json.dumps({
