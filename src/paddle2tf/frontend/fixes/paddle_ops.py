@@ -254,7 +254,7 @@ def _nms3_unsupported(op: PaddleOp, opset: int) -> str:
             "exports only boxes [N, M, 4] with scores [N, C, M] (not LoD scores [M, C] or polygon boxes)"
         )
     if float(attrs.get("nms_eta", 1.0)) < 1.0:
-        return f"nms_eta {attrs['nms_eta']} < 1 (adaptive NMS threshold) has no ONNX equivalent"
+        return f"nms_eta {float(attrs['nms_eta']):g} < 1 (adaptive NMS threshold) has no ONNX equivalent"
     if int(attrs.get("nms_top_k", -1)) == 0:
         return "nms_top_k 0 keeps no candidate"
     return ""
