@@ -520,7 +520,8 @@ def export_paddle_ops(model: onnx.ModelProto, ops: list[PaddleOp]) -> list[Fix]:
 def _remove_exported(graph: onnx.GraphProto, op: PaddleOp, results: list[str]) -> int:
     """Remove the nodes paddle2onnx wrote for ``op``: the backward slice from its results (the names in
     ``results`` that nodes produce) to its operands, except nodes whose other values something outside the
-    slice still reads (and what they read). Initializers only the removed nodes read go too. Returns how many
+    slice still reads (and what they read). Initializers only the removed nodes read, and the value_info of the
+    values removed, go too. Returns how many
     nodes were removed (0 when paddle2onnx wrote nothing for the op)."""
     operands = {name for names in op.inputs for name in names}
     available = _available(graph)
@@ -561,6 +562,11 @@ def _remove_exported(graph: onnx.GraphProto, op: PaddleOp, results: list[str]) -
     unused = [init for init in graph.initializer if init.name in read_by_removed and not still_read[init.name]]
     for init in unused:
         graph.initializer.remove(init)
+    # paddle2onnx's annotations of the values it computed: ours are inferred again from our nodes
+    gone = {out for node in removed for out in node.output}
+    annotations = [value for value in graph.value_info if value.name not in gone]
+    del graph.value_info[:]
+    graph.value_info.extend(annotations)
     return len(removed)
 
 
