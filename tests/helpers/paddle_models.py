@@ -531,8 +531,9 @@ def build_image_classifier():
 
 def build_image_detector():
     """A single-scale anchor-free head on a 16x16 grid, decoded to boxes and reduced by multiclass_nms3 (what
-    PaddleDetection exports): boxes [K, 6] (class, score, x1, y1, x2, y2) and per-image counts [N]. paddle2onnx
-    2.1.0 exports the NMS for one image per run: the model takes a batch of exactly 1."""
+    PaddleDetection exports): boxes [K, 6] (class, score, x1, y1, x2, y2) and per-image counts [N]. Its batch is
+    fixed at 1 (PaddleDetection models exported for paddle2onnx's one-image NMS, defect 10, often are); any batch:
+    build_picodet_like, build_ppyoloe_like."""
     import paddle
     import paddle.nn.functional as F
 
