@@ -18,7 +18,7 @@ DOUBLE_ATTRIBUTE_OPS = frozenset({"full", "full_", "full_like", "full_with_tenso
 _NO_OPS_INSIDE = frozenset({"A", "I", "O", "OA", "DA", "QA", "TT"})
 
 
-def _ops(node) -> Iterator[dict]:
+def program_ops(node) -> Iterator[dict]:
     """Every operation dict of the program, in nested blocks too (an op has a '#' like '1.conv2d')."""
     if isinstance(node, dict):
         tag = node.get("#")
@@ -27,13 +27,13 @@ def _ops(node) -> Iterator[dict]:
             yield node
         for key, value in node.items():
             if key not in _NO_OPS_INSIDE:
-                yield from _ops(value)
+                yield from program_ops(value)
     elif isinstance(node, list):
         for value in node:
-            yield from _ops(value)
+            yield from program_ops(value)
 
 
-def _op_name(op: dict) -> str:
+def op_name(op: dict) -> str:
     return op["#"].split(".", 1)[1]
 
 
@@ -57,8 +57,8 @@ def float_attributes_as_f32(program: dict) -> list[Fix]:
     float attributes, declared float by Paddle, so nothing is lost) and the exporter reads it right.
     """
     fixes = []
-    for op in _ops(program):
-        name = _op_name(op)
+    for op in program_ops(program):
+        name = op_name(op)
         if name in DOUBLE_ATTRIBUTE_OPS:
             continue
         for attr in op.get("A", []):
@@ -72,10 +72,10 @@ def float_attributes_as_f32(program: dict) -> list[Fix]:
 REDUCE_OPS = frozenset({"mean", "sum", "max", "min", "prod", "amax", "amin", "logsumexp", "all", "any"})
 
 
-def _value_shapes(program: dict) -> dict[int, list[int]]:
+def value_shapes(program: dict) -> dict[int, list[int]]:
     """Shape of every op result, by value id (the '%' numbers of the PIR JSON)."""
     shapes = {}
-    for op in _ops(program):
+    for op in program_ops(program):
         for result in op.get("O", []):
             data = result.get("TT", {}).get("D")
             if isinstance(data, list) and len(data) > 1 and isinstance(data[1], list):
@@ -87,20 +87,20 @@ def explicit_reduce_all_axes(program: dict) -> list[Fix]:
     """A reduction over all axes (``paddle.mean(x)``) carries an empty axis list, which paddle2onnx 2.1.0
     cannot read: it aborts the process with "Can not get input 'axis(dim)' value". The empty list is
     replaced by every axis of the reduced input, which means the same thing."""
-    ops = list(_ops(program))
-    producers = {result["%"]: op for op in ops for result in op.get("O", []) if _op_name(op) == "full_int_array"}
+    ops = list(program_ops(program))
+    producers = {result["%"]: op for op in ops for result in op.get("O", []) if op_name(op) == "full_int_array"}
     consumers: dict[int, list[dict]] = {}
     for op in ops:
         for operand in op.get("I", []):
             consumers.setdefault(operand.get("%"), []).append(op)
-    shapes = _value_shapes(program)
+    shapes = value_shapes(program)
     fixes = []
     for value_id, producer in producers.items():
         value_attr = next((a for a in producer["A"] if a.get("N") == "value"), None)
         if value_attr is None or value_attr["AT"].get("D") != []:
             continue
         users = consumers.get(value_id, [])
-        if not users or any(_op_name(u) not in REDUCE_OPS or u["I"][1].get("%") != value_id for u in users):
+        if not users or any(op_name(u) not in REDUCE_OPS or u["I"][1].get("%") != value_id for u in users):
             continue
         input_shapes = [shapes.get(user["I"][0].get("%")) for user in users]
         if any(shape is None for shape in input_shapes) or len({len(shape) for shape in input_shapes}) != 1:
@@ -113,7 +113,7 @@ def explicit_reduce_all_axes(program: dict) -> list[Fix]:
             data = result.get("TT", {}).get("D")
             if isinstance(data, list) and len(data) > 1 and isinstance(data[1], list):
                 data[1] = [rank]
-        fixes.append(Fix("sanitise", "explicit_reduce_all_axes", ", ".join(f"pd_op.{_op_name(u)}" for u in users),
+        fixes.append(Fix("sanitise", "explicit_reduce_all_axes", ", ".join(f"pd_op.{op_name(u)}" for u in users),
                          f"empty axis list replaced by {list(range(rank))}",
                          "paddle2onnx 2.1.0 aborts on a reduction with an empty axis list"))
     return fixes
@@ -141,7 +141,7 @@ def _max_value_id(node) -> int:
     return -1
 
 
-def _attr(op: dict, name: str):
+def op_attr(op: dict, name: str):
     return next((a["AT"].get("D") for a in op.get("A", []) if a.get("N") == name), None)
 
 
@@ -150,14 +150,14 @@ def flatten_vector_norms(program: dict) -> list[Fix]:
     paddle2onnx 2.1.0 ignores ``asvector`` and reduces the last axis only ([N] where Paddle returns a 0-d value).
     A ``flatten`` of the input is inserted before it, so the last axis is every element (what asvector means)."""
     fixes = []
-    shapes = _value_shapes(program)
+    shapes = value_shapes(program)
     next_id = _max_value_id(program) + 1
     for ops in _op_lists(program):
         for index in reversed(range(len(ops))):
             op = ops[index]
             if not (isinstance(op, dict) and isinstance(op.get("#"), str) and op["#"].endswith(".p_norm")):
                 continue
-            if _attr(op, "asvector") is not True or _attr(op, "keepdim") is not False or not op.get("I"):
+            if op_attr(op, "asvector") is not True or op_attr(op, "keepdim") is not False or not op.get("I"):
                 continue
             source = op["I"][0].get("%")
             shape = shapes.get(source)
