@@ -349,8 +349,62 @@ def drop_contradicting_shapes(model: onnx.ModelProto) -> list[Fix]:
     return fixes
 
 
+_SHAPE_KEEPING = ("Cast", "Identity")
+
+
+def _constant_values(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    return values
+
+
+def _is_one_shape_element(name: str, producers: dict[str, onnx.NodeProto], constants: dict[str, np.ndarray]) -> bool:
+    """``name`` is one element of a Shape result, shape [1]: an output of size 1 of a Split of a Shape (through
+    Cast / Identity), the split sizes constant."""
+    node = producers.get(name)
+    while node is not None and node.op_type in _SHAPE_KEEPING:
+        name = node.input[0]
+        node = producers.get(name)
+    if node is None or node.op_type != "Split" or getattr(producers.get(node.input[0]), "op_type", "") != "Shape":
+        return False
+    split = next((list(a.ints) for a in node.attribute if a.name == "split"), None)
+    if split is None and len(node.input) > 1 and node.input[1] in constants:
+        split = constants[node.input[1]].tolist()
+    return split is not None and len(split) == len(node.output) and split[list(node.output).index(name)] == 1
+
+
+def squeeze_shape_elements_on_axis_0(model: onnx.ModelProto) -> list[Fix]:
+    """paddle2onnx's yolo_box mapper turns the feature map's H and W into scalars with a Squeeze without axes of
+    one element of the map's Shape (Split of the Shape, then Cast). Without axes the result's rank depends on the
+    run-time dims (the converter needs a static rank), and ONNX shape inference does not follow the Constant split
+    sizes; the input is shape [1] by construction, so the Squeeze gets its meaning stated: axes [0]."""
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    constants = _constant_values(graph)
+    fixes: list[Fix] = []
+    axes_name = "paddle2tf_repair_squeeze_axes_0"
+    for node in graph.node:
+        has_axes = any(a.name == "axes" for a in node.attribute) or (len(node.input) > 1 and node.input[1])
+        if node.op_type != "Squeeze" or has_axes or not _is_one_shape_element(node.input[0], producers, constants):
+            continue
+        if model_opset(model) >= 13:
+            if not fixes:
+                graph.initializer.append(numpy_helper.from_array(np.array([0], np.int64), axes_name))
+            node.input.append(axes_name)
+        else:
+            node.attribute.append(helper.make_attribute("axes", [0]))
+        fixes.append(Fix("repair", "squeeze_shape_elements_on_axis_0", node.name or "Squeeze",
+                         f"axes [0] stated for '{node.input[0]}' (one element of a Shape, shape [1])",
+                         "paddle2onnx 2.1.0 (yolo_box) squeezes a shape element without axes: the result's rank "
+                         "is then only known at run time"))
+    return fixes
+
+
 PASSES: list[Callable[[onnx.ModelProto], list[Fix]]] = [unsqueeze_scalar_concat_inputs,
                                                         concat_stacked_rnn_final_states,
+                                                        squeeze_shape_elements_on_axis_0,
                                                         drop_contradicting_shapes]
 
 
