@@ -65,8 +65,8 @@ PADDLE_DIALECT = "1"  # the PIR JSON tags an op "<dialect>.<name>"; 1 is pd_op (
 
 # Ways out for ops without a mapper that detection models hold (the generic one otherwise).
 WAYS_OUT = {
-    "prior_box": "give the feature map and image static shapes (InputSpec without None) so paddle2tf folds the "
-    "priors to constants, or export the priors as a model input",
+    "prior_box": "compute the priors outside the model (they depend only on the feature-map and image sizes) and "
+    "feed them as an input",
     "box_coder": "decode the boxes outside the model (post-processing), or write the decoding with elementwise ops",
     "matrix_nms": "export the model without its NMS (PaddleDetection: export.nms=False / exclude_nms) and run "
     "NMS after the TF model",
@@ -111,11 +111,20 @@ def _roi_align_variant(op: dict, shapes: dict, opset: int) -> str:
         )
     if op_attr(op, "sampling_ratio") is not None and op_attr(op, "sampling_ratio") <= 0:
         return (
-            "sampling_ratio <= 0 (adaptive sampling): paddle2onnx 2.1.0's RoiAlign samples another grid than "
-            "Paddle (silently wrong)"
+            "sampling_ratio <= 0 (adaptive sampling, a sample count per box set by the data): paddle2tf's RoiAlign "
+            "converter has a static sampling grid only"
         )
     if _bool(op, "aligned") and opset < 16:
         return f"aligned=True at opset {opset}: ONNX RoiAlign before opset 16 has no half-pixel offset (silently wrong)"
+    return ""
+
+
+def _deformable_conv_variant(op: dict, shapes: dict, opset: int) -> str:
+    operands = op.get("I", [])
+    if len(operands) < 4 or not operands[3].get("%"):  # value id 0: the optional mask operand is absent
+        return "no mask (deform conv v1): paddle2onnx 2.1.0 aborts on it ('impl_ pointer is null')"
+    if (op_attr(op, "deformable_groups") or 1) > 1:
+        return "deformable_groups > 1: paddle2onnx 2.1.0 writes no offset_group (ONNX Runtime refuses the DeformConv)"
     return ""
 
 
@@ -123,11 +132,13 @@ def _roi_align_variant(op: dict, shapes: dict, opset: int) -> str:
 WRONG_VARIANTS: dict[str, Callable[[dict, dict, int], str]] = {
     "yolo_box": _yolo_box_iou_aware,
     "roi_align": _roi_align_variant,
+    "deformable_conv": _deformable_conv_variant,
 }
 WRONG_VARIANT_WAYS_OUT = {
     "yolo_box": "export the model with iou_aware=False, or decode the head outside the model",
     "roi_align": "export with a batch of 1 (InputSpec [1, ...]), a positive sampling_ratio and, for "
     "aligned=True, --opset 16 or later",
+    "deformable_conv": "pass a mask (a mask of ones computes what deform conv v1 does) and deformable_groups=1",
 }
 
 
