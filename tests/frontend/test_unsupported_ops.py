@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from paddle2tf.frontend.unsupported_ops import mapper_name, refusal_line, refusals
 
-MAPPERS = {"deformable_conv", "conv2d", 
-           "elementwise_add", "reduce_mean", "matmul_v2", "yolo_box", "roi_align", "rnn", "full"}
+MAPPERS = {
+    "deformable_conv",
+    "conv2d",
+    "elementwise_add",
+    "reduce_mean",
+    "matmul_v2",
+    "yolo_box",
+    "roi_align",
+    "rnn",
+    "full",
+}
 
 
 def _attr(value) -> dict:
@@ -127,8 +136,9 @@ def test_yolo_box_iou_aware_is_refused():
 
 def test_deformable_conv_without_mask_or_with_offset_groups_is_refused():
     def deform(mask: int, deformable_groups: int) -> dict:
-        return _program(_op("deformable_conv", [1, 2, 3, mask], [(5, [-1, 6, 8, 8])],
-                            deformable_groups=deformable_groups, groups=1))
+        return _program(
+            _op("deformable_conv", [1, 2, 3, mask], [(5, [-1, 6, 8, 8])], deformable_groups=deformable_groups, groups=1)
+        )
 
     assert refusals(deform(4, 1), MAPPERS, 13) == []
     assert "no mask" in refusals(deform(0, 1), MAPPERS, 13)[0].reason
