@@ -22,6 +22,8 @@ CONVERTED = {  # case -> the fix that makes it convert
     "yolo_box": "squeeze_shape_elements_on_axis_0",
     "yolo_box_noclip": "squeeze_shape_elements_on_axis_0",
     "roi_align": None,
+    "deform_conv": "deform_conv_mask_of_ones",
+    "deform_conv_groups": "deform_conv_offset_group",
     "deform_conv_mask": None,
     "deform_conv_stride": None,
 }
@@ -37,8 +39,6 @@ REFUSED = {  # case -> fragments of the refusal line
     "roi_align_multi": ("pd_op.roi_align", "boxes from several images"),
     "roi_align_adaptive": ("pd_op.roi_align", "sampling_ratio <= 0"),
     "roi_align_aligned": ("pd_op.roi_align", "aligned=True at opset 13"),
-    "deform_conv": ("pd_op.deformable_conv", "(in DeformConv2D)", "no mask"),
-    "deform_conv_groups": ("pd_op.deformable_conv", "deformable_groups > 1"),
 }
 
 

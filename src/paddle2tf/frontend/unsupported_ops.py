@@ -123,8 +123,6 @@ def _deformable_conv_variant(op: dict, shapes: dict, opset: int) -> str:
     operands = op.get("I", [])
     if len(operands) < 4 or not operands[3].get("%"):  # value id 0: the optional mask operand is absent
         return "no mask (deform conv v1): paddle2onnx 2.1.0 aborts on it ('impl_ pointer is null')"
-    if (op_attr(op, "deformable_groups") or 1) > 1:
-        return "deformable_groups > 1: paddle2onnx 2.1.0 writes no offset_group (ONNX Runtime refuses the DeformConv)"
     return ""
 
 
@@ -138,7 +136,7 @@ WRONG_VARIANT_WAYS_OUT = {
     "yolo_box": "export the model with iou_aware=False, or decode the head outside the model",
     "roi_align": "export with a batch of 1 (InputSpec [1, ...]), a positive sampling_ratio and, for "
     "aligned=True, --opset 16 or later",
-    "deformable_conv": "pass a mask (a mask of ones computes what deform conv v1 does) and deformable_groups=1",
+    "deformable_conv": "pass a mask (a mask of ones computes what deform conv v1 does)",
 }
 
 

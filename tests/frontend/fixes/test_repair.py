@@ -185,3 +185,33 @@ def test_squeeze_of_other_values_is_left_alone():
     model = shape_element_squeeze_model(13)
     model.graph.node[2].input[1] = "other_sizes"  # a split of sizes not known: the element's shape is not [1]
     assert [f for f in repair_model(model) if f.pass_name == "squeeze_shape_elements_on_axis_0"] == []
+
+
+def deform_conv_model(offset_group: int | None) -> onnx.ModelProto:
+    """DeformConv (opset 19) with 2 offset groups, as paddle2onnx writes it (offset_group None: not written)."""
+    rng = np.random.default_rng(0)
+    attrs = {"group": 2, "pads": [1, 1, 1, 1], **({"offset_group": offset_group} if offset_group else {})}
+    nodes = [helper.make_node("Conv", ["x", "offset_w"], ["offset"], name="offset_conv", pads=[1, 1, 1, 1]),
+             helper.make_node("DeformConv", ["x", "w", "offset"], ["y"], name="deform", **attrs)]
+    graph = helper.make_graph(
+        nodes, "deform", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 4, 6, 6])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((2 * 2 * 9, 4, 3, 3)).astype(np.float32) * 0.3, "offset_w"),
+         numpy_helper.from_array(rng.standard_normal((6, 2, 3, 3)).astype(np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    return model
+
+
+def test_deform_conv_offset_group_from_the_offset_channels():
+    """Reference: ONNX Runtime on the same DeformConv written with offset_group=2 (ORT refuses the model
+    paddle2onnx writes)."""
+    x = np.random.default_rng(1).standard_normal((2, 4, 6, 6)).astype(np.float32)
+    with pytest.raises(Exception, match="offset_group"):  # noqa: B017 - onnxruntime raises its own exception types
+        run_ort(deform_conv_model(None), {"x": x})
+    model = deform_conv_model(None)
+    fixes = repair_model(model)
+    assert [(f.pass_name, f.target) for f in fixes] == [("deform_conv_offset_group", "deform")]
+    np.testing.assert_allclose(run_ort(model, {"x": x})["y"], run_ort(deform_conv_model(2), {"x": x})["y"],
+                               rtol=0, atol=0)
+    assert repair_model(deform_conv_model(2)) == []  # an offset_group written is left alone

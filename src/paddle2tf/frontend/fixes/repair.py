@@ -402,9 +402,48 @@ def squeeze_shape_elements_on_axis_0(model: onnx.ModelProto) -> list[Fix]:
     return fixes
 
 
+def _static_dims(model: onnx.ModelProto) -> dict[str, list[int | None]]:
+    """Dims of every value shape inference (or a constant) can tell; None for a dim without a static size."""
+    inferred = onnx.shape_inference.infer_shapes(without_weights(model))
+    dims: dict[str, list[int | None]] = {init.name: list(init.dims) for init in model.graph.initializer}
+    dims.update((node.output[0], list(node.attribute[0].t.dims)) for node in model.graph.node
+                if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value")
+    for value in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
+        if value.type.tensor_type.HasField("shape"):
+            dims[value.name] = [d.dim_value if d.HasField("dim_value") else None
+                                for d in value.type.tensor_type.shape.dim]
+    return dims
+
+
+def deform_conv_offset_group(model: onnx.ModelProto) -> list[Fix]:
+    """paddle2onnx 2.1.0 writes DeformConv without ``offset_group`` (Paddle's ``deformable_groups``): with more
+    than one group ONNX Runtime refuses the node ("Offset channel count must be offset_group * 2 * kH * kW").
+    The offset's channel count states it: offset_group = channels / (2 * kH * kW), kH and kW from the weight."""
+    fixes: list[Fix] = []
+    nodes = [n for n in model.graph.node if n.op_type == "DeformConv"
+             and not any(a.name == "offset_group" for a in n.attribute)]
+    if not nodes:
+        return fixes
+    dims = _static_dims(model)
+    for node in nodes:
+        weight, offset = dims.get(node.input[1]), dims.get(node.input[2])
+        if not weight or not offset or len(weight) != 4 or len(offset) != 4 or None in (*weight[2:], offset[1]):
+            continue
+        groups, remainder = divmod(offset[1], 2 * weight[2] * weight[3])
+        if remainder or groups <= 1:
+            continue
+        node.attribute.append(helper.make_attribute("offset_group", groups))
+        fixes.append(Fix("repair", "deform_conv_offset_group", node.name or "DeformConv",
+                         f"offset_group={groups} set (offset channels {offset[1]} = {groups} * 2 * "
+                         f"{weight[2]} * {weight[3]})",
+                         "paddle2onnx 2.1.0 drops deformable_groups (offset_group) from DeformConv"))
+    return fixes
+
+
 PASSES: list[Callable[[onnx.ModelProto], list[Fix]]] = [unsqueeze_scalar_concat_inputs,
                                                         concat_stacked_rnn_final_states,
                                                         squeeze_shape_elements_on_axis_0,
+                                                        deform_conv_offset_group,
                                                         drop_contradicting_shapes]
 
 

@@ -179,7 +179,65 @@ def flatten_vector_norms(program: dict) -> list[Fix]:
     return fixes
 
 
-PASSES: list[Callable[[dict], list[Fix]]] = [float_attributes_as_f32, explicit_reduce_all_axes, flatten_vector_norms]
+def _int_array(value_id: int, values: list[int]) -> dict:
+    return {"#": "1.full_int_array",
+            "A": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_i64", "D": v} for v in values]}, "N": "value"},
+                  {"AT": {"#": "1.a_dtype", "D": "int64"}, "N": "dtype"},
+                  {"AT": {"#": "1.a_place", "D": [1, 0, ""]}, "N": "place"}],
+            "I": [], "O": [{"%": value_id, "TT": {"#": "0.t_dtensor", "D": [{"#": "0.t_i64"}, [len(values)], "NCHW",
+                                                                            [], 0]}}],
+            "OA": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": True}]}, "N": "stop_gradient"}]}
+
+
+def _float_result(value_id: int, shape: list[int]) -> list[dict]:
+    return [{"%": value_id, "TT": {"#": "0.t_dtensor", "D": [{"#": "0.t_f32"}, shape, "NCHW", [], 0]}}]
+
+
+_NO_GRADIENT = [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": False}]}, "N": "stop_gradient"}]
+
+
+def deform_conv_mask_of_ones(program: dict) -> list[Fix]:
+    """``deform_conv2d`` without a mask (deform conv v1) is ``deformable_conv`` with its mask operand absent;
+    paddle2onnx 2.1.0 reads the mask regardless and ends the process ("impl_ pointer is null", exit 255). v1 is
+    v2 with every mask value 1 (Paddle's kernel multiplies each sample by the mask), so a mask of ones is fed:
+    ``pow(offset[:, :C/2], 0)``, shape [N, deformable_groups * kh * kw, Ho, Wo] like the mask v2 takes."""
+    fixes = []
+    shapes = value_shapes(program)
+    next_id = _max_value_id(program) + 1
+    for ops in _op_lists(program):
+        for index in reversed(range(len(ops))):
+            op = ops[index]
+            if not (isinstance(op, dict) and op.get("#") == "1.deformable_conv") or len(op.get("I", [])) < 4:
+                continue
+            if op["I"][3].get("%"):  # a mask is given (value id 0: the absent optional operand)
+                continue
+            offset_shape = shapes.get(op["I"][1].get("%"))
+            if not offset_shape or len(offset_shape) != 4 or offset_shape[1] <= 0 or offset_shape[1] % 2:
+                continue
+            channels = offset_shape[1] // 2
+            mask_shape = [offset_shape[0], channels, *offset_shape[2:]]
+            starts, ends, sliced, ones = next_id, next_id + 1, next_id + 2, next_id + 3
+            next_id += 4
+            slice_op = {"#": "1.slice",
+                        "A": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_i64", "D": 1}]}, "N": "axes"},
+                              {"AT": {"#": "0.a_array", "D": [{"#": "0.a_i64", "D": 1}]}, "N": "infer_flags"},
+                              {"AT": {"#": "0.a_array", "D": []}, "N": "decrease_axis"}],
+                        "I": [{"%": op["I"][1]["%"]}, {"%": starts}, {"%": ends}],
+                        "O": _float_result(sliced, mask_shape), "OA": json.loads(json.dumps(_NO_GRADIENT))}
+            pow_op = {"#": "1.pow", "A": [{"AT": {"#": "0.a_f32", "D": 0.0}, "N": "y"}], "I": [{"%": sliced}],
+                      "O": _float_result(ones, mask_shape), "OA": json.loads(json.dumps(_NO_GRADIENT))}
+            ops[index:index] = [_int_array(starts, [0]), _int_array(ends, [channels]), slice_op, pow_op]
+            op["I"][3] = {"%": ones}
+            layer = str(op_attr(op, "struct_name") or "").strip("/")
+            target = f"pd_op.deformable_conv{' ' + layer if layer else ''}"
+            fixes.append(Fix("sanitise", "deform_conv_mask_of_ones", target,
+                             f"mask of ones [{channels} channels] fed (deform conv v1 = v2 with mask 1)",
+                             "paddle2onnx 2.1.0 aborts on deformable_conv without a mask"))
+    return fixes
+
+
+PASSES: list[Callable[[dict], list[Fix]]] = [float_attributes_as_f32, explicit_reduce_all_axes, flatten_vector_norms,
+                                                deform_conv_mask_of_ones]
 
 
 def sanitise_program(json_path: str, out_path: str) -> list[Fix]:
