@@ -123,6 +123,8 @@ def test_roi_align_variants_paddle2onnx_maps_wrongly_are_refused():
     assert "unknown size" in reasons["unknown batch"]
     assert "sampling_ratio <= 0" in reasons["adaptive"]
     assert "aligned=True at opset 13" in reasons["aligned"]
+    [refusal] = refusals(_roi_align(1, aligned=False), MAPPERS, 16)  # RoiAlign-16 defaults to half_pixel
+    assert "aligned=False at opset 16" in refusal.reason
 
 
 def test_yolo_box_iou_aware_is_refused():

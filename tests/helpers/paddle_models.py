@@ -610,6 +610,12 @@ def build_detection_op(case: str):
                     clip_bbox=case != "yolo_box_noclip",
                     iou_aware=case == "yolo_box_iou_aware",
                 )
+            if case == "prior_box_ordered":  # Caffe's order, two sizes, explicit steps and offset, no clipping
+                boxes, variances = ops.prior_box(
+                    f, x, min_sizes=[4.0, 6.0], max_sizes=[9.0, 12.0], aspect_ratios=[2.0, 3.0], flip=True,
+                    steps=[4.0, 3.0], offset=0.3, min_max_aspect_ratios_order=True
+                )
+                return boxes + f.mean(), variances
             if case.startswith("prior_box"):
                 boxes, variances = ops.prior_box(
                     f, x, min_sizes=[4.0], max_sizes=[9.0], aspect_ratios=[2.0], flip=True, clip=True
@@ -662,7 +668,8 @@ def build_detection_op(case: str):
                 )
                 return rois, probs
             if case.startswith("deform_conv"):
-                mask = None if case == "deform_conv" else paddle.nn.functional.sigmoid(self.mask(f))
+                without_mask = case in ("deform_conv", "deform_conv_stride")  # deform conv v1
+                mask = None if without_mask else paddle.nn.functional.sigmoid(self.mask(f))
                 return self.deform(f, self.offset(f), mask=mask)
             raise ValueError(case)
 
@@ -675,6 +682,7 @@ DETECTION_CASES = (
     "yolo_box_noclip",
     "yolo_box_iou_aware",
     "prior_box",
+    "prior_box_ordered",
     "prior_box_dynamic",
     "box_coder",
     "matrix_nms",

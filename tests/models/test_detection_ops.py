@@ -21,15 +21,14 @@ MAX_REL = 1e-5
 CONVERTED = {  # case -> the fix that makes it convert
     "yolo_box": "squeeze_shape_elements_on_axis_0",
     "yolo_box_noclip": "squeeze_shape_elements_on_axis_0",
+    "prior_box": "fold_static_prior_box",
     "roi_align": None,
     "deform_conv": "deform_conv_mask_of_ones",
-    "deform_conv_groups": "deform_conv_offset_group",
-    "deform_conv_mask": None,
-    "deform_conv_stride": None,
+    "deform_conv_groups": "deform_conv_offset_group",  # v2 (a mask), groups=2, deformable_groups=2
+    "deform_conv_stride": "deform_conv_mask_of_ones",  # v1 with stride 2 and dilation 2
 }
 REFUSED = {  # case -> fragments of the refusal line
     "yolo_box_iou_aware": ("pd_op.yolo_box", "iou_aware=True"),
-    "prior_box": ("pd_op.prior_box", "has no conversion"),
     "prior_box_dynamic": ("pd_op.prior_box", "has no conversion"),
     "box_coder": ("pd_op.box_coder", "has no conversion", "way out: "),
     "matrix_nms": ("pd_op.matrix_nms", "has no conversion", "way out: "),
@@ -55,13 +54,17 @@ def test_converts_and_verifies(paddle_model, tmp_path, case):
         assert any(f["pass_name"] == CONVERTED[case] for f in report["fixes"]), report["fixes"]
 
 
-def test_roi_align_aligned_verifies_at_opset_16(paddle_model, tmp_path):
-    """ONNX RoiAlign has coordinate_transformation_mode half_pixel (Paddle's aligned=True) from opset 16."""
+def test_roi_align_aligned_verifies_at_opset_16_and_not_aligned_is_refused_there(paddle_model, tmp_path):
+    """ONNX RoiAlign's coordinate_transformation_mode (default half_pixel: Paddle's aligned=True) exists from
+    opset 16; paddle2onnx writes none, so there aligned=False would be silently wrong (Paddle↔ONNX max_rel 0.69)."""
     out = tmp_path / "out"
     proc = run_cli("convert", paddle_model("roi_align_aligned"), "-o", str(out), "--opset", "16")
     assert proc.returncode == EXIT_OK, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert max(o["pairs"]["paddle_vs_tensorflow"]["max_rel"] for o in report["verification"]["outputs"]) <= MAX_REL
+    refused = tmp_path / "refused"
+    proc = run_cli("convert", paddle_model("roi_align"), "-o", str(refused), "--opset", "16")
+    assert_clean_failure(proc, refused, "pd_op.roi_align", "aligned=False at opset 16")
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))

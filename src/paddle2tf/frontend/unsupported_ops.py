@@ -65,8 +65,8 @@ PADDLE_DIALECT = "1"  # the PIR JSON tags an op "<dialect>.<name>"; 1 is pd_op (
 
 # Ways out for ops without a mapper that detection models hold (the generic one otherwise).
 WAYS_OUT = {
-    "prior_box": "compute the priors outside the model (they depend only on the feature-map and image sizes) and "
-    "feed them as an input",
+    "prior_box": "export with static H and W (InputSpec without None there): paddle2tf then computes the priors "
+    "as constants (sanitise fold_static_prior_box)",
     "box_coder": "decode the boxes outside the model (post-processing), or write the decoding with elementwise ops",
     "matrix_nms": "export the model without its NMS (PaddleDetection: export.nms=False / exclude_nms) and run "
     "NMS after the TF model",
@@ -114,8 +114,14 @@ def _roi_align_variant(op: dict, shapes: dict, opset: int) -> str:
             "sampling_ratio <= 0 (adaptive sampling, a sample count per box set by the data): paddle2tf's RoiAlign "
             "converter has a static sampling grid only"
         )
-    if _bool(op, "aligned") and opset < 16:
-        return f"aligned=True at opset {opset}: ONNX RoiAlign before opset 16 has no half-pixel offset (silently wrong)"
+    # paddle2onnx writes no coordinate_transformation_mode: RoiAlign-10 samples as aligned=False does, RoiAlign-16
+    # defaults to half_pixel (aligned=True)
+    if _bool(op, "aligned") != (opset >= 16):
+        return (
+            f"aligned={_bool(op, 'aligned')} at opset {opset}: paddle2onnx 2.1.0 writes no "
+            "coordinate_transformation_mode, and RoiAlign's default there is "
+            f"{'half_pixel (aligned=True)' if opset >= 16 else 'output_half_pixel (aligned=False)'} (silently wrong)"
+        )
     return ""
 
 
@@ -134,8 +140,8 @@ WRONG_VARIANTS: dict[str, Callable[[dict, dict, int], str]] = {
 }
 WRONG_VARIANT_WAYS_OUT = {
     "yolo_box": "export the model with iou_aware=False, or decode the head outside the model",
-    "roi_align": "export with a batch of 1 (InputSpec [1, ...]), a positive sampling_ratio and, for "
-    "aligned=True, --opset 16 or later",
+    "roi_align": "export with a batch of 1 (InputSpec [1, ...]), a positive sampling_ratio, and --opset 16 or "
+    "later for aligned=True, below 16 for aligned=False",
     "deformable_conv": "pass a mask (a mask of ones computes what deform conv v1 does)",
 }
 

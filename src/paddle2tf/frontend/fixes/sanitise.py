@@ -236,8 +236,111 @@ def deform_conv_mask_of_ones(program: dict) -> list[Fix]:
     return fixes
 
 
+def _expanded_aspect_ratios(ratios: list[float], flip: bool) -> list[float]:
+    """Paddle's ExpandAspectRatios: 1 first, then each new ratio (and its inverse with ``flip``)."""
+    expanded = [1.0]
+    for ratio in ratios:
+        if all(abs(ratio - known) >= 1e-6 for known in expanded):
+            expanded += [ratio, 1.0 / ratio] if flip else [ratio]
+    return expanded
+
+
+def prior_boxes(feature_hw: tuple[int, int], image_hw: tuple[int, int], attrs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Paddle's prior_box (phi PriorBoxKernel, float32) for static sizes: boxes and variances, each
+    [H, W, num_priors, 4]. The priors depend on the sizes only, never on the values."""
+    (height, width), (image_h, image_w) = feature_hw, image_hw
+    ratios = _expanded_aspect_ratios(attrs["aspect_ratios"], attrs["flip"])
+    f32 = np.float32
+    if attrs["step_w"] == 0 or attrs["step_h"] == 0:
+        step_w, step_h = f32(image_w) / f32(width), f32(image_h) / f32(height)
+    else:
+        step_w, step_h = f32(attrs["step_w"]), f32(attrs["step_h"])
+    half_sizes = []  # (half width, half height) of each prior at a position, in the kernel's order
+    for s, min_size in enumerate(attrs["min_sizes"]):
+        by_ratio = [(min_size * np.sqrt(r) / 2.0, min_size / np.sqrt(r) / 2.0) for r in ratios]
+        square = [(np.sqrt(min_size * attrs["max_sizes"][s]) / 2.0,) * 2] if attrs["max_sizes"] else []
+        if attrs["min_max_aspect_ratios_order"]:
+            half_sizes += [by_ratio[0], *square, *(size for r, size in zip(ratios, by_ratio, strict=True)
+                                                    if abs(r - 1.0) >= 1e-6)]
+        else:
+            half_sizes += [*by_ratio, *square]
+    half = np.array(half_sizes, np.float64).astype(f32)  # [P, 2]
+    offset = f32(attrs["offset"])
+    center_x = (np.arange(width, dtype=f32) + offset) * step_w  # [W]
+    center_y = (np.arange(height, dtype=f32) + offset) * step_h  # [H]
+    grid = (height, width, len(half))
+    cx, cy = np.broadcast_to(center_x[None, :, None], grid), np.broadcast_to(center_y[:, None, None], grid)
+    half_w, half_h = half[None, None, :, 0], half[None, None, :, 1]
+    boxes = np.stack([(cx - half_w) / f32(image_w), (cy - half_h) / f32(image_h),
+                      (cx + half_w) / f32(image_w), (cy + half_h) / f32(image_h)], axis=-1).astype(f32)
+    if attrs["clip"]:
+        boxes = np.clip(boxes, f32(0), f32(1))
+    variances = np.broadcast_to(np.array(attrs["variances"], f32), boxes.shape).copy()
+    return boxes, variances
+
+
+def _constant_ops(value_id: int, placeholder_id: int, values: np.ndarray) -> list[dict]:
+    """``paddle.to_tensor(values)`` as Paddle writes it: a float32 ``full`` written over by ``assign_value_``."""
+    shape = list(values.shape)
+    result = _float_result(value_id, shape)
+    stop = [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": True}]}, "N": "stop_gradient"}]
+    full = {"#": "1.full", "A": [{"AT": {"#": "1.a_intarray", "D": shape}, "N": "shape"},
+                                 {"AT": {"#": "0.a_f64", "D": 0.0}, "N": "value"},
+                                 {"AT": {"#": "1.a_dtype", "D": "float32"}, "N": "dtype"},
+                                 {"AT": {"#": "1.a_place", "D": [0, 0, ""]}, "N": "place"}],
+            "I": [], "O": _float_result(placeholder_id, shape), "OA": json.loads(json.dumps(stop))}
+    assign = {"#": "1.assign_value_",
+              "A": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_i32", "D": d} for d in shape]}, "N": "shape"},
+                    {"AT": {"#": "1.a_dtype", "D": "float32"}, "N": "dtype"},
+                    {"AT": {"#": "0.a_array", "D": [{"#": "0.a_f64", "D": float(v)} for v in values.ravel()]},
+                     "N": "values"},
+                    {"AT": {"#": "1.a_place", "D": [0, 0, ""]}, "N": "place"}],
+              "I": [{"%": placeholder_id}], "O": result, "OA": json.loads(json.dumps(stop))}
+    return [full, assign]
+
+
+_PRIOR_BOX_ATTRS = ("min_sizes", "max_sizes", "aspect_ratios", "variances", "flip", "clip", "step_w", "step_h",
+                    "offset", "min_max_aspect_ratios_order")
+
+
+def _plain(value):
+    """An attribute's value without its type tags (arrays of tagged scalars -> lists)."""
+    return [_plain(v) for v in value] if isinstance(value, list) else value.get("D") if isinstance(value, dict) \
+        else value
+
+
+def fold_static_prior_box(program: dict) -> list[Fix]:
+    """paddle2onnx 2.1.0 has no conversion for ``prior_box`` (SSD anchors) and aborts the export. Its outputs
+    depend only on the feature map's and the image's H and W: when both are static they are computed here
+    (Paddle's kernel, float32) and the op is replaced by the two constants. Dynamic sizes: refused by name
+    (frontend/unsupported_ops.py)."""
+    fixes = []
+    shapes = value_shapes(program)
+    next_id = _max_value_id(program) + 1
+    for ops in _op_lists(program):
+        for index in reversed(range(len(ops))):
+            op = ops[index]
+            if not (isinstance(op, dict) and op.get("#") == "1.prior_box") or len(op.get("O", [])) != 2:
+                continue
+            feature, image = (shapes.get(operand.get("%")) for operand in op["I"][:2])
+            if not feature or not image or any(d <= 0 for d in (*feature[2:], *image[2:])):
+                continue
+            attrs = {name: _plain(op_attr(op, name)) for name in _PRIOR_BOX_ATTRS}
+            boxes, variances = prior_boxes(tuple(feature[2:]), tuple(image[2:]), attrs)
+            replacement = []
+            for result, values in zip(op["O"], (boxes, variances), strict=True):
+                replacement += _constant_ops(result["%"], next_id, values)
+                next_id += 1
+            ops[index:index + 1] = replacement
+            fixes.append(Fix("sanitise", "fold_static_prior_box", "pd_op.prior_box",
+                             f"replaced by constants: {boxes.shape[2]} priors on a {feature[2]}x{feature[3]} map "
+                             f"of a {image[2]}x{image[3]} image",
+                             "paddle2onnx 2.1.0 has no conversion for prior_box; with static sizes it is constant"))
+    return fixes
+
+
 PASSES: list[Callable[[dict], list[Fix]]] = [float_attributes_as_f32, explicit_reduce_all_axes, flatten_vector_norms,
-                                                deform_conv_mask_of_ones]
+                                                deform_conv_mask_of_ones, fold_static_prior_box]
 
 
 def sanitise_program(json_path: str, out_path: str) -> list[Fix]:
