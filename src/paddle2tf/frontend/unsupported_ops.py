@@ -97,8 +97,9 @@ def _bool(op: dict, name: str) -> bool:
 
 def _yolo_box_iou_aware(op: dict, shapes: dict, opset: int) -> str:
     if _bool(op, "iou_aware"):
-        # its yolo_box mapper keeps channels [0, anchors) (the IoU channels) where Paddle decodes the rest
-        return "iou_aware=True: paddle2onnx 2.1.0 decodes boxes and scores from the IoU channels (silently wrong)"
+        # its yolo_box mapper keeps channels [0, anchors) (the IoU channels) where Paddle decodes the rest; the
+        # graph it writes fails in ONNX Runtime (a Mul that cannot broadcast)
+        return "iou_aware=True: paddle2onnx 2.1.0 decodes the head from the IoU channels (a wrong graph)"
     return ""
 
 
