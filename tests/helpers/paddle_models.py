@@ -725,6 +725,197 @@ MODELS.update(
 )
 
 
+# -- deploy-time detection ops (tests/models/test_detection_ops.py) ------------------------------------------------
+# One layer per case: a conv makes the op's input depend on the image (and on parameters); boxes, image sizes and
+# per-image box counts are constants of the program, so generated feeds are always valid for the op.
+def _boxes(count: int, size: float, seed: int):
+    """``count`` well-formed boxes (x1 < x2, y1 < y2) inside a ``size`` x ``size`` image, seeded."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x1y1 = rng.uniform(0, size * 0.6, (count, 2))
+    wh = rng.uniform(size * 0.1, size * 0.4, (count, 2))
+    return np.concatenate([x1y1, x1y1 + wh], axis=1).astype("float32")
+
+
+def build_detection_op(case: str):
+    import paddle
+    import paddle.vision.ops as ops
+
+    class DetectionOp(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            channels = {
+                "yolo_box": 2 * (5 + 3),
+                "yolo_box_noclip": 2 * (5 + 3),
+                "yolo_box_iou_aware": 2 * (6 + 3),
+                "box_coder": 4,
+                "generate_proposals": 3,
+                "matrix_nms": 4,
+            }.get(case, 8)
+            self.conv = paddle.nn.Conv2D(3, channels, 3, padding=1)
+            # numpy in forward would be traced by to_static: the constant boxes are made here
+            self.boxes = {
+                "box_coder": _boxes(5, 16.0, 1),
+                "matrix_nms": _boxes(16, 16.0, 2),
+                "nms": _boxes(16, 16.0, 3),
+                "roi_align_multi": _boxes(6, 16.0, 4),
+                "distribute_fpn_proposals": _boxes(8, 256.0, 5),
+                "generate_proposals": _boxes(16 * 16 * 3, 16.0, 6).reshape([16, 16, 3, 4]),
+            }.get(case, _boxes(3, 16.0, 4))
+            if case.startswith("deform_conv"):
+                groups = 2 if case == "deform_conv_groups" else 1
+                deformable = 2 if case == "deform_conv_groups" else 1
+                stride, dilation = (2, 2) if case == "deform_conv_stride" else (1, 1)
+                padding = dilation
+                self.offset = paddle.nn.Conv2D(
+                    8, 2 * deformable * 9, 3, stride=stride, padding=padding, dilation=dilation
+                )
+                self.mask = paddle.nn.Conv2D(8, deformable * 9, 3, stride=stride, padding=padding, dilation=dilation)
+                self.deform = ops.DeformConv2D(
+                    8,
+                    6,
+                    3,
+                    stride=stride,
+                    padding=padding,
+                    dilation=dilation,
+                    deformable_groups=deformable,
+                    groups=groups,
+                )
+
+        def forward(self, x):
+            f = self.conv(x)
+            if case in ("yolo_box", "yolo_box_noclip", "yolo_box_iou_aware"):
+                img_size = paddle.to_tensor([[60, 50]], dtype="int32").tile([paddle.shape(x)[0], 1])
+                return ops.yolo_box(
+                    f,
+                    img_size,
+                    anchors=[10, 13, 16, 30],
+                    class_num=3,
+                    conf_thresh=0.01,
+                    downsample_ratio=8,
+                    clip_bbox=case != "yolo_box_noclip",
+                    iou_aware=case == "yolo_box_iou_aware",
+                )
+            if case == "prior_box_ordered":  # Caffe's order, two sizes, explicit steps and offset, no clipping
+                boxes, variances = ops.prior_box(
+                    f, x, min_sizes=[4.0, 6.0], max_sizes=[9.0, 12.0], aspect_ratios=[2.0, 3.0], flip=True,
+                    steps=[4.0, 3.0], offset=0.3, min_max_aspect_ratios_order=True
+                )
+                return boxes + f.mean(), variances
+            if case.startswith("prior_box"):
+                boxes, variances = ops.prior_box(
+                    f, x, min_sizes=[4.0], max_sizes=[9.0], aspect_ratios=[2.0], flip=True, clip=True
+                )
+                return boxes + f.mean(), variances
+            if case == "box_coder":
+                prior = paddle.to_tensor(self.boxes)
+                target = f.flatten(2).transpose([0, 2, 1])[:, :5]  # [N, 5, 4]: deltas, one per prior box
+                return ops.box_coder(
+                    prior, [0.1, 0.1, 0.2, 0.2], target, code_type="decode_center_size", box_normalized=False
+                )
+            if case == "matrix_nms":
+                boxes = paddle.to_tensor(self.boxes).unsqueeze(0)
+                scores = paddle.nn.functional.sigmoid(f[:, :, :4, :4].flatten(2))  # [1, 4 classes, 16]
+                return ops.matrix_nms(boxes, scores, 0.1, 0.1, 10, 5, background_label=-1)[0]
+            if case == "nms":
+                boxes = paddle.to_tensor(self.boxes)
+                return ops.nms(boxes, 0.3, scores=f[0, 0, :4, :4].flatten())
+            if case.startswith("roi_align"):
+                images = 2 if case == "roi_align_multi" else 1
+                boxes = paddle.to_tensor(self.boxes)
+                boxes_num = paddle.to_tensor([3] * images, dtype="int32")
+                return ops.roi_align(
+                    f,
+                    boxes,
+                    boxes_num,
+                    4,
+                    spatial_scale=1.0,
+                    sampling_ratio=-1 if case == "roi_align_adaptive" else 2,
+                    aligned=case == "roi_align_aligned",
+                )
+            if case == "distribute_fpn_proposals":
+                rois = paddle.to_tensor(self.boxes) * (1.0 + f.mean())
+                rois_num = paddle.to_tensor([8], dtype="int32")
+                multi, restore, _ = ops.distribute_fpn_proposals(rois, 2, 5, 4, 224, rois_num=rois_num)
+                return restore, *multi
+            if case == "generate_proposals":
+                anchors = paddle.to_tensor(self.boxes)
+                variances = paddle.ones([16, 16, 3, 4]) * 0.5
+                deltas = paddle.concat([f, f, f, f], axis=1)
+                rois, probs, _ = ops.generate_proposals(
+                    f,
+                    deltas,
+                    paddle.to_tensor([[16.0, 16.0]]),
+                    anchors,
+                    variances,
+                    pre_nms_top_n=50,
+                    post_nms_top_n=10,
+                    return_rois_num=True,
+                )
+                return rois, probs
+            if case.startswith("deform_conv"):
+                without_mask = case in ("deform_conv", "deform_conv_stride")  # deform conv v1
+                mask = None if without_mask else paddle.nn.functional.sigmoid(self.mask(f))
+                return self.deform(f, self.offset(f), mask=mask)
+            raise ValueError(case)
+
+    paddle.seed(SEED)
+    return DetectionOp()
+
+
+DETECTION_CASES = (
+    "yolo_box",
+    "yolo_box_noclip",
+    "yolo_box_iou_aware",
+    "prior_box",
+    "prior_box_ordered",
+    "prior_box_dynamic",
+    "box_coder",
+    "matrix_nms",
+    "nms",
+    "roi_align",
+    "roi_align_aligned",
+    "roi_align_multi",
+    "roi_align_adaptive",
+    "distribute_fpn_proposals",
+    "generate_proposals",
+    "deform_conv",
+    "deform_conv_mask",
+    "deform_conv_groups",
+    "deform_conv_stride",
+)
+_FIXED_BATCH = (
+    "matrix_nms",
+    "nms",
+    "roi_align",
+    "roi_align_aligned",
+    "roi_align_adaptive",
+    "box_coder",
+    "distribute_fpn_proposals",
+    "generate_proposals",
+)
+MODELS.update(
+    {
+        case: (
+            lambda case=case: build_detection_op(case),
+            [
+                {
+                    "name": "x",
+                    "dtype": "float32",
+                    "shape": [
+                        2 if case == "roi_align_multi" else 1 if case in _FIXED_BATCH else None,
+                        3,
+                        *((None, None) if case == "prior_box_dynamic" else (16, 16)),
+                    ],
+                }
+            ],
+        )
+        for case in DETECTION_CASES
+    }
+)
+
+
 def save(name: str, prefix: str) -> list[dict]:
     import paddle
 

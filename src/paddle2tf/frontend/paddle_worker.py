@@ -19,6 +19,7 @@ import numpy as np
 from paddle2tf.common.childio import write_outputs
 from paddle2tf.common.serve_loop import protocol_stream
 from paddle2tf.common.serve_loop import serve as serve_requests
+from paddle2tf.frontend import unsupported_ops
 from paddle2tf.frontend.fixes import paddle_ops
 from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, registered
 from paddle2tf.onnxutil.external_data import INLINE_MAX_BYTES
@@ -132,9 +133,21 @@ def _load_pir_parameters(program, exe) -> None:
 
 def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: str | None = None) -> None:
     """paddle2onnx, then (with ``fixes_out``) the Paddle-op exporter for the ops paddle2onnx dropped
-    (paddle2tf.frontend.fixes.paddle_ops); its fixes are written to ``fixes_out`` as JSON."""
+    (paddle2tf.frontend.fixes.paddle_ops); its fixes are written to ``fixes_out`` as JSON. A PIR program holding
+    ops paddle2onnx cannot convert or converts wrongly (paddle2tf.frontend.unsupported_ops) is not exported: the
+    refusal line is written to OUT + unsupported_ops.REFUSED_SUFFIX instead."""
     os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"  # paddle2onnx must never pip-install at run time
     import paddle2onnx
+    from paddle2onnx.paddle2onnx_cpp2py_export import get_all_supported_operators_pir
+
+    if model_file.endswith(".json"):  # (a legacy .pdmodel is translated to PIR JSON before export)
+        with open(model_file) as handle:
+            program = json.load(handle)
+        found = unsupported_ops.refusals(program, get_all_supported_operators_pir(), opset)
+        if found:
+            with open(out + unsupported_ops.REFUSED_SUFFIX, "w") as handle:
+                handle.write(unsupported_ops.refusal_line(found))
+            return
 
     onnx_bytes = paddle2onnx.export(
         model_file,
