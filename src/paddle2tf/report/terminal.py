@@ -124,7 +124,8 @@ def tflite_rows(items: Sequence[TfliteResult | dict]) -> list[list[str]]:
             verdict += f" (min top-1 {item['min_top1']:g})"
         if item.get("reason"):
             verdict += f": {item['reason']}"
-        rows.append([item["variant"], item["path"], _mb(item["size_bytes"]),
+        variant = item["variant"] + (" (model scales)" if item.get("scales") == "model" else "")
+        rows.append([variant, item["path"], _mb(item["size_bytes"]),
                      "-" if max_rel is None else f"{max_rel:.2e}", "-" if max_abs is None else f"{max_abs:.2e}",
                      agreement, verdict])
     return rows
