@@ -916,6 +916,49 @@ MODELS.update(
 )
 
 
+# -- post-training-quantized models (paddle.quantization PTQ, abs-max observers: int8 quantize_linear /
+#    dequantize_linear ops with the model's own scales); saved with --legacy (the PIR save is wrong in Paddle itself)
+def _post_training_quantized(layer, shape: list[int], batches: int = 4):
+    """Calibrate ``layer`` with abs-max observers on activations and weights over seeded random batches, then
+    convert it (the observers become quantize/dequantize pairs holding the scales found)."""
+    import paddle
+    from paddle.quantization import PTQ, QuantConfig
+    from paddle.quantization.observers import AbsmaxObserver
+
+    layer.eval()
+    ptq = PTQ(QuantConfig(activation=AbsmaxObserver(quant_bits=8), weight=AbsmaxObserver(quant_bits=8)))
+    observed = ptq.quantize(layer, inplace=True)
+    for _ in range(batches):
+        observed(paddle.randn(shape))
+    return ptq.convert(observed, inplace=True)
+
+
+def build_quantized_cnn():
+    """The image classifier (three Conv2D, a Linear head), post-training quantized."""
+    import paddle
+
+    paddle.seed(SEED)
+    return _post_training_quantized(build_image_classifier(), [8, 3, 64, 64])
+
+
+def build_quantized_mlp():
+    """Three Linear layers with ReLU, post-training quantized."""
+    import paddle
+
+    paddle.seed(SEED)
+    mlp = paddle.nn.Sequential(paddle.nn.Linear(64, 128), paddle.nn.ReLU(), paddle.nn.Linear(128, 64),
+                               paddle.nn.ReLU(), paddle.nn.Linear(64, 10))
+    for sub in (mlp[0], mlp[2], mlp[4]):
+        sub.bias.set_value(paddle.randn(sub.bias.shape) * 0.5)
+    return _post_training_quantized(mlp, [16, 64])
+
+
+MODELS.update({
+    "quantized_cnn": (build_quantized_cnn, [{"name": "x", "dtype": "float32", "shape": [None, 3, 64, 64]}]),
+    "quantized_mlp": (build_quantized_mlp, [{"name": "x", "dtype": "float32", "shape": [None, 64]}]),
+})
+
+
 def save(name: str, prefix: str) -> list[dict]:
     import paddle
 

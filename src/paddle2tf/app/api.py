@@ -232,11 +232,22 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
             with stages.stage("tflite", ", ".join(tflite_variants)) as say:
                 reference = TfliteReference([t.onnx_name for t in signature.outputs], paddle_model, onnx_path,
                                             skip_onnxruntime, log_file)
-                report.tflite = run_tflite(work, os.path.join(work, SAVED_MODEL_DIR), signature, tflite_variants,
-                                           reference=reference, feeds=feeds if options.verify else None,
-                                           seed=options.seed, calibration=options.calibration, tolerance=tolerance,
-                                           per_output=options.per_output, min_top1=options.tflite_min_top1,
-                                           progress=say)
+                model_scales = None
+                if "int8" in tflite_variants and not options.calibration and summary.get("quantized"):
+                    say("int8 from the model's own scales (QuantizeLinear / DequantizeLinear as fake-quant ops)")
+                    model_scales = os.path.join(work, ".tflite_model_scales")
+                    ConvertedModule(load_model(onnx_path), precision=options.precision, io_layout=options.io_layout,
+                                    fake_quant=True).save(model_scales)
+                try:
+                    report.tflite = run_tflite(work, os.path.join(work, SAVED_MODEL_DIR), signature, tflite_variants,
+                                               reference=reference, feeds=feeds if options.verify else None,
+                                               seed=options.seed, calibration=options.calibration,
+                                               tolerance=tolerance, per_output=options.per_output,
+                                               min_top1=options.tflite_min_top1, model_scales=model_scales,
+                                               progress=say)
+                finally:
+                    if model_scales:
+                        shutil.rmtree(model_scales, ignore_errors=True)
         if options.dataset is not None:
             request = options.dataset_request
             dataset = _open_dataset(request, onnx_path, report.to_dict(), paddle_model,

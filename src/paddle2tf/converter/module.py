@@ -9,6 +9,7 @@ import onnx
 
 from paddle2tf.converter import passes
 from paddle2tf.converter.layout import channels_last_perm
+from paddle2tf.converter.passes import qdq_as_fake_quant
 from paddle2tf.converter.precision import reduce_precision
 from paddle2tf.converter.preprocess import apply_tf
 from paddle2tf.converter.prescan import check_supported
@@ -75,19 +76,23 @@ class ConvertedModule:
     """Holds the tf.Module, its serving function and the ONNX↔TF name mapping."""
 
     def __init__(self, model: onnx.ModelProto, optimize: bool = True, precision: str = "fp32",
-                 reduced_io: bool = False, preprocess=None, in_place: bool = False, io_layout: str = "onnx"):
+                 reduced_io: bool = False, preprocess=None, in_place: bool = False, io_layout: str = "onnx",
+                 fake_quant: bool = False):
         """``precision`` fp16/bf16: compute in that type after the passes (``paddle2tf.converter.precision``); float32
         graph inputs/outputs keep their type unless ``reduced_io``. ``preprocess``: a resolved
         ``paddle2tf.converter.preprocess.Preprocess``: that input takes raw images and preprocesses them in the graph.
         ``in_place``: the caller hands the model over: the passes rewrite it (no copy of its weights).
         ``io_layout`` nhwc: inputs and outputs of rank 3 or more are exchanged channels-last (the transposes at
-        the boundary cancel against the ones the converter makes for TF's kernels: grappler removes the pairs)."""
+        the boundary cancel against the ones the converter makes for TF's kernels: grappler removes the pairs).
+        ``fake_quant``: QuantizeLinear / DequantizeLinear with the model's scales become TF fake-quant ops first
+        (``passes.qdq_as_fake_quant``), for the int8 TFLite conversion that keeps them."""
         check_supported(model)  # before importing TensorFlow: an unsupported model is rejected fast
 
         import tensorflow as tf
 
         self.model = model
-        optimized = passes.optimize(model, in_place=in_place) if optimize else passes.Optimized(model)
+        chosen = {"qdq_as_fake_quant": qdq_as_fake_quant, **passes.PASSES} if fake_quant else None
+        optimized = passes.optimize(model, chosen, in_place=in_place) if optimize else passes.Optimized(model)
         self.rewrites = optimized.rewrites
 
         reduced, self.precision = reduce_precision(optimized.model, precision, reduced_io)

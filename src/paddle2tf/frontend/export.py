@@ -87,13 +87,15 @@ def translate_legacy(model: PaddleModel, workdir: str, log_file: str | None = No
 
 def export_to_onnx(model: PaddleModel, onnx_path: str, opset: int = DEFAULT_OPSET,
                    log_file: str | None = None, paddle_ops: bool = False, display_name: str | None = None) -> list[Fix]:
-    """paddle2onnx in a child process; with ``paddle_ops`` the same child then exports the Paddle ops
-    paddle2onnx dropped (paddle2tf.frontend.fixes.paddle_ops) and the fixes are returned. Errors name
+    """paddle2onnx in a child process (int8 quantize ops through stand-ins, paddle2tf.frontend.fixes.quantize_ops);
+    with ``paddle_ops`` the same child then exports the Paddle ops paddle2onnx dropped
+    (paddle2tf.frontend.fixes.paddle_ops). Returns the fixes. Errors name
     ``display_name`` (the user's model) when given, not the working copy exported."""
     name = display_name or model.model_file
     fixes_file = onnx_path + ".fixes.json"
-    extra = ["--fixes-out", fixes_file] if paddle_ops else []
-    run_child(["-m", WORKER, "export", model.model_file, model.params_file, str(opset), onnx_path, *extra],
+    extra = ["--paddle-ops"] if paddle_ops else []
+    run_child(["-m", WORKER, "export", model.model_file, model.params_file, str(opset), onnx_path,
+               "--fixes-out", fixes_file, *extra],
               f"{name}: paddle2onnx could not export the model", ExportError, log_file,
               timeout=EXPORT_TIMEOUT_S)
     refused = onnx_path + REFUSED_SUFFIX
@@ -104,8 +106,6 @@ def export_to_onnx(model: PaddleModel, onnx_path: str, opset: int = DEFAULT_OPSE
         raise UnsupportedModelError(f"{name}: {line}")
     if not os.path.isfile(onnx_path):
         raise ExportError(f"{name}: paddle2onnx wrote no ONNX file")
-    if not paddle_ops:
-        return []
     with open(fixes_file) as handle:
         fixes = [Fix(**fix) for fix in json.load(handle)]
     os.remove(fixes_file)

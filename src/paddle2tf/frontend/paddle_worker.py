@@ -20,7 +20,7 @@ from paddle2tf.common.childio import write_outputs
 from paddle2tf.common.serve_loop import protocol_stream
 from paddle2tf.common.serve_loop import serve as serve_requests
 from paddle2tf.frontend import unsupported_ops
-from paddle2tf.frontend.fixes import paddle_ops
+from paddle2tf.frontend.fixes import paddle_ops, quantize_ops
 from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, registered
 from paddle2tf.onnxutil.external_data import INLINE_MAX_BYTES
 
@@ -131,34 +131,30 @@ def _load_pir_parameters(program, exe) -> None:
     paddle.base.libpaddle.pir.create_loaded_parameter(persistable, paddle.static.global_scope(), exe._default_executor)
 
 
-def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: str | None = None) -> None:
-    """paddle2onnx, then (with ``fixes_out``) the Paddle-op exporter for the ops paddle2onnx dropped
-    (paddle2tf.frontend.fixes.paddle_ops); its fixes are written to ``fixes_out`` as JSON. A PIR program holding
+def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: str | None = None,
+           paddle_ops: bool = False) -> None:
+    """paddle2onnx (int8 quantize ops through stand-ins, paddle2tf.frontend.fixes.quantize_ops), then (with
+    ``paddle_ops``) the Paddle-op exporter for the ops paddle2onnx dropped or mis-exports
+    (paddle2tf.frontend.fixes.paddle_ops); the fixes are written to ``fixes_out`` as JSON. A PIR program holding
     ops paddle2onnx cannot convert or converts wrongly (paddle2tf.frontend.unsupported_ops) is not exported: the
     refusal line is written to OUT + unsupported_ops.REFUSED_SUFFIX instead."""
     os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"  # paddle2onnx must never pip-install at run time
-    import paddle2onnx
     from paddle2onnx.paddle2onnx_cpp2py_export import get_all_supported_operators_pir
 
+    quantized = False
     if model_file.endswith(".json"):  # (a legacy .pdmodel is translated to PIR JSON before export)
         with open(model_file) as handle:
-            program = json.load(handle)
-        found = unsupported_ops.refusals(program, get_all_supported_operators_pir(), opset)
+            text = handle.read()
+        found = unsupported_ops.refusals(json.loads(text), get_all_supported_operators_pir(), opset)
         if found:
             with open(out + unsupported_ops.REFUSED_SUFFIX, "w") as handle:
                 handle.write(unsupported_ops.refusal_line(found))
             return
-
-    onnx_bytes = paddle2onnx.export(
-        model_file,
-        params_file,
-        None,
-        opset_version=opset,
-        auto_upgrade_opset=True,
-        enable_onnx_checker=True,
-        enable_optimize=True,
-        optimize_tool="none",
-    )
+        quantized = quantize_ops.mentions_quantize_ops(text)
+    if quantized:
+        onnx_bytes, fixes = _export_quantized(model_file, params_file, opset)
+    else:
+        onnx_bytes, fixes = _paddle2onnx(model_file, params_file, opset), []
     if not onnx_bytes:
         weights = os.path.getsize(params_file)
         if weights > INLINE_MAX_BYTES:  # measured: its external_file argument is not used, serialising fails
@@ -168,9 +164,9 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
                 "data instead"
             )
         _fail("paddle2onnx produced no model")
-    fixes = []
-    if fixes_out is not None:
-        onnx_bytes, fixes = export_paddle_ops(model_file, params_file, onnx_bytes)
+    if paddle_ops:
+        onnx_bytes, dropped_op_fixes = export_paddle_ops(model_file, params_file, onnx_bytes)
+        fixes += dropped_op_fixes
     with open(out, "wb") as handle:
         handle.write(onnx_bytes)
     if fixes_out is not None:
@@ -178,6 +174,42 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
 
         with open(fixes_out, "w") as handle:
             json.dump([asdict(fix) for fix in fixes], handle)
+
+
+def _paddle2onnx(model_file: str, params_file: str, opset: int) -> bytes:
+    import paddle2onnx
+
+    return paddle2onnx.export(model_file, params_file, None, opset_version=opset, auto_upgrade_opset=True,
+                              enable_onnx_checker=True, enable_optimize=True, optimize_tool="none")
+
+
+def _export_quantized(model_file: str, params_file: str, opset: int) -> tuple[bytes, list]:
+    """paddle2onnx aborts on int8 quantize ops: export a stand-in program, then restore them
+    (paddle2tf.frontend.fixes.quantize_ops)."""
+    import onnx
+
+    ops = read_paddle_ops(model_file, params_file, quantize_ops.is_quantize_op, "paddle2onnx 2.1.0 aborts on it")
+    with open(model_file) as handle:
+        program = json.load(handle)
+    try:
+        placeholder = quantize_ops.stand_in(program)
+    except quantize_ops.PaddleOpError as exc:
+        _fail(str(exc))
+    stand_in_file = os.path.join(os.path.dirname(os.path.abspath(model_file)), "quantize_stand_in.json")
+    with open(stand_in_file, "w") as handle:
+        handle.write(json.dumps(program, separators=(",", ":")))
+    try:
+        onnx_bytes = _paddle2onnx(stand_in_file, params_file, opset)
+    finally:
+        os.remove(stand_in_file)
+    if not onnx_bytes:
+        return onnx_bytes, []
+    model = onnx.load_from_string(onnx_bytes)
+    try:
+        fixes = quantize_ops.restore(model, placeholder, ops)
+    except quantize_ops.PaddleOpError as exc:
+        _fail(f"{exc} (paddle2onnx 2.1.0 aborts on int8 quantize ops; see docs/known-exporter-defects.md)")
+    return model.SerializeToString(), fixes
 
 
 def export_paddle_ops(model_file: str, params_file: str, onnx_bytes: bytes) -> tuple[bytes, list]:
@@ -195,10 +227,12 @@ def export_paddle_ops(model_file: str, params_file: str, onnx_bytes: bytes) -> t
     return (model.SerializeToString(), fixes) if fixes else (onnx_bytes, [])
 
 
-def read_paddle_ops(model_file: str, params_file: str) -> list:
-    """The registered ops of the program (paddle2tf.frontend.fixes.paddle_ops.EXPORTERS) as ``PaddleOp``s: attributes,
-    ONNX names of operands and results as paddle2onnx gives them, operand shapes, parameter values from the Paddle
-    scope."""
+def read_paddle_ops(model_file: str, params_file: str, selected=None, why: str = "paddle2onnx 2.1.0 drops it") -> list:
+    """The ops of the program ``selected(name, attrs)`` picks (by default the registered ones,
+    paddle2tf.frontend.fixes.paddle_ops.EXPORTERS) as ``PaddleOp``s: attributes, ONNX names of operands and results
+    as paddle2onnx gives them, operand shapes, parameter values from the Paddle scope. ``why`` says why one in a
+    control-flow block cannot be handled."""
+    selected = selected or (lambda name, attrs: registered(name, attrs) is not None)
     import paddle
 
     paddle.enable_static()
@@ -212,23 +246,15 @@ def read_paddle_ops(model_file: str, params_file: str) -> list:
         )
         ops = list(program.global_block().ops)
         names = onnx_value_names(ops)
-        nested = [
-            op.name()
-            for op in ops
-            for block in op.blocks()
-            for inner in _block_ops(block)
-            if registered(inner.name(), inner.attrs())
-        ]
+        nested = [op.name() for op in ops for block in op.blocks() for inner in _block_ops(block)
+                  if selected(inner.name(), inner.attrs())]
         if nested:
-            _fail(
-                f"{nested[0]} inside a control-flow block: paddle2onnx 2.1.0 drops or mis-exports it and "
-                "paddle2tf exports it only in the main block"
-            )
+            _fail(f"{nested[0]} inside a control-flow block: {why} and paddle2tf exports it only in the main block")
         scope = paddle.static.global_scope()
         found = []
         for op in ops:
             attrs = op.attrs()
-            if registered(op.name(), attrs) is None:
+            if not selected(op.name(), attrs):
                 continue
             inputs, params, shapes = [], {}, []
             for value in op.operands_source():
@@ -403,7 +429,8 @@ def main() -> None:
     p.add_argument("params_file")
     p.add_argument("opset", type=int)
     p.add_argument("out")
-    p.add_argument("--fixes-out", help="export the ops paddle2onnx drops; write the fixes (JSON) here")
+    p.add_argument("--fixes-out", help="write the fixes (JSON) here")
+    p.add_argument("--paddle-ops", action="store_true", help="export the ops paddle2onnx drops")
     p = sub.add_parser("run")
     p.add_argument("model_file")
     p.add_argument("params_file")
@@ -425,7 +452,7 @@ def main() -> None:
     elif args.command == "translate":
         translate_pdmodel(args.model_file, args.params_file, args.prefix)
     elif args.command == "export":
-        export(args.model_file, args.params_file, args.opset, args.out, args.fixes_out)
+        export(args.model_file, args.params_file, args.opset, args.out, args.fixes_out, args.paddle_ops)
     elif args.command == "run":
         run(args.model_file, args.params_file, args.feeds, args.out)
     elif args.command == "serve":

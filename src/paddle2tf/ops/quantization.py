@@ -1,4 +1,4 @@
-"""QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearMatMul, QLinearConv, ConvInteger.
+"""QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearMatMul, QLinearConv, ConvInteger, FakeQuant.
 
 Integer arithmetic is done exactly: products of (x - zero_point) terms are accumulated in float64
 (exact for any realistic int8/uint8 reduction size), like the int32 accumulators of the spec.
@@ -10,6 +10,7 @@ from __future__ import annotations
 from onnx import TensorProto
 
 from paddle2tf.converter.registry import converter
+from paddle2tf.onnxutil.graph import INTERNAL_DOMAIN
 from paddle2tf.ops.conv import check_conv_attrs, conv_checks
 from paddle2tf.ops.shared import normalise_axis
 
@@ -205,3 +206,13 @@ def qlinear_conv(node, inputs, attrs, ctx):
     multiplier = tf.cast(x_scale, tf.float32) * tf.cast(w_scale, tf.float32) / tf.cast(y_scale, tf.float32)
     dtype = (y_zp if y_zp is not None else x).dtype.name
     return _requantize(accumulated, multiplier, y_zp, dtype)
+
+
+@converter("FakeQuant", since=1, domain=INTERNAL_DOMAIN, foldable=False, elementwise=True)
+def fake_quant(node, inputs, attrs, ctx):
+    """The qdq_as_fake_quant pass (``--tflite int8`` with the model's scales): 2^8 levels over [min, max]; never
+    folded, so TFLite's converter reads the range from the op."""
+    import tensorflow as tf
+
+    return tf.quantization.fake_quant_with_min_max_vars(tf.cast(inputs[0], tf.float32), attrs["min"], attrs["max"],
+                                                        num_bits=8, narrow_range=False)

@@ -108,6 +108,23 @@ def _precision(record: dict) -> str:
             f"{_e(tol.get('atol', ''))}" + (f"; computed in float32: {_e(islands)}" if islands else ""))
 
 
+def _quantized_section(data: dict) -> str:
+    """The quantized tensors of a QDQ model: scales, zero points and the layers reading them."""
+    quantized = (data.get("model_summary") or {}).get("quantized") or []
+    if not quantized:
+        return ""
+    rows = [[_td(f"<code>{_e(t['tensor'])}</code>"), _td(_e(t["kind"])), _td(_e(t["dtype"])),
+             _td(_e(t["granularity"] + (f" (axis {t['axis']})" if t["axis"] is not None else ""))),
+             _td(_e("x".join(map(str, t["scale_shape"])) or "scalar")),
+             _td(_e(f"{t['scale_min']:.3g}" + (f"..{t['scale_max']:.3g}" if t["scale_max"] != t["scale_min"] else ""))),
+             _td(_e(", ".join(map(str, t["zero_points"])))), _td("<br>".join(f"<code>{_e(layer)}</code>"
+                                                                            for layer in t["layers"]))]
+            for t in quantized]
+    head = ["tensor", "kind", "type", "granularity", "scale shape", "scale", "zero points", "read by"]
+    return (f"<section><h2>Quantized tensors</h2><p class='muted small'>{len(quantized)} tensors "
+            f"(QuantizeLinear / DequantizeLinear)</p>{_table(head, rows)}</section>")
+
+
 def _histogram_section(data: dict) -> str:
     histogram = (data.get("model_summary") or {}).get("op_histogram") or {}
     if not histogram:
@@ -536,7 +553,7 @@ def render_html(data: dict) -> str:
             f"<h1>paddle2tf conversion report {_badge(verdict)}</h1><p class='muted'><code>{_e(source)}</code></p>"
             f"{headline}{_summary_section(data)}{_verification_section(data)}{_locate_section(data.get('locate'))}"
             f"{_dataset_section(data.get('dataset'))}{_tflite_section(data.get('tflite'))}"
-            f"{_deploy_check_section(data.get('deploy_check'))}{_histogram_section(data)}{_stages_section(data)}{_notes_section(data)}"
+            f"{_deploy_check_section(data.get('deploy_check'))}{_quantized_section(data)}{_histogram_section(data)}{_stages_section(data)}{_notes_section(data)}"
             f"<p class='small muted'>report schema {_e(data.get('schema_version', ''))}</p></main></body></html>")
 
 

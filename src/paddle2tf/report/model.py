@@ -8,6 +8,7 @@ from typing import Any
 
 from paddle2tf import __version__
 from paddle2tf.onnxutil.graph import iter_nodes
+from paddle2tf.onnxutil.quantization import quantized_tensors
 from paddle2tf.verify.metrics import FAIL, PASS, WARN, worst
 from paddle2tf.verify.model import Verification
 
@@ -55,7 +56,8 @@ class ConversionReport:
 
 
 def model_summary(model) -> dict:
-    """Node count and op histogram of an ONNX model's main graph (subgraph nodes counted separately)."""
+    """Node count and op histogram of an ONNX model's main graph (subgraph nodes counted separately), and its
+    quantized tensors (``onnxutil.quantization.QuantizedTensor``: none for a float model)."""
     from collections import Counter
 
 
@@ -64,7 +66,8 @@ def model_summary(model) -> dict:
     return {"graph": model.graph.name, "producer": f"{model.producer_name} {model.producer_version}".strip(),
             "nodes": len(model.graph.node), "subgraph_nodes": every - len(model.graph.node),
             "initializers": len(model.graph.initializer),
-            "op_histogram": dict(sorted(top.items(), key=lambda kv: (-kv[1], kv[0])))}
+            "op_histogram": dict(sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "quantized": [asdict(tensor) for tensor in quantized_tensors(model)]}
 
 
 def json_default(value):

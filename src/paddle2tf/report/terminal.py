@@ -36,11 +36,21 @@ def render_summary(report: ConversionReport) -> str:
     lines.append(f"verdict: {verification.verdict.upper()}  (frameworks: {', '.join(verification.frameworks)}; "
                  f"inputs: {feeds}; {verification.feeds[0].origin if verification.feeds else ''})")
     lines += [f"{framework} skipped: {reason}" for framework, reason in verification.skipped.items()]
+    if quantized := report.model_summary.get("quantized"):
+        lines.append(render_quantized(quantized))
     if report.tflite:
         lines.append(_tflite_lines(report))
     if report.dataset is not None:
         lines.append(render_dataset(report.dataset))
     return "\n".join(lines)
+
+
+def render_quantized(quantized: list[dict]) -> str:
+    """One line: how many tensors are quantized, of which kind, type and granularity."""
+    from collections import Counter
+
+    kinds = Counter(f"{t['kind']}s {t['dtype']} {t['granularity']}" for t in quantized)
+    return f"quantized: {len(quantized)} tensors ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
 
 
 def _tflite_lines(report: ConversionReport) -> str:
@@ -114,7 +124,8 @@ def tflite_rows(items: Sequence[TfliteResult | dict]) -> list[list[str]]:
             verdict += f" (min top-1 {item['min_top1']:g})"
         if item.get("reason"):
             verdict += f": {item['reason']}"
-        rows.append([item["variant"], item["path"], _mb(item["size_bytes"]),
+        variant = item["variant"] + (" (model scales)" if item.get("scales") == "model" else "")
+        rows.append([variant, item["path"], _mb(item["size_bytes"]),
                      "-" if max_rel is None else f"{max_rel:.2e}", "-" if max_abs is None else f"{max_abs:.2e}",
                      agreement, verdict])
     return rows

@@ -73,6 +73,7 @@ class TfliteResult:
     samples_seed: int = 0  # their seed (and the next seeds for fixed-batch chunks), for re-verification
     samples_reference: str = ""  # paddle | onnxruntime for the agreement inputs (fixed batch: see MAX_PADDLE_CHUNKS)
     min_top1: float | None = None  # the threshold judging a quantised variant
+    scales: str = ""  # int8: "model" (the QDQ model's own scales), "calibration" (--calibration), "generated"
     verdict: str = UNVERIFIED  # pass | warn | fail | not_judged (quantised, no threshold) | not_converted | unverified
 
     @staticmethod
@@ -244,12 +245,14 @@ def _run_child(job: dict, folder: str, log_file: str | None) -> dict:
 def run_tflite(out_dir: str, saved_model: str, signature, variants: Sequence[str], *, reference: Reference,
                feeds: Mapping[str, np.ndarray] | None, seed: int = 0, calibration: str | None = None,
                tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
-               min_top1: float | None = None, existing: Sequence[dict] = (),
+               min_top1: float | None = None, existing: Sequence[dict] = (), model_scales: str | None = None,
                progress: Progress = lambda _: None) -> list[TfliteResult]:
     """Convert ``variants`` of ``saved_model`` into OUT_DIR/tflite/ and verify them on ``feeds`` (None: no
     verification) and the agreement inputs. With ``existing`` (report.json's ``tflite`` records) nothing is
     converted: the files already there are verified again (records of variants that did not convert are kept).
-    ``signature``: converter.module.SignatureInfo."""
+    ``model_scales``: a SavedModel of the same model whose quantized tensors are fake-quant ops
+    (``ConvertedModule(fake_quant=True)``): int8 is converted from it with those ranges, not calibrated (tensors the
+    model leaves in float stay float). ``signature``: converter.module.SignatureInfo."""
     specs = [InputSpec(t.onnx_name, t.dtype, tuple(t.shape)) for t in signature.inputs]
     output_names = [t.onnx_name for t in signature.outputs]
     mapping = {"inputs": {t.onnx_name: t.tf_name for t in signature.inputs},
@@ -257,8 +260,10 @@ def run_tflite(out_dir: str, saved_model: str, signature, variants: Sequence[str
     if existing:
         results = [TfliteResult.from_dict(item) for item in existing]
     else:
+        int8_scales = "model" if model_scales else "calibration" if calibration else "generated"
         results = [TfliteResult(variant, variant_path(variant), False, min_top1=min_top1,
-                                samples_seed=seed + AGREEMENT_SEED_OFFSET) for variant in variants]
+                                samples_seed=seed + AGREEMENT_SEED_OFFSET,
+                                scales=int8_scales if variant == "int8" else "") for variant in variants]
         os.makedirs(os.path.join(out_dir, TFLITE_DIR), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="paddle2tf-tflite-") as tmp:
         runs, chunks = [], []
@@ -268,7 +273,7 @@ def run_tflite(out_dir: str, saved_model: str, signature, variants: Sequence[str
             runs = [{"feeds": _save_chunks(os.path.join(tmp, "verification.npz"), [feeds])},
                     {"feeds": _save_chunks(os.path.join(tmp, "agreement.npz"), chunks)}]
         calibration_file = None
-        if not existing and "int8" in variants:
+        if not existing and "int8" in variants and not model_scales:
             samples_in = load_calibration(calibration, specs) if calibration else generated_calibration(specs, seed)
             calibration_file = _save_chunks(os.path.join(tmp, "calibration.npz"), samples_in)
         outputs: dict[str, tuple[dict, list[dict]]] = {}
@@ -281,7 +286,8 @@ def run_tflite(out_dir: str, saved_model: str, signature, variants: Sequence[str
                 result.reason = f"{result.path}: file missing from the output directory"
                 continue
             progress(f"{result.variant}: {'running' if existing else 'converting'} {result.path}")
-            job = {"saved_model": None if existing else saved_model,
+            source = model_scales if result.scales == "model" else saved_model
+            job = {"saved_model": None if existing else source, "model_scales": result.scales == "model",
                    "variant": result.variant, "tflite_file": path, "calibration": calibration_file,
                    "mapping": mapping, "threads": os.cpu_count(),
                    "result": os.path.join(tmp, f"{result.variant}.json"),
