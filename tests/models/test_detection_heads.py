@@ -58,6 +58,14 @@ def test_detection_head_any_batch(name, batch_1, paddle_model, tmp_path):
         )
 
 
+def test_ppyoloe_like_verifies_on_generated_inputs(paddle_model, tmp_path):
+    # No feeds: scale_factor is generated as 1 (an image at its own size, helpers of verify.feeds), not uniform
+    # [-1, 1], which inverted the boxes and failed parity (exit 1) on a correct conversion before.
+    proc = run_cli("convert", paddle_model("ppyoloe_like"), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 0 and "verdict: PASS" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "scale_factor = 1 (PaddleDetection's inputs)" in proc.stdout
+
+
 def test_adaptive_nms_is_refused(paddle_model, tmp_path):
     out = tmp_path / "out"
     proc = run_cli("convert", paddle_model("nms_adaptive_eta"), "-o", str(out))

@@ -3,7 +3,15 @@ import pytest
 
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.sources import InputSpec
-from paddle2tf.verify.feeds import DYNAMIC_BATCH, DYNAMIC_OTHER, FLOAT_RANGE, INT_RANGE, load_feeds, make_feeds
+from paddle2tf.verify.feeds import (
+    DYNAMIC_BATCH,
+    DYNAMIC_OTHER,
+    FLOAT_RANGE,
+    INT_RANGE,
+    describe_generated,
+    load_feeds,
+    make_feeds,
+)
 
 SPECS = [InputSpec("x", "float32", (None, 3, 4)), InputSpec("ids", "int64", (None, None)),
          InputSpec("mask", "bool", (2,))]
@@ -37,3 +45,18 @@ def test_load_feeds_validates_names_dtypes_shapes(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(BadInputError, match="not a readable .npz"):
         load_feeds(str(path), SPECS)
+
+
+def test_paddledetection_size_inputs_are_generated_as_an_image_at_its_own_size():
+    specs = [InputSpec("image", "float32", (None, 3, 64, 48)), InputSpec("im_shape", "float32", (None, 2)),
+             InputSpec("scale_factor", "float32", (None, 2))]
+    feeds = make_feeds(specs, seed=0)
+    np.testing.assert_array_equal(feeds["im_shape"], [[64, 48]] * DYNAMIC_BATCH)
+    np.testing.assert_array_equal(feeds["scale_factor"], np.ones((DYNAMIC_BATCH, 2)))
+    np.testing.assert_array_equal(feeds["image"], make_feeds(specs[:1], seed=0)["image"])  # same draws as before
+    assert describe_generated(specs, 0).endswith("im_shape = the image's H, W, scale_factor = 1 "
+                                                 "(PaddleDetection's inputs)")
+    # other names, or another shape, keep the uniform draws
+    plain = make_feeds([InputSpec("im_size", "float32", (None, 2)), InputSpec("scale_factor", "float32", (3,))])
+    assert plain["im_size"].min() < 0 and not np.any(plain["scale_factor"] == 1)
+    assert "PaddleDetection" not in describe_generated([InputSpec("x", "float32", (None, 2))], 0)

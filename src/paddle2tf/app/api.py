@@ -57,7 +57,7 @@ from paddle2tf.targets.tflite import run_tflite, serve_args
 from paddle2tf.verify.dataset.reader import Dataset, ModelIO, open_dataset
 from paddle2tf.verify.dataset.reader import check_paths as check_dataset_paths
 from paddle2tf.verify.dataset.run import ExtraRunner, Model, inference_yml_beside, verify_dataset
-from paddle2tf.verify.feeds import FLOAT_RANGE, INT_RANGE, check_feeds_file, explain_failure, load_feeds, make_feeds
+from paddle2tf.verify.feeds import check_feeds_file, describe_generated, explain_failure, load_feeds, make_feeds
 from paddle2tf.verify.locate import LocateReport, run_locate
 from paddle2tf.verify.metrics import FAIL, Tolerance, default_tolerance
 from paddle2tf.verify.runners import RunnerError
@@ -343,8 +343,7 @@ def _dataset_stage(report: ConversionReport, stages: _Stages, dataset: Dataset, 
 def _feeds(feeds_file: str | None, specs: list[InputSpec], seed: int) -> tuple[dict[str, np.ndarray], str]:
     if feeds_file:
         return load_feeds(feeds_file, specs), f"from {os.path.basename(feeds_file)}"
-    return make_feeds(specs, seed), (f"generated: seed {seed}, floats uniform{list(FLOAT_RANGE)}, "
-                                     f"ints in [{INT_RANGE[0]}, {INT_RANGE[1]})")
+    return make_feeds(specs, seed), describe_generated(specs, seed)
 
 
 def _serving_feeds(feeds_file: str | None, specs: list[InputSpec], seed: int, preprocess: Preprocess | None,
@@ -457,7 +456,7 @@ def deploy_check_output(out_dir: str, options: DeployCheckOptions | None = None,
     if os.path.isfile(output.file(FEEDS_FILE)):
         feeds, origin = load_feeds(output.file(FEEDS_FILE), specs), f"from {FEEDS_FILE} (the inputs of the conversion)"
     else:
-        feeds, origin = make_feeds(specs), "generated: seed 0"
+        feeds, origin = make_feeds(specs), describe_generated(specs, 0)
     result = deploy_check(output.saved_model, signature, feeds, origin, require=require, tolerance=options.tolerance,
                           timing_runs=options.timing_runs, log_file=output.log_file,
                           progress=messages(progress, "deploy-check"))

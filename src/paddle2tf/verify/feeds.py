@@ -16,6 +16,13 @@ DYNAMIC_BATCH = 2  # a dynamic first dimension; 2 catches batch-mixing bugs that
 DYNAMIC_OTHER = 32  # any other dynamic dimension (sequence length, spatial size)
 
 
+# PaddleDetection's deploy models take, beside the image, ``im_shape`` (the resized image's H, W) and
+# ``scale_factor`` (resized / original size per axis), both float [N, 2]. Uniform values in [-1, 1] there invert
+# or collapse every box, which no preprocessing produces (and which NMS then ranks differently in each framework):
+# generated, they are those of an image fed at its own size.
+DETECTION_SIZE_INPUTS = ("im_shape", "scale_factor")
+
+
 def concrete_shape(spec: InputSpec) -> tuple[int, ...]:
     return tuple(d if d is not None else (DYNAMIC_BATCH if i == 0 else DYNAMIC_OTHER)
                  for i, d in enumerate(spec.shape))
@@ -63,7 +70,27 @@ def make_feeds(specs: list[InputSpec], seed: int = 0) -> dict[str, np.ndarray]:
             feeds[spec.name] = rng.integers(0, 2, size=shape).astype(bool)
         else:
             raise BadInputError(f"input '{spec.name}': cannot generate values of dtype {spec.dtype}")
+    image = next((feeds[s.name] for s in specs if feeds[s.name].ndim == 4 and feeds[s.name].dtype.kind == "f"), None)
+    for name in _detection_size_inputs(specs):
+        feeds[name][:] = 1.0 if name == "scale_factor" else image.shape[2:4]
     return feeds
+
+
+def _detection_size_inputs(specs: list[InputSpec]) -> list[str]:
+    """The DETECTION_SIZE_INPUTS among ``specs`` (float [N, 2]; ``im_shape`` only beside a 4-D image input)."""
+    has_image = any(len(s.shape) == 4 and np.dtype(s.dtype).kind == "f" for s in specs)
+    return [s.name for s in specs if s.name in DETECTION_SIZE_INPUTS and np.dtype(s.dtype).kind == "f"
+            and len(s.shape) == 2 and s.shape[1] in (2, None) and (has_image or s.name == "scale_factor")]
+
+
+def describe_generated(specs: list[InputSpec], seed: int) -> str:
+    """How ``make_feeds(specs, seed)`` made its values, for the report."""
+    text = f"generated: seed {seed}, floats uniform{list(FLOAT_RANGE)}, ints in [{INT_RANGE[0]}, {INT_RANGE[1]})"
+    sized = _detection_size_inputs(specs)
+    if sized:
+        values = {"scale_factor": "1", "im_shape": "the image's H, W"}
+        text += "; " + ", ".join(f"{name} = {values[name]}" for name in sized) + " (PaddleDetection's inputs)"
+    return text
 
 
 def load_feeds(path: str, specs: list[InputSpec]) -> dict[str, np.ndarray]:
