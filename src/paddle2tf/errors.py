@@ -1,7 +1,7 @@
 """Errors with documented exit codes.
 
 Exit codes of the CLI: 0 every output passed (warn allowed), 1 parity failure,
-2 bad input, bad usage or an unsupported model.
+2 bad input, bad usage or an unsupported model (and an unexpected error inside a stage: one line too).
 """
 
 EXIT_OK = 0
@@ -25,6 +25,11 @@ class ExportError(Paddle2TFError):
 
 class UnsupportedModelError(Paddle2TFError):
     """The ONNX graph uses ops (or op variants) the converter does not support."""
+
+
+class InternalError(Paddle2TFError):
+    """An unexpected exception inside a stage (a paddle2tf bug or an input no check foresaw): one line naming the
+    stage and the exception, exit 2, never a traceback without --debug and never the parity exit code."""
 
 
 class ParityError(Paddle2TFError):

@@ -5,15 +5,17 @@ is reported as the two shapes."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from paddle2tf.errors import EXIT_PARITY
+from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_PARITY
 
-from helpers.cli import assert_clean_failure, run_cli, tiny_onnx
+from helpers.cli import assert_clean_failure, cli_env, run_cli, tiny_onnx
 
 
 def test_output_under_a_file(tmp_path):
@@ -116,3 +118,27 @@ def test_a_reference_output_of_another_shape_is_reported_as_the_shapes(paddle_mo
     assert pairs["onnxruntime_vs_tensorflow"]["mismatch"] == "" and pairs["onnxruntime_vs_tensorflow"]["verdict"] \
         == "pass"
     assert "shape (2, 10) vs (2, 1000)" in (out / "report.html").read_text()
+
+
+# A bug reached inside a stage (here the model summary of the convert stage raises): in a child process, since the
+# fault has to be planted in the module the command runs.
+PLANTED_FAULT = """
+import sys
+import paddle2tf.app.api as api
+def fault(model):
+    raise ValueError("planted fault")
+api.model_summary = fault
+from paddle2tf.app.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_an_unexpected_error_inside_a_stage_is_one_line_naming_the_stage(tmp_path):
+    source, out = tiny_onnx(tmp_path / "tiny.onnx"), tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", PLANTED_FAULT, "convert", source, "-o", str(out)],
+                          capture_output=True, text=True, env=cli_env(), timeout=600)
+    assert_clean_failure(proc, out, "convert stage failed unexpectedly: ValueError: planted fault",
+                         "--debug shows the traceback")
+    debug = subprocess.run([sys.executable, "-c", PLANTED_FAULT, "convert", source, "-o", str(out), "--debug"],
+                           capture_output=True, text=True, env=cli_env(), timeout=600)
+    assert debug.returncode == EXIT_BAD_INPUT and "Traceback" in debug.stderr and "planted fault" in debug.stderr

@@ -26,8 +26,9 @@ def convert_report(source: str, out, *extra: str) -> dict:
     return report
 
 
-@pytest.mark.parametrize("name,legacy", [("interpolate_scale", False), ("interpolate_scale_bilinear", False),
-                                         ("interpolate_scale", True)])
+@pytest.mark.parametrize(
+    "name,legacy", [("interpolate_scale", False), ("interpolate_scale_bilinear", False), ("interpolate_scale", True)]
+)
 def test_defect1_interpolate_scale_factor(paddle_model, tmp_path, name, legacy):
     source = paddle_model(name, legacy=legacy)
     report = convert_report(source, tmp_path / "fixed")
@@ -93,6 +94,15 @@ def test_defect4_simple_rnn_exported_by_paddle2tf(paddle_model, tmp_path):
     proc = run_cli("convert", source, "-o", str(tmp_path / "unfixed"), "--no-fixes")
     assert proc.returncode == EXIT_BAD_INPUT
     assert "p2o.pd_op.rnn" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_defect10_multiclass_nms3_any_batch(paddle_model, tmp_path):
+    """paddle2onnx exports multiclass_nms3 for one image; verification feeds batch 2 (the input's batch is dynamic).
+    Fixed: paddle2tf's export for any batch (tests/models/test_detection_heads.py checks it against Paddle).
+    Unfixed: ONNX Runtime fails on the batch, exit 2."""
+    proc = run_cli("convert", paddle_model("picodet_like"), "-o", str(tmp_path / "unfixed"), "--no-fixes")
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
+    assert "Non concat axis dimensions must match" in proc.stderr.strip().splitlines()[-1]
 
 
 def test_defect5_stacked_lstm_final_states(paddle_model, tmp_path):

@@ -29,7 +29,7 @@ from paddle2tf.converter.module import (
 from paddle2tf.converter.precision import recorded_precision
 from paddle2tf.converter.preprocess import Preprocess, model_feeds, raw_feed
 from paddle2tf.converter.preprocess import resolve as resolve_preprocess
-from paddle2tf.errors import BadInputError
+from paddle2tf.errors import BadInputError, InternalError, Paddle2TFError
 from paddle2tf.frontend.export import PaddleModel, copy_paddle_model, export_paddle
 from paddle2tf.frontend.fixes.repair import repair_model
 from paddle2tf.frontend.shape_hints import apply_hints, find_metadata, shape_hints
@@ -77,7 +77,13 @@ class _Stages:
     def stage(self, name: str, detail: str = ""):
         self.progress(Event(STAGE_START, name, detail))
         start = time.perf_counter()
-        yield messages(self.progress, name)
+        try:
+            yield messages(self.progress, name)
+        except Paddle2TFError:
+            raise
+        except Exception as exc:  # a bug or an input no check foresaw: one line naming the stage, exit 2
+            raise InternalError(f"{name} stage failed unexpectedly: {type(exc).__name__}: {exc} "
+                                "(--debug shows the traceback)") from exc
         seconds = time.perf_counter() - start
         self.timings.append(StageTiming(name, round(seconds, 3)))
         self.progress(Event(STAGE_DONE, name, seconds=seconds))

@@ -350,6 +350,12 @@ def _code(args, debug: bool, extensions: Sequence[CommandGroup]) -> int:
             traceback.print_exc()
         events.terminal().write(f"paddle2tf: error: {exc}\n")
         return exc.exit_code
+    except Exception as exc:  # outside any stage (stages raise InternalError): still one line, never exit 1
+        if debug:
+            traceback.print_exc()
+        events.terminal().write(f"paddle2tf: error: unexpected {type(exc).__name__}: {exc} "
+                                "(--debug shows the traceback)\n")
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, _Terminated)
         events.terminal().write(f"paddle2tf: {'terminated' if terminated else 'interrupted'}\n")

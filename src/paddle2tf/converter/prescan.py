@@ -17,6 +17,7 @@ from paddle2tf.onnxutil.graph import (
     STANDARD_DOMAINS,
     attributes,
     constant_node_value,
+    declared_dims,
     graph_opsets,
     iter_graphs,
     iter_nodes,
@@ -74,7 +75,7 @@ class ValueFacts:
         value_type = self._type(name)
         if value_type is None or not value_type.tensor_type.HasField("shape"):
             return None
-        return tuple(d.dim_value if d.HasField("dim_value") else None for d in value_type.tensor_type.shape.dim)
+        return tuple(declared_dims(value_type.tensor_type))
 
     def constant(self, name: str) -> np.ndarray | None:
         """The value when it is an initializer or a Constant node's output; else None."""

@@ -8,11 +8,12 @@ import shutil
 from dataclasses import dataclass, field
 
 from paddle2tf.common.subprocesses import run_child
-from paddle2tf.errors import ExportError
+from paddle2tf.errors import ExportError, UnsupportedModelError
 from paddle2tf.frontend.fixes import Fix
 from paddle2tf.frontend.fixes.paddle_ops import may_need_export
 from paddle2tf.frontend.fixes.sanitise import sanitise_program
 from paddle2tf.frontend.sources import Source
+from paddle2tf.frontend.unsupported_ops import REFUSED_SUFFIX
 
 WORKER = "paddle2tf.frontend.paddle_worker"
 DEFAULT_OPSET = 13
@@ -97,6 +98,12 @@ def export_to_onnx(model: PaddleModel, onnx_path: str, opset: int = DEFAULT_OPSE
                "--fixes-out", fixes_file, *extra],
               f"{name}: paddle2onnx could not export the model", ExportError, log_file,
               timeout=EXPORT_TIMEOUT_S)
+    refused = onnx_path + REFUSED_SUFFIX
+    if os.path.isfile(refused):
+        with open(refused) as handle:
+            line = handle.read().strip()
+        os.remove(refused)
+        raise UnsupportedModelError(f"{name}: {line}")
     if not os.path.isfile(onnx_path):
         raise ExportError(f"{name}: paddle2onnx wrote no ONNX file")
     with open(fixes_file) as handle:

@@ -19,6 +19,7 @@ import numpy as np
 from paddle2tf.common.childio import write_outputs
 from paddle2tf.common.serve_loop import protocol_stream
 from paddle2tf.common.serve_loop import serve as serve_requests
+from paddle2tf.frontend import unsupported_ops
 from paddle2tf.frontend.fixes import paddle_ops, quantize_ops
 from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, registered
 from paddle2tf.onnxutil.external_data import INLINE_MAX_BYTES
@@ -57,8 +58,9 @@ def save_inference_model(layer, specs: list[dict], prefix: str) -> None:
     import paddle
 
     layer.eval()
-    input_spec = [paddle.static.InputSpec([-1 if d is None else d for d in s["shape"]], s["dtype"], s["name"])
-                  for s in specs]
+    input_spec = [
+        paddle.static.InputSpec([-1 if d is None else d for d in s["shape"]], s["dtype"], s["name"]) for s in specs
+    ]
     paddle.jit.save(layer, prefix, input_spec=input_spec)
     # The saved program names parameters by their unique names (conv2d_3.w_0); locate reports the sublayer.
     with open(prefix + SUBLAYERS_SUFFIX, "w") as handle:
@@ -80,8 +82,12 @@ def translate_pdmodel(model_file: str, params_file: str, prefix: str) -> None:
     with paddle.pir_utils.IrGuard():
         _load_pir_parameters(pir_program, exe)
         feeds = [r for op in pir_program.global_block().ops if op.name() == "pd_op.feed" for r in op.results()]
-        fetches = [v for op in pir_program.global_block().ops
-                   if op.name() in ("pd_op.fetch", "builtin.shadow_output") for v in op.operands_source()]
+        fetches = [
+            v
+            for op in pir_program.global_block().ops
+            if op.name() in ("pd_op.fetch", "builtin.shadow_output")
+            for v in op.operands_source()
+        ]
         paddle.static.save_inference_model(prefix, feeds, fetches, exe, program=pir_program)
 
 
@@ -91,12 +97,18 @@ def _require_no_parameters(model_file: str) -> None:
 
     with open(model_file, "rb") as handle:
         program = paddle.static.Program.parse_from_string(handle.read())
-    names = sorted(v.name for v in program.list_vars()
-                   if v.persistable and v.type not in (paddle.framework.core.VarDesc.VarType.FEED_MINIBATCH,
-                                                       paddle.framework.core.VarDesc.VarType.FETCH_LIST))
+    names = sorted(
+        v.name
+        for v in program.list_vars()
+        if v.persistable
+        and v.type
+        not in (paddle.framework.core.VarDesc.VarType.FEED_MINIBATCH, paddle.framework.core.VarDesc.VarType.FETCH_LIST)
+    )
     if names:
-        _fail(f"parameters file {os.path.basename(os.path.splitext(model_file)[0])}.pdiparams not found beside it "
-              f"(the program reads {len(names)} parameter(s), e.g. {names[0]})")
+        _fail(
+            f"parameters file {os.path.basename(os.path.splitext(model_file)[0])}.pdiparams not found beside it "
+            f"(the program reads {len(names)} parameter(s), e.g. {names[0]})"
+        )
 
 
 def _load(stem: str, model_file: str, params_file: str, exe):
@@ -111,21 +123,34 @@ def _load(stem: str, model_file: str, params_file: str, exe):
 def _load_pir_parameters(program, exe) -> None:
     import paddle
 
-    persistable = [v for v in program.list_vars()
-                   if v.persistable and (v.is_parameter or v.get_defining_op().name() in
-                                         ("builtin.parameter", "pd_op.data"))]
-    paddle.base.libpaddle.pir.create_loaded_parameter(persistable, paddle.static.global_scope(),
-                                                      exe._default_executor)
+    persistable = [
+        v
+        for v in program.list_vars()
+        if v.persistable and (v.is_parameter or v.get_defining_op().name() in ("builtin.parameter", "pd_op.data"))
+    ]
+    paddle.base.libpaddle.pir.create_loaded_parameter(persistable, paddle.static.global_scope(), exe._default_executor)
 
 
 def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: str | None = None,
            paddle_ops: bool = False) -> None:
     """paddle2onnx (int8 quantize ops through stand-ins, paddle2tf.frontend.fixes.quantize_ops), then (with
-    ``paddle_ops``) the Paddle-op exporter for the ops paddle2onnx dropped (paddle2tf.frontend.fixes.paddle_ops);
-    the fixes are written to ``fixes_out`` as JSON."""
+    ``paddle_ops``) the Paddle-op exporter for the ops paddle2onnx dropped or mis-exports
+    (paddle2tf.frontend.fixes.paddle_ops); the fixes are written to ``fixes_out`` as JSON. A PIR program holding
+    ops paddle2onnx cannot convert or converts wrongly (paddle2tf.frontend.unsupported_ops) is not exported: the
+    refusal line is written to OUT + unsupported_ops.REFUSED_SUFFIX instead."""
     os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"  # paddle2onnx must never pip-install at run time
-    with open(model_file) as handle:
-        quantized = model_file.endswith(".json") and quantize_ops.mentions_quantize_ops(handle.read())
+    from paddle2onnx.paddle2onnx_cpp2py_export import get_all_supported_operators_pir
+
+    quantized = False
+    if model_file.endswith(".json"):  # (a legacy .pdmodel is translated to PIR JSON before export)
+        with open(model_file) as handle:
+            text = handle.read()
+        found = unsupported_ops.refusals(json.loads(text), get_all_supported_operators_pir(), opset)
+        if found:
+            with open(out + unsupported_ops.REFUSED_SUFFIX, "w") as handle:
+                handle.write(unsupported_ops.refusal_line(found))
+            return
+        quantized = quantize_ops.mentions_quantize_ops(text)
     if quantized:
         onnx_bytes, fixes = _export_quantized(model_file, params_file, opset)
     else:
@@ -133,9 +158,11 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
     if not onnx_bytes:
         weights = os.path.getsize(params_file)
         if weights > INLINE_MAX_BYTES:  # measured: its external_file argument is not used, serialising fails
-            _fail(f"paddle2onnx produced no model: the weights ({weights / 2**30:.2f} GiB) exceed the 2 GB one "
-                  "protobuf holds and paddle2onnx 2.1.0 writes no external data; convert an ONNX file with external "
-                  "data instead")
+            _fail(
+                f"paddle2onnx produced no model: the weights ({weights / 2**30:.2f} GiB) exceed the 2 GB one "
+                "protobuf holds and paddle2onnx 2.1.0 writes no external data; convert an ONNX file with external "
+                "data instead"
+            )
         _fail("paddle2onnx produced no model")
     if paddle_ops:
         onnx_bytes, dropped_op_fixes = export_paddle_ops(model_file, params_file, onnx_bytes)
@@ -187,23 +214,24 @@ def _export_quantized(model_file: str, params_file: str, opset: int) -> tuple[by
 
 def export_paddle_ops(model_file: str, params_file: str, onnx_bytes: bytes) -> tuple[bytes, list]:
     """Export the ops paddle2onnx dropped (a registered op whose outputs the graph reads but nothing
-    produces). The parent asks for this only when the program text names a registered op
-    (``paddle_ops.may_need_export``), so other exports import nothing more than paddle2onnx."""
+    produces) or mis-exports (a registration that ``replaces`` its nodes). The parent asks for this only
+    when the program text names a registered op (``paddle_ops.may_need_export``), so other exports import
+    nothing more than paddle2onnx."""
     import onnx
 
     model = onnx.load_from_string(onnx_bytes)
     try:
         fixes = paddle_ops.export_paddle_ops(model, read_paddle_ops(model_file, params_file))
     except paddle_ops.PaddleOpError as exc:
-        _fail(f"{exc} (paddle2onnx 2.1.0 dropped this op; see docs/known-exporter-defects.md)")
+        _fail(f"{exc} (paddle2onnx 2.1.0 drops or mis-exports this op; see docs/known-exporter-defects.md)")
     return (model.SerializeToString(), fixes) if fixes else (onnx_bytes, [])
 
 
 def read_paddle_ops(model_file: str, params_file: str, selected=None, why: str = "paddle2onnx 2.1.0 drops it") -> list:
     """The ops of the program ``selected(name, attrs)`` picks (by default the registered ones,
     paddle2tf.frontend.fixes.paddle_ops.EXPORTERS) as ``PaddleOp``s: attributes, ONNX names of operands and results
-    as paddle2onnx gives them, parameter values from the Paddle scope. ``why`` says why one in a control-flow block
-    cannot be handled."""
+    as paddle2onnx gives them, operand shapes, parameter values from the Paddle scope. ``why`` says why one in a
+    control-flow block cannot be handled."""
     selected = selected or (lambda name, attrs: registered(name, attrs) is not None)
     import paddle
 
@@ -211,8 +239,11 @@ def read_paddle_ops(model_file: str, params_file: str, selected=None, why: str =
     exe = paddle.static.Executor(paddle.CPUPlace())
     with paddle.pir_utils.IrGuard():
         program, _, _ = paddle.static.load_inference_model(
-            os.path.dirname(os.path.abspath(model_file)), exe, model_filename=os.path.abspath(model_file),
-            params_filename=os.path.abspath(params_file))
+            os.path.dirname(os.path.abspath(model_file)),
+            exe,
+            model_filename=os.path.abspath(model_file),
+            params_filename=os.path.abspath(params_file),
+        )
         ops = list(program.global_block().ops)
         names = onnx_value_names(ops)
         nested = [op.name() for op in ops for block in op.blocks() for inner in _block_ops(block)
@@ -225,21 +256,28 @@ def read_paddle_ops(model_file: str, params_file: str, selected=None, why: str =
             attrs = op.attrs()
             if not selected(op.name(), attrs):
                 continue
-            inputs, params = [], {}
+            inputs, params, shapes = [], {}, []
             for value in op.operands_source():
                 elements = _elements(value, names)
                 inputs.append([name for name, _ in elements])
+                shapes.append(list(value.shape) if value.initialized() and value.is_dense_tensor_type() else [])
                 for name, source in elements:
                     producer = source.get_defining_op() if source is not None else None
                     if producer is not None and producer.name() == "builtin.parameter":
                         var = scope.find_var(producer.attrs()["parameter_name"])
                         if var is not None:
                             params[name] = np.array(var.get_tensor())
-            outputs = [[names[r.id]] if not r.type().as_vec_type() else
-                       [f"{names[r.id]}_{j}" for j in range(len(r.type().as_vec_type().as_list()))]
-                       for r in op.results()]
-            found.append(PaddleOp(op.name(), {k: v for k, v in attrs.items() if k != "stop_gradient"}, inputs,
-                                  outputs, params))
+            outputs = [
+                [names[r.id]]
+                if not r.type().as_vec_type()
+                else [f"{names[r.id]}_{j}" for j in range(len(r.type().as_vec_type().as_list()))]
+                for r in op.results()
+            ]
+            found.append(
+                PaddleOp(
+                    op.name(), {k: v for k, v in attrs.items() if k != "stop_gradient"}, inputs, outputs, params, shapes
+                )
+            )
         return found
 
 
@@ -319,8 +357,9 @@ def serve(model_file: str, params_file: str) -> None:
         serve_requests(runner, replies)
 
 
-def dump_values(model_file: str, params_file: str, feeds_file: str, names_file: str, out_dir: str,
-                chunk_size: int) -> None:
+def dump_values(
+    model_file: str, params_file: str, feeds_file: str, names_file: str, out_dir: str, chunk_size: int
+) -> None:
     """Paddle's value of each name in NAMES_FILE (ONNX value names, paddle2onnx's naming of Paddle results) as
     OUT_DIR/N.npy, fetched ``chunk_size`` at a time, and OUT_DIR/index.json: the main block's ops in program order
     (op, operand and result names, parameters read) and the file of each value dumped."""
@@ -344,20 +383,27 @@ def dump_values(model_file: str, params_file: str, feeds_file: str, names_file: 
             if op.name() in _NOT_VALUES:
                 continue
             operands = [names.get(v.id, "") if v.initialized() else "" for v in op.operands_source()]
-            params = [names[v.id] for v in op.operands_source() if v.initialized() and v.get_defining_op() is not
-                      None and v.get_defining_op().name() == "builtin.parameter"]
+            params = [
+                names[v.id]
+                for v in op.operands_source()
+                if v.initialized()
+                and v.get_defining_op() is not None
+                and v.get_defining_op().name() == "builtin.parameter"
+            ]
             results = [names.get(r.id, "") for r in op.results()]
             index.append({"op": op.name(), "operands": operands, "results": results, "params": params})
-            fetched += [(names[r.id], r) for r in op.results()
-                        if names.get(r.id) in wanted and r.is_dense_tensor_type()]
+            fetched += [
+                (names[r.id], r) for r in op.results() if names.get(r.id) in wanted and r.is_dense_tensor_type()
+            ]
         for op in ops:  # the program's own fetch ops hold fetch slots our fetch list would collide with
             if op.name() == "pd_op.fetch":
                 program.global_block().remove_op(op)
         files = {}
         for start in range(0, len(fetched), chunk_size):
-            chunk = fetched[start:start + chunk_size]
-            values = exe.run(program, feed={name: feeds[name] for name in feed_names},
-                             fetch_list=[value for _, value in chunk])
+            chunk = fetched[start : start + chunk_size]
+            values = exe.run(
+                program, feed={name: feeds[name] for name in feed_names}, fetch_list=[value for _, value in chunk]
+            )
             for (name, _), value in zip(chunk, values, strict=True):
                 files[name] = f"{len(files)}.npy"
                 np.save(os.path.join(out_dir, files[name]), np.asarray(value))

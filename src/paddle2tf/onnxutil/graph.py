@@ -120,9 +120,13 @@ def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 def value_type(value: onnx.ValueInfoProto) -> tuple[np.dtype, list[int | None]]:
     """A declared value's numpy dtype and dims (None for a dim without a static size)."""
     tensor_type = value.type.tensor_type
-    dtype = element_dtype(tensor_type.elem_type)
-    shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
-    return dtype, shape
+    return element_dtype(tensor_type.elem_type), declared_dims(tensor_type)
+
+
+def declared_dims(tensor_type: onnx.TypeProto.Tensor) -> list[int | None]:
+    """The dims a tensor type declares, None where it sets no static size. A negative size counts as dynamic:
+    some exporters write -1 for a dynamic dim (onnx.checker lets it through) where the spec wants dim_param."""
+    return [d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else None for d in tensor_type.shape.dim]
 
 
 _WEIGHT_MIN_ELEMENTS = 1024  # shape inference reads small constants' values (shapes, axes), never larger ones

@@ -66,24 +66,34 @@ def dropped_rnn_graph(layers: int, dirs: int, with_state_input: bool = False) ->
         inputs.append(helper.make_tensor_value_info("h0", onnx.TensorProto.FLOAT, [cells, "N", HIDDEN]))
         nodes.append(helper.make_node("Identity", ["h0"], ["p2o.builtin.combine.1.0_0"]))
     else:  # zeros [L*D, N, H] built from the batch size, as Paddle's RNNBase does
-        nodes += [helper.make_node("Shape", ["x"], ["shape"]),
-                  helper.make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
-                  helper.make_node("Concat", ["cells", "batch", "hidden"], ["state_shape"], axis=0),
-                  helper.make_node("ConstantOfShape", ["state_shape"], ["p2o.pd_op.full_with_tensor.0.0"]),
-                  helper.make_node("Identity", ["p2o.pd_op.full_with_tensor.0.0"], ["p2o.builtin.combine.1.0_0"])]
+        nodes += [
+            helper.make_node("Shape", ["x"], ["shape"]),
+            helper.make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
+            helper.make_node("Concat", ["cells", "batch", "hidden"], ["state_shape"], axis=0),
+            helper.make_node("ConstantOfShape", ["state_shape"], ["p2o.pd_op.full_with_tensor.0.0"]),
+            helper.make_node("Identity", ["p2o.pd_op.full_with_tensor.0.0"], ["p2o.builtin.combine.1.0_0"]),
+        ]
     for j in range(4 * cells):  # paddle2onnx's copies of the weights, read by nothing once the op is dropped
         zeros = numpy_helper.from_array(np.zeros(1, np.float32))
-        nodes += [helper.make_node("Constant", [], [f"param_{j}"], value=zeros),
-                  helper.make_node("Identity", [f"param_{j}"], [f"p2o.builtin.combine.2.0_{j}"])]
-    nodes += [helper.make_node("Identity", [STATE], ["h"]),
-              helper.make_node("Transpose", [OUT], ["y"], perm=[1, 0, 2])]
+        nodes += [
+            helper.make_node("Constant", [], [f"param_{j}"], value=zeros),
+            helper.make_node("Identity", [f"param_{j}"], [f"p2o.builtin.combine.2.0_{j}"]),
+        ]
+    nodes += [helper.make_node("Identity", [STATE], ["h"]), helper.make_node("Transpose", [OUT], ["y"], perm=[1, 0, 2])]
     graph = helper.make_graph(
-        nodes, "dropped_rnn", inputs,
-        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", "T", dirs * HIDDEN]),
-         helper.make_tensor_value_info("h", onnx.TensorProto.FLOAT, [cells, "N", HIDDEN])],
-        [numpy_helper.from_array(np.array([0], np.int64), "zero"),
-         numpy_helper.from_array(np.array([cells], np.int64), "cells"),
-         numpy_helper.from_array(np.array([HIDDEN], np.int64), "hidden")])
+        nodes,
+        "dropped_rnn",
+        inputs,
+        [
+            helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", "T", dirs * HIDDEN]),
+            helper.make_tensor_value_info("h", onnx.TensorProto.FLOAT, [cells, "N", HIDDEN]),
+        ],
+        [
+            numpy_helper.from_array(np.array([0], np.int64), "zero"),
+            numpy_helper.from_array(np.array([cells], np.int64), "cells"),
+            numpy_helper.from_array(np.array([HIDDEN], np.int64), "hidden"),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return model
@@ -92,13 +102,29 @@ def dropped_rnn_graph(layers: int, dirs: int, with_state_input: bool = False) ->
 def simple_rnn_op(layers: int, dirs: int, mode: str = "RNN_TANH", seed: int = 0) -> PaddleOp:
     cells = layers * dirs
     weight_names = [f"p2o.builtin.combine.2.0_{j}" for j in range(4 * cells)]
-    attrs = {"mode": mode, "num_layers": layers, "hidden_size": HIDDEN, "input_size": INPUT,
-             "is_bidirec": dirs == 2, "is_test": True, "dropout_prob": 0.0, "struct_name": "/SimpleRNN/"}
-    return PaddleOp("pd_op.rnn", attrs,
-                    inputs=[["p2o.pd_op.transpose.0.0"], ["p2o.builtin.combine.1.0_0"], weight_names, [],
-                            ["simple_rnn_0.dropout_state"]],
-                    outputs=[[OUT], ["p2o.pd_op.rnn.0.1"], [STATE], ["p2o.pd_op.rnn.0.3"]],
-                    params=dict(zip(weight_names, paddle_weights(layers, dirs, seed), strict=True)))
+    attrs = {
+        "mode": mode,
+        "num_layers": layers,
+        "hidden_size": HIDDEN,
+        "input_size": INPUT,
+        "is_bidirec": dirs == 2,
+        "is_test": True,
+        "dropout_prob": 0.0,
+        "struct_name": "/SimpleRNN/",
+    }
+    return PaddleOp(
+        "pd_op.rnn",
+        attrs,
+        inputs=[
+            ["p2o.pd_op.transpose.0.0"],
+            ["p2o.builtin.combine.1.0_0"],
+            weight_names,
+            [],
+            ["simple_rnn_0.dropout_state"],
+        ],
+        outputs=[[OUT], ["p2o.pd_op.rnn.0.1"], [STATE], ["p2o.pd_op.rnn.0.3"]],
+        params=dict(zip(weight_names, paddle_weights(layers, dirs, seed), strict=True)),
+    )
 
 
 def test_dropped_op_graph_is_really_invalid():
@@ -106,13 +132,15 @@ def test_dropped_op_graph_is_really_invalid():
         onnx.checker.check_model(dropped_rnn_graph(1, 1), full_check=True)
 
 
-@pytest.mark.parametrize("layers,dirs,mode", [(1, 1, "RNN_TANH"), (2, 2, "RNN_TANH"), (1, 2, "RNN_RELU"),
-                                              (3, 1, "RNN_RELU")])
+@pytest.mark.parametrize(
+    "layers,dirs,mode", [(1, 1, "RNN_TANH"), (2, 2, "RNN_TANH"), (1, 2, "RNN_RELU"), (3, 1, "RNN_RELU")]
+)
 def test_simple_rnn_exported_as_onnx_rnn(layers, dirs, mode):
     model, op = dropped_rnn_graph(layers, dirs), simple_rnn_op(layers, dirs, mode)
     fixes = export_paddle_ops(model, [op])
     assert [(f.stage, f.pass_name, f.target) for f in fixes] == [
-        ("export", "export_simple_rnn", f"pd_op.rnn /SimpleRNN/ (mode {mode})")]
+        ("export", "export_simple_rnn", f"pd_op.rnn /SimpleRNN/ (mode {mode})")
+    ]
     assert f"{layers} ONNX RNN node(s)" in fixes[0].change and OUT in fixes[0].change and STATE in fixes[0].change
     onnx.checker.check_model(model, full_check=True)
     rnns = [node for node in model.graph.node if node.op_type == "RNN"]
@@ -175,7 +203,12 @@ def test_missing_input_or_wrong_weight_count_is_a_clear_error():
 
 
 def test_registry_and_cheap_precheck():
-    assert {key for key in EXPORTERS} == {("pd_op.rnn", "RNN_TANH"), ("pd_op.rnn", "RNN_RELU")}
+    assert {key: registration.replaces for key, registration in EXPORTERS.items()} == {
+        ("pd_op.rnn", "RNN_TANH"): False,
+        ("pd_op.rnn", "RNN_RELU"): False,
+        ("pd_op.multiclass_nms3", None): True,
+    }
+    assert may_need_export('{"#":"1.multiclass_nms3","A":[]}')
     assert may_need_export('{"#":"1.rnn","A":[{"AT":{"#":"0.a_str","D":"RNN_RELU"},"N":"mode"}]}')
     assert not may_need_export('{"#":"1.rnn","A":[{"AT":{"#":"0.a_str","D":"LSTM"},"N":"mode"}]}')
     assert not may_need_export('{"#":"1.conv2d"}')

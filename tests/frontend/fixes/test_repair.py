@@ -142,3 +142,76 @@ def test_type_error_is_not_repaired():
     assert next(o for o in model.graph.output if o.name == "z").type.tensor_type.elem_type == onnx.TensorProto.INT64
     with pytest.raises(Exception, match="type"):  # noqa: B017 - onnx raises InferenceError here
         onnx.checker.check_model(model, full_check=True)
+
+
+def shape_element_squeeze_model(opset: int) -> onnx.ModelProto:
+    """What paddle2onnx's yolo_box mapper writes: the width of x, a Squeeze without axes of one element of x's
+    Shape (Split with Constant sizes, Cast to float), feeding a Range: grid x-coordinates 0..W-1."""
+    split_sizes = helper.make_tensor("sizes", onnx.TensorProto.INT64, [4], [1, 1, 1, 1])
+    split = (helper.make_node("Split", ["shape", "sizes"], ["n", "c", "h", "w"], name="split", axis=0)
+             if opset >= 13 else helper.make_node("Split", ["shape"], ["n", "c", "h", "w"], name="split", axis=0,
+                                                  split=[1, 1, 1, 1]))
+    nodes = [helper.make_node("Shape", ["x"], ["shape"], name="shape"),
+             helper.make_node("Constant", [], ["sizes"], name="sizes", value=split_sizes), split,
+             helper.make_node("Cast", ["w"], ["w_float"], name="cast", to=onnx.TensorProto.FLOAT),
+             helper.make_node("Squeeze", ["w_float"], ["width"], name="squeeze_w"),
+             helper.make_node("Range", ["zero", "width", "one"], ["grid"], name="range")]
+    graph = helper.make_graph(
+        nodes, "yolo_box_grid", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("grid", onnx.TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(0, np.float32), "zero"), numpy_helper.from_array(np.array(1, np.float32),
+                                                                                           "one")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_shape_element_squeeze_gets_axis_0(opset):
+    """Reference: ONNX Runtime on the model as paddle2onnx wrote it (it runs; only the rank is not static)."""
+    x = np.zeros((1, 3, 5, 7), np.float32)
+    expected = run_ort(shape_element_squeeze_model(opset), {"x": x})["grid"]
+    model = shape_element_squeeze_model(opset)
+    fixes = repair_model(model)
+    assert [(f.pass_name, f.target) for f in fixes] == [("squeeze_shape_elements_on_axis_0", "squeeze_w")]
+    inferred = onnx.shape_inference.infer_shapes(model)
+    width = next(v for v in inferred.graph.value_info if v.name == "width")
+    assert len(width.type.tensor_type.shape.dim) == 0  # a scalar, known statically now
+    np.testing.assert_array_equal(run_ort(model, {"x": x})["grid"], expected)
+    np.testing.assert_array_equal(expected, np.arange(7, dtype=np.float32))
+
+
+def test_squeeze_of_other_values_is_left_alone():
+    model = shape_element_squeeze_model(13)
+    model.graph.node[2].input[1] = "other_sizes"  # a split of sizes not known: the element's shape is not [1]
+    assert [f for f in repair_model(model) if f.pass_name == "squeeze_shape_elements_on_axis_0"] == []
+
+
+def deform_conv_model(offset_group: int | None) -> onnx.ModelProto:
+    """DeformConv (opset 19) with 2 offset groups, as paddle2onnx writes it (offset_group None: not written)."""
+    rng = np.random.default_rng(0)
+    attrs = {"group": 2, "pads": [1, 1, 1, 1], **({"offset_group": offset_group} if offset_group else {})}
+    nodes = [helper.make_node("Conv", ["x", "offset_w"], ["offset"], name="offset_conv", pads=[1, 1, 1, 1]),
+             helper.make_node("DeformConv", ["x", "w", "offset"], ["y"], name="deform", **attrs)]
+    graph = helper.make_graph(
+        nodes, "deform", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 4, 6, 6])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((2 * 2 * 9, 4, 3, 3)).astype(np.float32) * 0.3, "offset_w"),
+         numpy_helper.from_array(rng.standard_normal((6, 2, 3, 3)).astype(np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    return model
+
+
+def test_deform_conv_offset_group_from_the_offset_channels():
+    """Reference: ONNX Runtime on the same DeformConv written with offset_group=2 (ORT refuses the model
+    paddle2onnx writes)."""
+    x = np.random.default_rng(1).standard_normal((2, 4, 6, 6)).astype(np.float32)
+    with pytest.raises(Exception, match="offset_group"):  # noqa: B017 - onnxruntime raises its own exception types
+        run_ort(deform_conv_model(None), {"x": x})
+    model = deform_conv_model(None)
+    fixes = repair_model(model)
+    assert [(f.pass_name, f.target) for f in fixes] == [("deform_conv_offset_group", "deform")]
+    np.testing.assert_allclose(run_ort(model, {"x": x})["y"], run_ort(deform_conv_model(2), {"x": x})["y"],
+                               rtol=0, atol=0)
+    assert repair_model(deform_conv_model(2)) == []  # an offset_group written is left alone

@@ -1,4 +1,8 @@
 import json
+import shutil
+
+import numpy as np
+import pytest
 
 from paddle2tf.frontend.fixes.sanitise import (
     explicit_reduce_all_axes,
@@ -6,6 +10,7 @@ from paddle2tf.frontend.fixes.sanitise import (
     float_attributes_as_f32,
     sanitise_program,
 )
+from paddle2tf.verify.runners import run_paddle
 
 
 def _op(name: str, attrs: dict) -> dict:
@@ -96,3 +101,41 @@ def test_vector_norm_input_flattened():
     assert [a["AT"]["D"] for a in flatten["A"]] == [0, 2]
     assert whole["I"] == [{"%": 6}] and by_axis["I"] == [{"%": 3}]
     assert flatten_vector_norms(_program(data, _p_norm(3, 4, asvector=True, keepdim=True))) == []
+
+
+def test_deform_conv_without_mask_gets_a_mask_of_ones_paddle_agrees(paddle_model, tmp_path):
+    """Reference: Paddle running the user's program (deform conv v1, no mask) and the sanitised one (mask of
+    ones fed): the same outputs. Tolerance: float32 rounding of the same kernel, rtol 1e-5."""
+    source = paddle_model("deform_conv")
+    params = source[: -len(".json")] + ".pdiparams"
+    (tmp_path / "sanitised").mkdir()
+    sanitised = str(tmp_path / "sanitised" / "model.json")
+    fixes = [f for f in sanitise_program(source, sanitised) if f.pass_name == "deform_conv_mask_of_ones"]
+    assert [(f.target, f.change) for f in fixes] == [
+        ("pd_op.deformable_conv DeformConv2D", "mask of ones [9 channels] fed (deform conv v1 = v2 with mask 1)")
+    ]
+    shutil.copyfile(params, tmp_path / "sanitised" / "model.pdiparams")
+    x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    expected = run_paddle(source, params, {"x": x}, ["y"])["y"]
+    actual = run_paddle(sanitised, str(tmp_path / "sanitised" / "model.pdiparams"), {"x": x}, ["y"])["y"]
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("case", ["prior_box", "prior_box_ordered"])
+def test_static_prior_box_folded_paddle_agrees(paddle_model, tmp_path, case):
+    """Reference: Paddle running the user's program (its prior_box kernel) and the sanitised one (constants):
+    both outputs (boxes + a data-dependent shift, variances). prior_box_ordered: Caffe's order, two sizes,
+    steps and offset given, no clipping. Tolerance: float32 rounding, rtol 1e-6."""
+    source = paddle_model(case)
+    params = source[: -len(".json")] + ".pdiparams"
+    (tmp_path / "sanitised").mkdir()
+    sanitised = str(tmp_path / "sanitised" / "model.json")
+    fixes = [f for f in sanitise_program(source, sanitised) if f.pass_name == "fold_static_prior_box"]
+    assert [f.target for f in fixes] == ["pd_op.prior_box"]
+    assert '"1.prior_box"' not in (tmp_path / "sanitised" / "model.json").read_text()
+    shutil.copyfile(params, tmp_path / "sanitised" / "model.pdiparams")
+    x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    expected = run_paddle(source, params, {"x": x}, ["boxes", "variances"])
+    actual = run_paddle(sanitised, str(tmp_path / "sanitised" / "model.pdiparams"), {"x": x}, ["boxes", "variances"])
+    for name in ("boxes", "variances"):
+        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-6, atol=1e-7)

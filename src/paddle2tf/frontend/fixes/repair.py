@@ -349,8 +349,101 @@ def drop_contradicting_shapes(model: onnx.ModelProto) -> list[Fix]:
     return fixes
 
 
+_SHAPE_KEEPING = ("Cast", "Identity")
+
+
+def _constant_values(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    return values
+
+
+def _is_one_shape_element(name: str, producers: dict[str, onnx.NodeProto], constants: dict[str, np.ndarray]) -> bool:
+    """``name`` is one element of a Shape result, shape [1]: an output of size 1 of a Split of a Shape (through
+    Cast / Identity), the split sizes constant."""
+    node = producers.get(name)
+    while node is not None and node.op_type in _SHAPE_KEEPING:
+        name = node.input[0]
+        node = producers.get(name)
+    if node is None or node.op_type != "Split" or getattr(producers.get(node.input[0]), "op_type", "") != "Shape":
+        return False
+    split = next((list(a.ints) for a in node.attribute if a.name == "split"), None)
+    if split is None and len(node.input) > 1 and node.input[1] in constants:
+        split = constants[node.input[1]].tolist()
+    return split is not None and len(split) == len(node.output) and split[list(node.output).index(name)] == 1
+
+
+def squeeze_shape_elements_on_axis_0(model: onnx.ModelProto) -> list[Fix]:
+    """paddle2onnx's yolo_box mapper turns the feature map's H and W into scalars with a Squeeze without axes of
+    one element of the map's Shape (Split of the Shape, then Cast). Without axes the result's rank depends on the
+    run-time dims (the converter needs a static rank), and ONNX shape inference does not follow the Constant split
+    sizes; the input is shape [1] by construction, so the Squeeze gets its meaning stated: axes [0]."""
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    constants = _constant_values(graph)
+    fixes: list[Fix] = []
+    axes_name = "paddle2tf_repair_squeeze_axes_0"
+    for node in graph.node:
+        has_axes = any(a.name == "axes" for a in node.attribute) or (len(node.input) > 1 and node.input[1])
+        if node.op_type != "Squeeze" or has_axes or not _is_one_shape_element(node.input[0], producers, constants):
+            continue
+        if model_opset(model) >= 13:
+            if not fixes:
+                graph.initializer.append(numpy_helper.from_array(np.array([0], np.int64), axes_name))
+            node.input.append(axes_name)
+        else:
+            node.attribute.append(helper.make_attribute("axes", [0]))
+        fixes.append(Fix("repair", "squeeze_shape_elements_on_axis_0", node.name or "Squeeze",
+                         f"axes [0] stated for '{node.input[0]}' (one element of a Shape, shape [1])",
+                         "paddle2onnx 2.1.0 (yolo_box) squeezes a shape element without axes: the result's rank "
+                         "is then only known at run time"))
+    return fixes
+
+
+def _static_dims(model: onnx.ModelProto) -> dict[str, list[int | None]]:
+    """Dims of every value shape inference (or a constant) can tell; None for a dim without a static size."""
+    inferred = onnx.shape_inference.infer_shapes(without_weights(model))
+    dims: dict[str, list[int | None]] = {init.name: list(init.dims) for init in model.graph.initializer}
+    dims.update((node.output[0], list(node.attribute[0].t.dims)) for node in model.graph.node
+                if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value")
+    for value in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
+        if value.type.tensor_type.HasField("shape"):
+            dims[value.name] = [d.dim_value if d.HasField("dim_value") else None
+                                for d in value.type.tensor_type.shape.dim]
+    return dims
+
+
+def deform_conv_offset_group(model: onnx.ModelProto) -> list[Fix]:
+    """paddle2onnx 2.1.0 writes DeformConv without ``offset_group`` (Paddle's ``deformable_groups``): with more
+    than one group ONNX Runtime refuses the node ("Offset channel count must be offset_group * 2 * kH * kW").
+    The offset's channel count states it: offset_group = channels / (2 * kH * kW), kH and kW from the weight."""
+    fixes: list[Fix] = []
+    nodes = [n for n in model.graph.node if n.op_type == "DeformConv"
+             and not any(a.name == "offset_group" for a in n.attribute)]
+    if not nodes:
+        return fixes
+    dims = _static_dims(model)
+    for node in nodes:
+        weight, offset = dims.get(node.input[1]), dims.get(node.input[2])
+        if not weight or not offset or len(weight) != 4 or len(offset) != 4 or None in (*weight[2:], offset[1]):
+            continue
+        groups, remainder = divmod(offset[1], 2 * weight[2] * weight[3])
+        if remainder or groups <= 1:
+            continue
+        node.attribute.append(helper.make_attribute("offset_group", groups))
+        fixes.append(Fix("repair", "deform_conv_offset_group", node.name or "DeformConv",
+                         f"offset_group={groups} set (offset channels {offset[1]} = {groups} * 2 * "
+                         f"{weight[2]} * {weight[3]})",
+                         "paddle2onnx 2.1.0 drops deformable_groups (offset_group) from DeformConv"))
+    return fixes
+
+
 PASSES: list[Callable[[onnx.ModelProto], list[Fix]]] = [unsqueeze_scalar_concat_inputs,
                                                         concat_stacked_rnn_final_states,
+                                                        squeeze_shape_elements_on_axis_0,
+                                                        deform_conv_offset_group,
                                                         drop_contradicting_shapes]
 
 
