@@ -58,9 +58,7 @@ def quantized_tensors(model: onnx.ModelProto) -> list[QuantizedTensor]:
         scale = numpy_helper.to_array(constants[node.input[1]])
         zero = (numpy_helper.to_array(constants[node.input[2]])
                 if len(node.input) > 2 and node.input[2] in constants else None)
-        dtype = (onnx.helper.tensor_dtype_to_np_dtype(constants[node.input[2]].data_type).name if zero is not None
-                 else onnx.helper.tensor_dtype_to_np_dtype(constants[node.input[0]].data_type).name
-                 if not activation else "uint8")
+        dtype = _integer_type(constants, node, zero is not None, activation)
         axis = next((a.i for a in node.attribute if a.name == "axis"), 1) if scale.size > 1 or scale.ndim else None
         found.append(QuantizedTensor(
             tensor=source.input[0] if activation else node.input[0], kind="activation" if activation else "weight",
@@ -69,3 +67,12 @@ def quantized_tensors(model: onnx.ModelProto) -> list[QuantizedTensor]:
             zero_points=sorted({int(v) for v in zero.ravel()}) if zero is not None else [0],
             layers=[f"{c.op_type} {c.name or c.output[0]}" for c in consumers.get(node.output[0], [])]))
     return found
+
+
+def _integer_type(constants: dict, node: onnx.NodeProto, has_zero_point: bool, activation: bool) -> str:
+    """The zero point's type, else a weight's own type; an activation without a zero point is uint8 (ONNX)."""
+    if has_zero_point:
+        return onnx.helper.tensor_dtype_to_np_dtype(constants[node.input[2]].data_type).name
+    if not activation:
+        return onnx.helper.tensor_dtype_to_np_dtype(constants[node.input[0]].data_type).name
+    return "uint8"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -47,8 +48,6 @@ def render_summary(report: ConversionReport) -> str:
 
 def render_quantized(quantized: list[dict]) -> str:
     """One line: how many tensors are quantized, of which kind, type and granularity."""
-    from collections import Counter
-
     kinds = Counter(f"{t['kind']}s {t['dtype']} {t['granularity']}" for t in quantized)
     return f"quantized: {len(quantized)} tensors ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
 

@@ -133,3 +133,10 @@ def test_stand_in_replaces_main_block_quantize_ops():
     assert [op["#"] for op in ops] == ["1.erf", "1.erf", "1.sign"]
     assert ops[0]["I"] == [{"%": 1}] and ops[0]["O"] == [{"%": 4, "TT": {}}] and ops[0]["A"] == []
     assert len(ops[1]["OA"][0]["AT"]["D"]) == 1
+
+
+def test_per_axis_scales_below_opset_13_are_refused():
+    model = stand_in_graph(weights())
+    model.opset_import[0].version = 11  # QuantizeLinear / DequantizeLinear have no axis before 13
+    with pytest.raises(PaddleOpError, match="need opset 13"):
+        restore(model, "sign", quantize_ops(2.0, np.ones(3, np.float32), {"quant_axis": 1}))
