@@ -23,7 +23,7 @@ import pytest
 from paddle2tf.app import api
 from paddle2tf.app.options import ConvertOptions
 
-from helpers.cli import run_cli
+from helpers.cli import assert_clean_failure, run_cli
 from helpers.parity import assert_parity
 from helpers.qdq_models import qdq_cnn, qdq_mlp
 
@@ -58,9 +58,13 @@ def test_post_training_quantized_paddle_model(name, paddle_model, tmp_path):
     assert len(restored) == len(quantized) + kinds["activation"]  # one per Paddle quantize / dequantize op
 
 
-def test_cli_lists_quantized_tensors(paddle_model, tmp_path):
+def test_cli_lists_quantized_tensors_and_no_fixes_shows_the_defect(paddle_model, tmp_path):
+    model = paddle_model("quantized_mlp", legacy=True)
+    unfixed = tmp_path / "unfixed"
+    proc = run_cli("convert", model, "-o", str(unfixed), "--no-fixes")  # defect 15 as paddle2onnx 2.1.0 has it
+    assert_clean_failure(proc, unfixed, "model.pdmodel", "Only support e4m3 or e5m2")
     out = tmp_path / "out"
-    proc = run_cli("convert", paddle_model("quantized_mlp", legacy=True), "-o", str(out))
+    proc = run_cli("convert", model, "-o", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "quantized: 8 tensors (5 activations int8 per-tensor, 3 weights int8 per-tensor)" in proc.stdout
     html = (out / "report.html").read_text()
