@@ -63,15 +63,26 @@ def _per_tensor_weight_model(zero_point: int, dtype) -> onnx.ModelProto:
     """x -> QDQ (uint8 or int8, with a zero point) -> MatMul with a per-tensor int8 weight."""
     rng = np.random.default_rng(5)
     w = rng.integers(-127, 128, (8, 4)).astype(np.int8)
-    inits = [numpy_helper.from_array(np.float32(0.02), "s"), numpy_helper.from_array(dtype(zero_point), "zp"),
-             numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.float32(0.01), "ws"),
-             numpy_helper.from_array(np.int8(3), "wzp")]
-    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["q"]),
-             helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["dq"]),
-             helper.make_node("DequantizeLinear", ["w", "ws", "wzp"], ["wdq"]),
-             helper.make_node("MatMul", ["dq", "wdq"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4])], initializer=inits)
+    inits = [
+        numpy_helper.from_array(np.float32(0.02), "s"),
+        numpy_helper.from_array(dtype(zero_point), "zp"),
+        numpy_helper.from_array(w, "w"),
+        numpy_helper.from_array(np.float32(0.01), "ws"),
+        numpy_helper.from_array(np.int8(3), "wzp"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["q"]),
+        helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["dq"]),
+        helper.make_node("DequantizeLinear", ["w", "ws", "wzp"], ["wdq"]),
+        helper.make_node("MatMul", ["dq", "wdq"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4])],
+        initializer=inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 

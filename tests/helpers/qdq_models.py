@@ -40,14 +40,21 @@ class _Builder:
         scale = (np.abs(value).max(axis=other) / 127).astype(np.float32)
         shape = [-1 if i == axis else 1 for i in range(value.ndim)]
         q = np.clip(np.round(value / scale.reshape(shape)), -127, 127).astype(np.int8)
-        inputs = [self.constant(f"{name}.int8", q), self.constant(f"{name}.scale", scale),
-                  self.constant(f"{name}.zero_point", np.zeros(scale.size, np.int8))]
+        inputs = [
+            self.constant(f"{name}.int8", q),
+            self.constant(f"{name}.scale", scale),
+            self.constant(f"{name}.zero_point", np.zeros(scale.size, np.int8)),
+        ]
         return self.node("DequantizeLinear", inputs, f"{name}.dequantized", axis=axis)
 
     def model(self, name: str, x_shape: list, y: str, y_shape: list) -> onnx.ModelProto:
-        graph = helper.make_graph(self.nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
-                                  [helper.make_tensor_value_info(y, TensorProto.FLOAT, y_shape)],
-                                  initializer=self.initializers)
+        graph = helper.make_graph(
+            self.nodes,
+            name,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+            [helper.make_tensor_value_info(y, TensorProto.FLOAT, y_shape)],
+            initializer=self.initializers,
+        )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="qdq_models")
         onnx.checker.check_model(model, full_check=True)
         return model
@@ -79,7 +86,9 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     n, c, h, width = x.shape
     padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     oh, ow = (h - 1) // 2 + 1, (width - 1) // 2 + 1
-    patches = np.stack([padded[:, :, i:i + 2 * oh:2, j:j + 2 * ow:2] for i in range(3) for j in range(3)], axis=2)
+    patches = np.stack(
+        [padded[:, :, i : i + 2 * oh : 2, j : j + 2 * ow : 2] for i in range(3) for j in range(3)], axis=2
+    )
     out = np.einsum("nckhw,ock->nohw", patches, w.reshape(w.shape[0], c, 9))
     return out + b.reshape(1, -1, 1, 1)
 
@@ -99,11 +108,16 @@ def qdq_cnn(classes: int = 10) -> onnx.ModelProto:
     a2 = np.maximum(_conv(a1, w2, b2), 0).mean(axis=(2, 3))
     m = _Builder()
     conv = {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}
-    y = m.node("Conv", [m.qdq("x", _abs_max_scale(calibration)), m.weight("w1", w1, axis=0),
-                        m.constant("b1", b1)], "conv1", **conv)
+    y = m.node(
+        "Conv",
+        [m.qdq("x", _abs_max_scale(calibration)), m.weight("w1", w1, axis=0), m.constant("b1", b1)],
+        "conv1",
+        **conv,
+    )
     y = m.node("Relu", [y], "relu1")
-    y = m.node("Conv", [m.qdq(y, _abs_max_scale(a1)), m.weight("w2", w2, axis=0), m.constant("b2", b2)], "conv2",
-               **conv)
+    y = m.node(
+        "Conv", [m.qdq(y, _abs_max_scale(a1)), m.weight("w2", w2, axis=0), m.constant("b2", b2)], "conv2", **conv
+    )
     y = m.node("Flatten", [m.node("GlobalAveragePool", [m.node("Relu", [y], "relu2")], "pool")], "features")
     y = m.node("MatMul", [m.qdq(y, _abs_max_scale(a2)), m.weight("w3", w3, axis=1)], "logits_raw")
     m.node("Add", [y, m.constant("b3", b3)], "logits")

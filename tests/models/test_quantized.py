@@ -48,8 +48,9 @@ def test_post_training_quantized_paddle_model(name, paddle_model, tmp_path):
     assert kinds == QUANTIZED[name], quantized
     assert ops.count("QuantizeLinear") == kinds["activation"]
     assert ops.count("DequantizeLinear") == len(quantized)
-    assert all(t["dtype"] == "int8" and t["granularity"] == "per-tensor" and t["zero_points"] == [0]
-               for t in quantized), quantized
+    assert all(
+        t["dtype"] == "int8" and t["granularity"] == "per-tensor" and t["zero_points"] == [0] for t in quantized
+    ), quantized
     weights = [t for t in quantized if t["kind"] == "weight"]
     assert [t["layers"][0].split()[0] for t in weights] == WEIGHT_READERS[name]
     int8 = {init.name: init for init in graph.initializer if init.data_type == onnx.TensorProto.INT8}

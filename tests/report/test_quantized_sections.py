@@ -14,8 +14,9 @@ from helpers.qdq_models import qdq_cnn
 
 def _report() -> ConversionReport:
     quantized = [asdict(t) for t in quantized_tensors(qdq_cnn())]
-    return ConversionReport(source={"kind": "onnx", "path": "qdq_cnn.onnx"}, opset=13, signature={},
-                            model_summary={"quantized": quantized})
+    return ConversionReport(
+        source={"kind": "onnx", "path": "qdq_cnn.onnx"}, opset=13, signature={}, model_summary={"quantized": quantized}
+    )
 
 
 def test_terminal_line_without_verification():
@@ -25,7 +26,7 @@ def test_terminal_line_without_verification():
 
 def test_html_section_lists_each_tensor():
     page = render_html(_report().to_dict())
-    section = page[page.index("<h2>Quantized tensors</h2>"):]
-    section = section[:section.index("</section>")]
+    section = page[page.index("<h2>Quantized tensors</h2>") :]
+    section = section[: section.index("</section>")]
     assert section.count("<tr") == 1 + 6  # the header and one row per tensor
     assert "per-axis (axis 0)" in section and "<code>Conv conv1</code>" in section and "w3.int8" in section

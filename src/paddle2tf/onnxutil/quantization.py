@@ -56,16 +56,27 @@ def quantized_tensors(model: onnx.ModelProto) -> list[QuantizedTensor]:
         if not activation and node.input[0] not in constants:
             continue
         scale = numpy_helper.to_array(constants[node.input[1]])
-        zero = (numpy_helper.to_array(constants[node.input[2]])
-                if len(node.input) > 2 and node.input[2] in constants else None)
+        zero = (
+            numpy_helper.to_array(constants[node.input[2]])
+            if len(node.input) > 2 and node.input[2] in constants
+            else None
+        )
         dtype = _integer_type(constants, node, zero is not None, activation)
         axis = next((a.i for a in node.attribute if a.name == "axis"), 1) if scale.size > 1 or scale.ndim else None
-        found.append(QuantizedTensor(
-            tensor=source.input[0] if activation else node.input[0], kind="activation" if activation else "weight",
-            dtype=dtype, granularity="per-axis" if axis is not None else "per-tensor", axis=axis,
-            scale_shape=list(scale.shape), scale_min=float(scale.min()), scale_max=float(scale.max()),
-            zero_points=sorted({int(v) for v in zero.ravel()}) if zero is not None else [0],
-            layers=[f"{c.op_type} {c.name or c.output[0]}" for c in consumers.get(node.output[0], [])]))
+        found.append(
+            QuantizedTensor(
+                tensor=source.input[0] if activation else node.input[0],
+                kind="activation" if activation else "weight",
+                dtype=dtype,
+                granularity="per-axis" if axis is not None else "per-tensor",
+                axis=axis,
+                scale_shape=list(scale.shape),
+                scale_min=float(scale.min()),
+                scale_max=float(scale.max()),
+                zero_points=sorted({int(v) for v in zero.ravel()}) if zero is not None else [0],
+                layers=[f"{c.op_type} {c.name or c.output[0]}" for c in consumers.get(node.output[0], [])],
+            )
+        )
     return found
 
 
