@@ -86,14 +86,15 @@ def translate_legacy(model: PaddleModel, workdir: str, log_file: str | None = No
 
 
 def export_to_onnx(model: PaddleModel, onnx_path: str, opset: int = DEFAULT_OPSET,
-                   log_file: str | None = None, paddle_ops: bool = False, display_name: str | None = None) -> list[Fix]:
-    """paddle2onnx in a child process (int8 quantize ops through stand-ins, paddle2tf.frontend.fixes.quantize_ops);
-    with ``paddle_ops`` the same child then exports the Paddle ops paddle2onnx dropped
-    (paddle2tf.frontend.fixes.paddle_ops). Returns the fixes. Errors name
+                   log_file: str | None = None, paddle_ops: bool = False, display_name: str | None = None,
+                   restore_quantized: bool = False) -> list[Fix]:
+    """paddle2onnx in a child process; with ``restore_quantized`` int8 quantize ops go through stand-ins
+    (paddle2tf.frontend.fixes.quantize_ops), with ``paddle_ops`` the same child then exports the Paddle ops
+    paddle2onnx dropped (paddle2tf.frontend.fixes.paddle_ops). Returns the fixes. Errors name
     ``display_name`` (the user's model) when given, not the working copy exported."""
     name = display_name or model.model_file
     fixes_file = onnx_path + ".fixes.json"
-    extra = ["--paddle-ops"] if paddle_ops else []
+    extra = (["--paddle-ops"] if paddle_ops else []) + (["--restore-quantized"] if restore_quantized else [])
     run_child(["-m", WORKER, "export", model.model_file, model.params_file, str(opset), onnx_path,
                "--fixes-out", fixes_file, *extra],
               f"{name}: paddle2onnx could not export the model", ExportError, log_file,
@@ -143,6 +144,6 @@ def export_paddle(source: Source, workdir: str, opset: int = DEFAULT_OPSET, seed
             needs_paddle_ops = may_need_export(handle.read())
     onnx_path = os.path.join(workdir, "model.onnx")
     fixes += export_to_onnx(exportable, onnx_path, opset, log_file, paddle_ops=needs_paddle_ops,
-                            display_name=source.describe())
+                            display_name=source.describe(), restore_quantized=apply_fixes)
     shutil.rmtree(scratch, ignore_errors=True)
     return ExportResult(onnx_path, paddle_model, notes, fixes)

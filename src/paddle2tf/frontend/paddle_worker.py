@@ -132,8 +132,9 @@ def _load_pir_parameters(program, exe) -> None:
 
 
 def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: str | None = None,
-           paddle_ops: bool = False) -> None:
-    """paddle2onnx (int8 quantize ops through stand-ins, paddle2tf.frontend.fixes.quantize_ops), then (with
+           paddle_ops: bool = False, restore_quantized: bool = False) -> None:
+    """paddle2onnx (with ``restore_quantized``, int8 quantize ops through stand-ins,
+    paddle2tf.frontend.fixes.quantize_ops), then (with
     ``paddle_ops``) the Paddle-op exporter for the ops paddle2onnx dropped or mis-exports
     (paddle2tf.frontend.fixes.paddle_ops); the fixes are written to ``fixes_out`` as JSON. A PIR program holding
     ops paddle2onnx cannot convert or converts wrongly (paddle2tf.frontend.unsupported_ops) is not exported: the
@@ -150,7 +151,7 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
             with open(out + unsupported_ops.REFUSED_SUFFIX, "w") as handle:
                 handle.write(unsupported_ops.refusal_line(found))
             return
-        quantized = quantize_ops.mentions_quantize_ops(text)
+        quantized = restore_quantized and quantize_ops.mentions_quantize_ops(text)
     if quantized:
         onnx_bytes, fixes = _export_quantized(model_file, params_file, opset)
     else:
@@ -431,6 +432,7 @@ def main() -> None:
     p.add_argument("out")
     p.add_argument("--fixes-out", help="write the fixes (JSON) here")
     p.add_argument("--paddle-ops", action="store_true", help="export the ops paddle2onnx drops")
+    p.add_argument("--restore-quantized", action="store_true", help="int8 quantize ops through stand-ins")
     p = sub.add_parser("run")
     p.add_argument("model_file")
     p.add_argument("params_file")
@@ -452,7 +454,8 @@ def main() -> None:
     elif args.command == "translate":
         translate_pdmodel(args.model_file, args.params_file, args.prefix)
     elif args.command == "export":
-        export(args.model_file, args.params_file, args.opset, args.out, args.fixes_out, args.paddle_ops)
+        export(args.model_file, args.params_file, args.opset, args.out, args.fixes_out, args.paddle_ops,
+               args.restore_quantized)
     elif args.command == "run":
         run(args.model_file, args.params_file, args.feeds, args.out)
     elif args.command == "serve":

@@ -56,16 +56,34 @@ def quantized_tensors(model: onnx.ModelProto) -> list[QuantizedTensor]:
         if not activation and node.input[0] not in constants:
             continue
         scale = numpy_helper.to_array(constants[node.input[1]])
-        zero = (numpy_helper.to_array(constants[node.input[2]])
-                if len(node.input) > 2 and node.input[2] in constants else None)
-        dtype = (onnx.helper.tensor_dtype_to_np_dtype(constants[node.input[2]].data_type).name if zero is not None
-                 else onnx.helper.tensor_dtype_to_np_dtype(constants[node.input[0]].data_type).name
-                 if not activation else "uint8")
+        zero = (
+            numpy_helper.to_array(constants[node.input[2]])
+            if len(node.input) > 2 and node.input[2] in constants
+            else None
+        )
+        dtype = _integer_type(constants, node, zero is not None, activation)
         axis = next((a.i for a in node.attribute if a.name == "axis"), 1) if scale.size > 1 or scale.ndim else None
-        found.append(QuantizedTensor(
-            tensor=source.input[0] if activation else node.input[0], kind="activation" if activation else "weight",
-            dtype=dtype, granularity="per-axis" if axis is not None else "per-tensor", axis=axis,
-            scale_shape=list(scale.shape), scale_min=float(scale.min()), scale_max=float(scale.max()),
-            zero_points=sorted({int(v) for v in zero.ravel()}) if zero is not None else [0],
-            layers=[f"{c.op_type} {c.name or c.output[0]}" for c in consumers.get(node.output[0], [])]))
+        found.append(
+            QuantizedTensor(
+                tensor=source.input[0] if activation else node.input[0],
+                kind="activation" if activation else "weight",
+                dtype=dtype,
+                granularity="per-axis" if axis is not None else "per-tensor",
+                axis=axis,
+                scale_shape=list(scale.shape),
+                scale_min=float(scale.min()),
+                scale_max=float(scale.max()),
+                zero_points=sorted({int(v) for v in zero.ravel()}) if zero is not None else [0],
+                layers=[f"{c.op_type} {c.name or c.output[0]}" for c in consumers.get(node.output[0], [])],
+            )
+        )
     return found
+
+
+def _integer_type(constants: dict, node: onnx.NodeProto, has_zero_point: bool, activation: bool) -> str:
+    """The zero point's type, else a weight's own type; an activation without a zero point is uint8 (ONNX)."""
+    if has_zero_point:
+        return onnx.helper.tensor_dtype_to_np_dtype(constants[node.input[2]].data_type).name
+    if not activation:
+        return onnx.helper.tensor_dtype_to_np_dtype(constants[node.input[0]].data_type).name
+    return "uint8"

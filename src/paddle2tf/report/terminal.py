@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -21,8 +22,10 @@ def _fmt(value: float | None) -> str:
 def render_summary(report: ConversionReport) -> str:
     """A short terminal table: per output, max relative error for each pair and the verdict."""
     verification = report.verification
+    quantized = report.model_summary.get("quantized")
     if verification is None:
-        return "\n".join(["verification skipped (--no-verify)", *([_tflite_lines(report)] if report.tflite else []),
+        return "\n".join(["verification skipped (--no-verify)", *([render_quantized(quantized)] if quantized else []),
+                          *([_tflite_lines(report)] if report.tflite else []),
                           *([render_dataset(report.dataset)] if report.dataset is not None else [])])
     keys = [pair_key(a, b) for a, b in PAIRS if a in verification.frameworks and b in verification.frameworks]
     header = ["output", "shape", *(f"{PAIR_LABELS[k]} max_rel" for k in keys), "verdict"]
@@ -36,7 +39,7 @@ def render_summary(report: ConversionReport) -> str:
     lines.append(f"verdict: {verification.verdict.upper()}  (frameworks: {', '.join(verification.frameworks)}; "
                  f"inputs: {feeds}; {verification.feeds[0].origin if verification.feeds else ''})")
     lines += [f"{framework} skipped: {reason}" for framework, reason in verification.skipped.items()]
-    if quantized := report.model_summary.get("quantized"):
+    if quantized:
         lines.append(render_quantized(quantized))
     if report.tflite:
         lines.append(_tflite_lines(report))
@@ -47,8 +50,6 @@ def render_summary(report: ConversionReport) -> str:
 
 def render_quantized(quantized: list[dict]) -> str:
     """One line: how many tensors are quantized, of which kind, type and granularity."""
-    from collections import Counter
-
     kinds = Counter(f"{t['kind']}s {t['dtype']} {t['granularity']}" for t in quantized)
     return f"quantized: {len(quantized)} tensors ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
 

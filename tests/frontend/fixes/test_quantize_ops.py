@@ -23,8 +23,11 @@ from paddle2tf.frontend.fixes.quantize_ops import mentions_quantize_ops, restore
 from helpers.onnx_graphs import run_ort
 
 INT8 = {"bit_length": 8, "qmin": -128, "qmax": 127, "round_type": 0, "quant_axis": -1, "is_test": True}
-Q_OUT, DQ_OUT, W_OUT = "p2o.pd_op.quantize_linear.0.0", "p2o.pd_op.dequantize_linear.0.0", \
-    "p2o.pd_op.dequantize_linear.1.0"
+Q_OUT, DQ_OUT, W_OUT = (
+    "p2o.pd_op.quantize_linear.0.0",
+    "p2o.pd_op.dequantize_linear.0.0",
+    "p2o.pd_op.dequantize_linear.1.0",
+)
 
 
 def paddle_quantize(x, scale):
@@ -34,8 +37,13 @@ def paddle_quantize(x, scale):
 def _op(name: str, x: str, y: str, scale, attrs=None, zero_point=None) -> PaddleOp:
     scale = np.asarray(scale, np.float32)
     zero_point = np.zeros_like(scale) if zero_point is None else np.asarray(zero_point, np.float32)
-    return PaddleOp(f"pd_op.{name}", {**INT8, **(attrs or {})}, [[x], [f"{y}.s"], [f"{y}.zp"], [], []],
-                    [[y], [f"{y}.1"], [f"{y}.2"], [f"{y}.3"]], {f"{y}.s": scale, f"{y}.zp": zero_point})
+    return PaddleOp(
+        f"pd_op.{name}",
+        {**INT8, **(attrs or {})},
+        [[x], [f"{y}.s"], [f"{y}.zp"], [], []],
+        [[y], [f"{y}.1"], [f"{y}.2"], [f"{y}.3"]],
+        {f"{y}.s": scale, f"{y}.zp": zero_point},
+    )
 
 
 def _constant(name: str, value: np.ndarray) -> onnx.NodeProto:
@@ -44,20 +52,29 @@ def _constant(name: str, value: np.ndarray) -> onnx.NodeProto:
 
 def stand_in_graph(weight: np.ndarray, extra_nodes=()) -> onnx.ModelProto:
     """x -> Sign (quantize stand-in) -> Sign (dequantize) -> MatMul with Sign(weight) (the weight's dequantize)."""
-    nodes = [_constant("linear_0.w_0", weight),
-             helper.make_node("Sign", ["x"], ["p2o.pd_op.sign.0.0"]),
-             helper.make_node("Sign", ["p2o.pd_op.sign.0.0"], ["p2o.pd_op.sign.1.0"]),
-             helper.make_node("Sign", ["linear_0.w_0"], ["p2o.pd_op.sign.2.0"]),
-             helper.make_node("MatMul", ["p2o.pd_op.sign.1.0", "p2o.pd_op.sign.2.0"], ["y"]), *extra_nodes]
-    graph = helper.make_graph(nodes, "stand_in", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 4])],
-                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 3])])
+    nodes = [
+        _constant("linear_0.w_0", weight),
+        helper.make_node("Sign", ["x"], ["p2o.pd_op.sign.0.0"]),
+        helper.make_node("Sign", ["p2o.pd_op.sign.0.0"], ["p2o.pd_op.sign.1.0"]),
+        helper.make_node("Sign", ["linear_0.w_0"], ["p2o.pd_op.sign.2.0"]),
+        helper.make_node("MatMul", ["p2o.pd_op.sign.1.0", "p2o.pd_op.sign.2.0"], ["y"]),
+        *extra_nodes,
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "stand_in",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 3])],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
 def quantize_ops(x_scale, w_scale, w_attrs=None, **q_attrs) -> list[PaddleOp]:
-    return [_op("quantize_linear", "x", Q_OUT, x_scale, q_attrs),
-            _op("dequantize_linear", Q_OUT, DQ_OUT, x_scale),
-            _op("dequantize_linear", "linear_0.w_0", W_OUT, w_scale, w_attrs)]
+    return [
+        _op("quantize_linear", "x", Q_OUT, x_scale, q_attrs),
+        _op("dequantize_linear", Q_OUT, DQ_OUT, x_scale),
+        _op("dequantize_linear", "linear_0.w_0", W_OUT, w_scale, w_attrs),
+    ]
 
 
 def weights(seed: int = 0) -> np.ndarray:
@@ -70,14 +87,16 @@ def test_restore_per_tensor_matches_paddle_kernels():
     model = stand_in_graph(w)
     fixes = restore(model, "sign", quantize_ops(x_scale, w_scale))
     onnx.checker.check_model(model, full_check=True)
-    assert [n.op_type for n in model.graph.node] == ["QuantizeLinear", "DequantizeLinear", "DequantizeLinear",
-                                                     "MatMul"]
+    assert [n.op_type for n in model.graph.node] == ["QuantizeLinear", "DequantizeLinear", "DequantizeLinear", "MatMul"]
     assert {i.name: i.data_type for i in model.graph.initializer}["linear_0.w_0.int8"] == onnx.TensorProto.INT8
     got = run_ort(model, {"x": x})["y"]
     expected = (paddle_quantize(x, x_scale) * x_scale / 127) @ (w * w_scale / 127)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
-    assert [f.target for f in fixes] == ["pd_op.quantize_linear x", f"pd_op.dequantize_linear {Q_OUT}",
-                                         "pd_op.dequantize_linear linear_0.w_0"]
+    assert [f.target for f in fixes] == [
+        "pd_op.quantize_linear x",
+        f"pd_op.dequantize_linear {Q_OUT}",
+        "pd_op.dequantize_linear linear_0.w_0",
+    ]
 
 
 def test_restore_per_channel_weight():
@@ -93,13 +112,16 @@ def test_restore_per_channel_weight():
     np.testing.assert_allclose(run_ort(model, {"x": x})["y"], expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("case, fragment", [
-    ({"round_type": 1}, "round_type 1"),
-    ({"bit_length": 4, "qmin": -8, "qmax": 7}, "only int8"),
-    ("zero_point", "non-zero zero point"),
-    ("float_weight", "not int8 integers"),
-    ("read_by_relu", "read by Relu"),
-])
+@pytest.mark.parametrize(
+    "case, fragment",
+    [
+        ({"round_type": 1}, "round_type 1"),
+        ({"bit_length": 4, "qmin": -8, "qmax": 7}, "only int8"),
+        ("zero_point", "non-zero zero point"),
+        ("float_weight", "not int8 integers"),
+        ("read_by_relu", "read by Relu"),
+    ],
+)
 def test_refused_variants(case, fragment):
     w = weights()
     extra = [helper.make_node("Relu", ["p2o.pd_op.sign.0.0"], ["r"])] if case == "read_by_relu" else []
@@ -119,17 +141,31 @@ def test_restore_refuses_a_graph_without_the_stand_ins():
 
 def _pir_op(name: str, operands: list[int], results: list[int]) -> dict:
     flags = {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": False}] * len(results)}
-    return {"#": f"1.{name}", "A": [{"AT": {"#": "0.a_i32", "D": 8}, "N": "bit_length"}],
-            "I": [{"%": i} for i in operands], "O": [{"%": r, "TT": {}} for r in results],
-            "OA": [{"AT": copy.deepcopy(flags), "N": "stop_gradient"}]}
+    return {
+        "#": f"1.{name}",
+        "A": [{"AT": {"#": "0.a_i32", "D": 8}, "N": "bit_length"}],
+        "I": [{"%": i} for i in operands],
+        "O": [{"%": r, "TT": {}} for r in results],
+        "OA": [{"AT": copy.deepcopy(flags), "N": "stop_gradient"}],
+    }
 
 
 def test_stand_in_replaces_main_block_quantize_ops():
-    ops = [_pir_op("quantize_linear", [1, 2, 3, 0, 0], [4, 5, 6, 7]),
-           _pir_op("dequantize_linear", [4, 8, 9, 0, 0], [10, 11, 12, 13]), _pir_op("sign", [10], [14])]
+    ops = [
+        _pir_op("quantize_linear", [1, 2, 3, 0, 0], [4, 5, 6, 7]),
+        _pir_op("dequantize_linear", [4, 8, 9, 0, 0], [10, 11, 12, 13]),
+        _pir_op("sign", [10], [14]),
+    ]
     program = {"program": {"regions": [{"blocks": [{"ops": ops}]}]}}
     assert mentions_quantize_ops(json.dumps(program))
     assert stand_in(program) == "erf"  # the program uses sign itself: the next placeholder stands in
     assert [op["#"] for op in ops] == ["1.erf", "1.erf", "1.sign"]
     assert ops[0]["I"] == [{"%": 1}] and ops[0]["O"] == [{"%": 4, "TT": {}}] and ops[0]["A"] == []
     assert len(ops[1]["OA"][0]["AT"]["D"]) == 1
+
+
+def test_per_axis_scales_below_opset_13_are_refused():
+    model = stand_in_graph(weights())
+    model.opset_import[0].version = 11  # QuantizeLinear / DequantizeLinear have no axis before 13
+    with pytest.raises(PaddleOpError, match="need opset 13"):
+        restore(model, "sign", quantize_ops(2.0, np.ones(3, np.float32), {"quant_axis": 1}))

@@ -46,8 +46,15 @@ def rewrite(model: onnx.ModelProto) -> int:
             index.add_initializer(source, _dequantized(index, node))
         else:
             removed.add(quantize_at)
-        fused[position] = helper.make_node("FakeQuant", [source], [node.output[0]], name=node.name or node.output[0],
-                                           domain=INTERNAL_DOMAIN, min=low, max=high)
+        fused[position] = helper.make_node(
+            "FakeQuant",
+            [source],
+            [node.output[0]],
+            name=node.name or node.output[0],
+            domain=INTERNAL_DOMAIN,
+            min=low,
+            max=high,
+        )
         removed.add(position)
     if fused:
         replace_nodes(model, fused, removed)
@@ -87,4 +94,5 @@ def _match(index: GraphIndex, position: int, node: onnx.NodeProto):
 def _dequantized(index: GraphIndex, node: onnx.NodeProto) -> np.ndarray:
     scale, zero, _, _ = _per_tensor(index, node)
     return ((index.constant(node.input[0]).astype(np.float32) - np.float32(zero)) * np.float32(scale)).astype(
-        np.float32)
+        np.float32
+    )

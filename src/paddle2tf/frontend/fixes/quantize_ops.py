@@ -17,12 +17,15 @@ This module imports neither Paddle nor TensorFlow: the worker reads the ops (``P
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 from paddle2tf.frontend.fixes import Fix
 from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, PaddleOpError
+from paddle2tf.onnxutil.graph import model_opset
 
 QUANTIZE_OPS = ("pd_op.quantize_linear", "pd_op.dequantize_linear")
 # Unary Paddle ops paddle2onnx exports as one ONNX node reading the op's input; the first one the program does not
@@ -54,8 +57,8 @@ def stand_in(program: dict) -> str:
     """Replace each main-block quantize op of the PIR JSON ``program`` (in place) by a placeholder unary op on its
     first operand and first result (the others are training state, unused at inference); returns the placeholder's
     Paddle name. Raises PaddleOpError when every placeholder is already used by the program."""
-    text = str(program)
-    placeholder = next((name for name in PLACEHOLDERS if f"'1.{name}'" not in text), None)
+    text = json.dumps(program)
+    placeholder = next((name for name in PLACEHOLDERS if f'"1.{name}"' not in text), None)
     if placeholder is None:
         raise PaddleOpError(f"quantize ops: the program uses every placeholder op ({', '.join(PLACEHOLDERS)})")
     for op in _main_block_ops(program):
@@ -93,7 +96,7 @@ def _param(op: PaddleOp, index: int, what: str) -> np.ndarray:
     return np.asarray(op.params[names[0]], np.float32)
 
 
-def onnx_scale(op: PaddleOp) -> tuple[np.ndarray, np.ndarray, int | None]:
+def _onnx_scale(op: PaddleOp) -> tuple[np.ndarray, np.ndarray, int | None]:
     """(ONNX scale, int8 zero point, axis or None for per tensor) of a Paddle quantize op."""
     _check(op)
     scale = _param(op, 1, "scale")
@@ -123,7 +126,9 @@ def restore(model: onnx.ModelProto, placeholder: str, ops: list[PaddleOp]) -> li
         x = op.inputs[0][0] if op.inputs and op.inputs[0] else ""
         if node.op_type != PLACEHOLDERS[placeholder] or list(node.input) != [x]:
             raise PaddleOpError(f"{op.name} {y}: paddle2onnx did not export its stand-in as expected")
-        scale, zero_point, axis = onnx_scale(op)
+        scale, zero_point, axis = _onnx_scale(op)
+        if axis is not None and model_opset(model) < 13:
+            raise PaddleOpError(f"{op.name} {y}: per-axis scales (quant_axis {axis}) need opset 13 or later")
         scale_name, zero_name = f"{y}.scale", f"{y}.zero_point"
         graph.initializer.extend(
             [numpy_helper.from_array(scale, scale_name), numpy_helper.from_array(zero_point, zero_name)]
