@@ -376,6 +376,8 @@ from paddle2tf.app.options import DatasetRequest, VerifyOptions
 from paddle2tf.converter.preprocess import apply_reference, parse_preprocess
 from paddle2tf.verify.dataset import run
 run.PROGRESS_INTERVAL = 0
+# as at a terminal: a shell's background job (e.g. CI started with `&`) inherits SIGINT ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 seen = []
 def progress(event):
     print(event.render(), flush=True)
