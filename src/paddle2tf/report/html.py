@@ -11,7 +11,7 @@ import io
 import json
 import math
 
-from paddle2tf.report.terminal import deploy_check_rows, tflite_rows
+from paddle2tf.report.terminal import deploy_check_rows, sensitivity_text, tflite_rows
 from paddle2tf.verify.dataset.result import HISTOGRAM_EDGES
 from paddle2tf.verify.model import PAIR_LABELS, PAIRS, pair_key
 
@@ -174,7 +174,9 @@ def _verification_section(data: dict) -> str:
             f"<p class='small'>frameworks: {_e(', '.join(frameworks))}; inputs: {feeds} ({origin})</p>"
             + "".join(f"<p class='small'><b>{_e(name)} skipped</b>: {_e(reason)}</p>"
                       for name, reason in verification.get("skipped", {}).items())
-            + table + "<h3>Per-output metrics</h3>"
+            + table
+            + "".join(f"<p class='small'>{_e(sensitivity_text(out['name'], out['sensitivity']))}</p>"
+                      for out in verification["outputs"] if out.get("sensitivity")) + "<h3>Per-output metrics</h3>"
             + _table(["output", "pair", "max_abs", "max_rel", "rel_l2", "l2", "cosine", "out of tol.", "tolerance",
                       "verdict"], metrics) + "</section>")
 

@@ -39,6 +39,7 @@ def render_summary(report: ConversionReport) -> str:
     lines.append(f"verdict: {verification.verdict.upper()}  (frameworks: {', '.join(verification.frameworks)}; "
                  f"inputs: {feeds}; {verification.feeds[0].origin if verification.feeds else ''})")
     lines += [f"{framework} skipped: {reason}" for framework, reason in verification.skipped.items()]
+    lines += [sensitivity_text(out.name, asdict(out.sensitivity)) for out in verification.outputs if out.sensitivity]
     if quantized:
         lines.append(render_quantized(quantized))
     if report.tflite:
@@ -46,6 +47,16 @@ def render_summary(report: ConversionReport) -> str:
     if report.dataset is not None:
         lines.append(render_dataset(report.dataset))
     return "\n".join(lines)
+
+
+def sensitivity_text(output: str, sensitivity: dict) -> str:
+    """What ONNX Runtime against itself with the float inputs one ulp up says of a failing output."""
+    moved = f"ONNX Runtime itself moves by max_rel {sensitivity['max_rel']:.2e} when the float inputs move one ulp"
+    if sensitivity["verdict"] == PASS:
+        return f"{output}: rounding alone does not explain the failure ({moved}, within tolerance)"
+    return (f"{output}: ill-conditioned on these inputs ({moved}, out of tolerance): float32 rounding amplified "
+            "(e.g. by a long decoding loop) may be the whole divergence, and no float32 implementation can be "
+            "verified on them at this tolerance; verify with representative inputs (--inputs FEEDS.npz)")
 
 
 def render_quantized(quantized: list[dict]) -> str:

@@ -31,6 +31,10 @@ class OutputResult:
     tolerance: Tolerance
     pairs: dict[str, PairMetrics]
     verdict: str
+    # On a failure: ONNX Runtime against itself with every float input one ulp up, the output's own sensitivity to
+    # float32 rounding (a long recurrence can amplify it past any tolerance: then no conversion can be verified on
+    # these inputs). None when not measured (the output passed, no ONNX Runtime, no float input).
+    sensitivity: PairMetrics | None = None
 
 
 @dataclass

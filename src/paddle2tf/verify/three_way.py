@@ -11,7 +11,7 @@ from paddle2tf.converter.module import SignatureInfo, from_signature_layout, to_
 from paddle2tf.errors import BadInputError
 from paddle2tf.frontend.export import PaddleModel
 from paddle2tf.verify.feeds import INT_RANGE
-from paddle2tf.verify.metrics import Tolerance, compare, worst
+from paddle2tf.verify.metrics import FAIL, Tolerance, compare, worst
 from paddle2tf.verify.model import PAIRS, FeedInfo, OutputResult, Verification, pair_key
 from paddle2tf.verify.runners import RunnerError, run_onnxruntime, run_paddle, run_savedmodel
 
@@ -57,10 +57,26 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
         reference = results["paddle" if "paddle" in results else "onnxruntime"][name]
         outputs.append(OutputResult(name, list(reference.shape), str(reference.dtype), tol, pairs,
                                     worst(p.verdict for p in pairs.values())))
+    failing = [out for out in outputs if out.verdict == FAIL]
+    nudged = one_ulp_up(feeds)
+    if failing and "onnxruntime" in results and nudged is not None:
+        progress("running ONNX Runtime on the float inputs moved one ulp up (how far rounding alone moves "
+                 "the failing outputs)")
+        moved = run_onnxruntime(onnx_path, nudged, display_name=source_name)
+        for out in failing:
+            out.sensitivity = compare(results["onnxruntime"][out.name], moved[out.name], out.tolerance)
     feed_infos = [FeedInfo(name, str(array.dtype), list(array.shape), feeds_origin)
                   for name, array in serving_feeds.items()]
     return Verification.from_outputs(list(results), feed_infos, outputs,
                                      {"onnxruntime": skip_onnxruntime} if skip_onnxruntime else None)
+
+
+def one_ulp_up(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """The feeds with every float value moved to the next representable one; None without float inputs."""
+    if not any(array.dtype.kind == "f" for array in feeds.values()):
+        return None
+    return {name: np.nextafter(array, np.array(np.inf, array.dtype)) if array.dtype.kind == "f" else array
+            for name, array in feeds.items()}
 
 
 @contextmanager

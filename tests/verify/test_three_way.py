@@ -1,0 +1,82 @@
+"""The three-way check's measure of a failing output's own sensitivity: ONNX Runtime against itself with every
+float input one ulp up. It tells an ill-conditioned output (float32 rounding amplified, e.g. by a long decoding
+loop: SLANet's table decoder on random inputs) from a conversion fault; the verdict stays fail either way."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from paddle2tf.app import api
+from paddle2tf.app.options import ConvertOptions
+from paddle2tf.verify.three_way import one_ulp_up
+
+from helpers.cli import tiny_onnx
+from helpers.locate_faults import perturb, scaled_output
+
+F = TensorProto.FLOAT
+
+
+def test_one_ulp_up_moves_floats_only():
+    feeds = {"x": np.array([0.0, 1.0, -2.5], np.float32), "ids": np.array([1, 2], np.int64)}
+    moved = one_ulp_up(feeds)
+    assert moved["x"].dtype == np.float32 and (moved["x"] > feeds["x"]).all()
+    np.testing.assert_array_equal(np.nextafter(moved["x"], np.float32(-np.inf)), feeds["x"])  # exactly one ulp
+    np.testing.assert_array_equal(moved["ids"], feeds["ids"])
+    assert one_ulp_up({"ids": feeds["ids"]}) is None
+
+
+def _chaotic_loop(path) -> str:
+    """v <- 3.9 v (1 - v) + 0.05 mean(v * w), 120 times: the logistic map (chaotic at 3.9) fed a 4096-element
+    mean, whose summation order differs between ONNX Runtime and TensorFlow in the last bits."""
+    w = np.random.default_rng(0).uniform(0, 1, (4096,)).astype(np.float32)
+    body = helper.make_graph(
+        [helper.make_node("Mul", ["v", "w"], ["vw"]), helper.make_node("ReduceMean", ["vw"], ["m"], keepdims=1),
+         helper.make_node("Sub", ["one", "v"], ["omv"]), helper.make_node("Mul", ["v", "omv"], ["p"]),
+         helper.make_node("Mul", ["p", "r"], ["q"]), helper.make_node("Mul", ["m", "eps"], ["me"]),
+         helper.make_node("Add", ["q", "me"], ["v_out"]), helper.make_node("Identity", ["c"], ["c_out"])],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("v", F, [1, 4096])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", F, [1, 4096])])
+    constants = {"steps": np.array(120, np.int64), "w": w, "one": np.array(1, np.float32),
+                 "r": np.array(3.9, np.float32), "eps": np.array(0.05, np.float32)}
+    graph = helper.make_graph([helper.make_node("Loop", ["steps", "", "x"], ["y"], body=body)], "chaos",
+                              [helper.make_tensor_value_info("x", F, [1, 4096])],
+                              [helper.make_tensor_value_info("y", F, [1, 4096])],
+                              [numpy_helper.from_array(v, k) for k, v in constants.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def test_an_ill_conditioned_output_is_told_apart_from_a_conversion_fault(tmp_path):
+    feeds = tmp_path / "feeds.npz"
+    np.savez(feeds, x=np.random.default_rng(1).uniform(0.1, 0.9, (1, 4096)).astype(np.float32))
+    options = ConvertOptions(feeds=str(feeds), locate=False)
+    report = api.convert(_chaotic_loop(tmp_path / "chaos.onnx"), str(tmp_path / "chaos"), options,
+                         progress=lambda _: None)
+    (output,) = report.verification.outputs
+    assert output.verdict == "fail"  # the verdict is not softened
+    # one ulp on the inputs moves ONNX Runtime's own output as far as TF is from it (both O(1) here)
+    assert output.sensitivity.verdict == "fail" and output.sensitivity.max_rel > 0.1
+    saved = json.loads((tmp_path / "chaos" / "report.json").read_text())["verification"]["outputs"][0]
+    assert saved["sensitivity"]["verdict"] == "fail"
+    assert "y: ill-conditioned on these inputs" in (tmp_path / "chaos" / "report.html").read_text()
+
+    # A conversion fault (the activation's output scaled by 1.01): rounding alone moves it by far less.
+    with perturb("Sigmoid", "act", scaled_output(1.01)):
+        report = api.convert(tiny_onnx(tmp_path / "tiny.onnx", "Sigmoid"), str(tmp_path / "fault"),
+                             ConvertOptions(locate=False), progress=lambda _: None)
+    (output,) = report.verification.outputs
+    assert output.verdict == "fail" and output.sensitivity.verdict == "pass"
+    assert output.sensitivity.max_rel < 1e-5
+    # the passing outputs of a conversion are not measured (no extra ONNX Runtime run)
+    passing = api.convert(tiny_onnx(tmp_path / "ok.onnx", "Sigmoid"), str(tmp_path / "ok"),
+                          progress=lambda _: None)
+    assert passing.verdict == "pass" and passing.verification.outputs[0].sensitivity is None
