@@ -145,6 +145,14 @@ def op_attr(op: dict, name: str):
     return next((a["AT"].get("D") for a in op.get("A", []) if a.get("N") == name), None)
 
 
+def _ops_backwards(program: dict):
+    """Every op with its list and index, the last first in each list: a pass may insert ops before the one it is
+    at without disturbing the walk."""
+    for ops in _op_lists(program):
+        for index in reversed(range(len(ops))):
+            yield ops, index, ops[index]
+
+
 def flatten_vector_norms(program: dict) -> list[Fix]:
     """``paddle.linalg.norm(x)`` without an axis is ``p_norm`` with ``asvector=true``: the norm of all elements.
     paddle2onnx 2.1.0 ignores ``asvector`` and reduces the last axis only ([N] where Paddle returns a 0-d value).
@@ -152,30 +160,28 @@ def flatten_vector_norms(program: dict) -> list[Fix]:
     fixes = []
     shapes = value_shapes(program)
     next_id = _max_value_id(program) + 1
-    for ops in _op_lists(program):
-        for index in reversed(range(len(ops))):
-            op = ops[index]
-            if not (isinstance(op, dict) and isinstance(op.get("#"), str) and op["#"].endswith(".p_norm")):
-                continue
-            if op_attr(op, "asvector") is not True or op_attr(op, "keepdim") is not False or not op.get("I"):
-                continue
-            source = op["I"][0].get("%")
-            shape = shapes.get(source)
-            if shape is None or len(shape) < 2:
-                continue  # rank 0/1: the last axis already is every element
-            tensor_type = json.loads(json.dumps(op["O"][0]["TT"]))
-            tensor_type["D"][1] = [-1 if any(d < 0 for d in shape) else int(np.prod(shape))]
-            flatten = {"#": "1.flatten",
-                       "A": [{"AT": {"#": "0.a_i32", "D": 0}, "N": "start_axis"},
-                             {"AT": {"#": "0.a_i32", "D": len(shape) - 1}, "N": "stop_axis"}],
-                       "I": [{"%": source}], "O": [{"%": next_id, "TT": tensor_type}],
-                       "OA": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": False}]}, "N": "stop_gradient"}]}
-            op["I"][0]["%"] = next_id
-            ops.insert(index, flatten)
-            next_id += 1
-            fixes.append(Fix("sanitise", "flatten_vector_norms", "pd_op.p_norm",
-                             f"input of rank {len(shape)} flattened first (asvector=true: the norm of every element)",
-                             "paddle2onnx 2.1.0 ignores asvector and reduces the last axis only"))
+    for ops, index, op in _ops_backwards(program):
+        if not (isinstance(op, dict) and isinstance(op.get("#"), str) and op["#"].endswith(".p_norm")):
+            continue
+        if op_attr(op, "asvector") is not True or op_attr(op, "keepdim") is not False or not op.get("I"):
+            continue
+        source = op["I"][0].get("%")
+        shape = shapes.get(source)
+        if shape is None or len(shape) < 2:
+            continue  # rank 0/1: the last axis already is every element
+        tensor_type = json.loads(json.dumps(op["O"][0]["TT"]))
+        tensor_type["D"][1] = [-1 if any(d < 0 for d in shape) else int(np.prod(shape))]
+        flatten = {"#": "1.flatten",
+                   "A": [{"AT": {"#": "0.a_i32", "D": 0}, "N": "start_axis"},
+                         {"AT": {"#": "0.a_i32", "D": len(shape) - 1}, "N": "stop_axis"}],
+                   "I": [{"%": source}], "O": [{"%": next_id, "TT": tensor_type}],
+                   "OA": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": False}]}, "N": "stop_gradient"}]}
+        op["I"][0]["%"] = next_id
+        ops.insert(index, flatten)
+        next_id += 1
+        fixes.append(Fix("sanitise", "flatten_vector_norms", "pd_op.p_norm",
+                         f"input of rank {len(shape)} flattened first (asvector=true: the norm of every element)",
+                         "paddle2onnx 2.1.0 ignores asvector and reduces the last axis only"))
     return fixes
 
 
@@ -204,35 +210,33 @@ def deform_conv_mask_of_ones(program: dict) -> list[Fix]:
     fixes = []
     shapes = value_shapes(program)
     next_id = _max_value_id(program) + 1
-    for ops in _op_lists(program):
-        for index in reversed(range(len(ops))):
-            op = ops[index]
-            if not (isinstance(op, dict) and op.get("#") == "1.deformable_conv") or len(op.get("I", [])) < 4:
-                continue
-            if op["I"][3].get("%"):  # a mask is given (value id 0: the absent optional operand)
-                continue
-            offset_shape = shapes.get(op["I"][1].get("%"))
-            if not offset_shape or len(offset_shape) != 4 or offset_shape[1] <= 0 or offset_shape[1] % 2:
-                continue
-            channels = offset_shape[1] // 2
-            mask_shape = [offset_shape[0], channels, *offset_shape[2:]]
-            starts, ends, sliced, ones = next_id, next_id + 1, next_id + 2, next_id + 3
-            next_id += 4
-            slice_op = {"#": "1.slice",
-                        "A": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_i64", "D": 1}]}, "N": "axes"},
-                              {"AT": {"#": "0.a_array", "D": [{"#": "0.a_i64", "D": 1}]}, "N": "infer_flags"},
-                              {"AT": {"#": "0.a_array", "D": []}, "N": "decrease_axis"}],
-                        "I": [{"%": op["I"][1]["%"]}, {"%": starts}, {"%": ends}],
-                        "O": _float_result(sliced, mask_shape), "OA": json.loads(json.dumps(_NO_GRADIENT))}
-            pow_op = {"#": "1.pow", "A": [{"AT": {"#": "0.a_f32", "D": 0.0}, "N": "y"}], "I": [{"%": sliced}],
-                      "O": _float_result(ones, mask_shape), "OA": json.loads(json.dumps(_NO_GRADIENT))}
-            ops[index:index] = [_int_array(starts, [0]), _int_array(ends, [channels]), slice_op, pow_op]
-            op["I"][3] = {"%": ones}
-            layer = str(op_attr(op, "struct_name") or "").strip("/")
-            target = f"pd_op.deformable_conv{' ' + layer if layer else ''}"
-            fixes.append(Fix("sanitise", "deform_conv_mask_of_ones", target,
-                             f"mask of ones [{channels} channels] fed (deform conv v1 = v2 with mask 1)",
-                             "paddle2onnx 2.1.0 aborts on deformable_conv without a mask"))
+    for ops, index, op in _ops_backwards(program):
+        if not (isinstance(op, dict) and op.get("#") == "1.deformable_conv") or len(op.get("I", [])) < 4:
+            continue
+        if op["I"][3].get("%"):  # a mask is given (value id 0: the absent optional operand)
+            continue
+        offset_shape = shapes.get(op["I"][1].get("%"))
+        if not offset_shape or len(offset_shape) != 4 or offset_shape[1] <= 0 or offset_shape[1] % 2:
+            continue
+        channels = offset_shape[1] // 2
+        mask_shape = [offset_shape[0], channels, *offset_shape[2:]]
+        starts, ends, sliced, ones = next_id, next_id + 1, next_id + 2, next_id + 3
+        next_id += 4
+        slice_op = {"#": "1.slice",
+                    "A": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_i64", "D": 1}]}, "N": "axes"},
+                          {"AT": {"#": "0.a_array", "D": [{"#": "0.a_i64", "D": 1}]}, "N": "infer_flags"},
+                          {"AT": {"#": "0.a_array", "D": []}, "N": "decrease_axis"}],
+                    "I": [{"%": op["I"][1]["%"]}, {"%": starts}, {"%": ends}],
+                    "O": _float_result(sliced, mask_shape), "OA": json.loads(json.dumps(_NO_GRADIENT))}
+        pow_op = {"#": "1.pow", "A": [{"AT": {"#": "0.a_f32", "D": 0.0}, "N": "y"}], "I": [{"%": sliced}],
+                  "O": _float_result(ones, mask_shape), "OA": json.loads(json.dumps(_NO_GRADIENT))}
+        ops[index:index] = [_int_array(starts, [0]), _int_array(ends, [channels]), slice_op, pow_op]
+        op["I"][3] = {"%": ones}
+        layer = str(op_attr(op, "struct_name") or "").strip("/")
+        target = f"pd_op.deformable_conv{' ' + layer if layer else ''}"
+        fixes.append(Fix("sanitise", "deform_conv_mask_of_ones", target,
+                         f"mask of ones [{channels} channels] fed (deform conv v1 = v2 with mask 1)",
+                         "paddle2onnx 2.1.0 aborts on deformable_conv without a mask"))
     return fixes
 
 
@@ -317,25 +321,23 @@ def fold_static_prior_box(program: dict) -> list[Fix]:
     fixes = []
     shapes = value_shapes(program)
     next_id = _max_value_id(program) + 1
-    for ops in _op_lists(program):
-        for index in reversed(range(len(ops))):
-            op = ops[index]
-            if not (isinstance(op, dict) and op.get("#") == "1.prior_box") or len(op.get("O", [])) != 2:
-                continue
-            feature, image = (shapes.get(operand.get("%")) for operand in op["I"][:2])
-            if not feature or not image or any(d <= 0 for d in (*feature[2:], *image[2:])):
-                continue
-            attrs = {name: _plain(op_attr(op, name)) for name in _PRIOR_BOX_ATTRS}
-            boxes, variances = prior_boxes(tuple(feature[2:]), tuple(image[2:]), attrs)
-            replacement = []
-            for result, values in zip(op["O"], (boxes, variances), strict=True):
-                replacement += _constant_ops(result["%"], next_id, values)
-                next_id += 1
-            ops[index:index + 1] = replacement
-            fixes.append(Fix("sanitise", "fold_static_prior_box", "pd_op.prior_box",
-                             f"replaced by constants: {boxes.shape[2]} priors on a {feature[2]}x{feature[3]} map "
-                             f"of a {image[2]}x{image[3]} image",
-                             "paddle2onnx 2.1.0 has no conversion for prior_box; with static sizes it is constant"))
+    for ops, index, op in _ops_backwards(program):
+        if not (isinstance(op, dict) and op.get("#") == "1.prior_box") or len(op.get("O", [])) != 2:
+            continue
+        feature, image = (shapes.get(operand.get("%")) for operand in op["I"][:2])
+        if not feature or not image or any(d <= 0 for d in (*feature[2:], *image[2:])):
+            continue
+        attrs = {name: _plain(op_attr(op, name)) for name in _PRIOR_BOX_ATTRS}
+        boxes, variances = prior_boxes(tuple(feature[2:]), tuple(image[2:]), attrs)
+        replacement = []
+        for result, values in zip(op["O"], (boxes, variances), strict=True):
+            replacement += _constant_ops(result["%"], next_id, values)
+            next_id += 1
+        ops[index:index + 1] = replacement
+        fixes.append(Fix("sanitise", "fold_static_prior_box", "pd_op.prior_box",
+                         f"replaced by constants: {boxes.shape[2]} priors on a {feature[2]}x{feature[3]} map "
+                         f"of a {image[2]}x{image[3]} image",
+                         "paddle2onnx 2.1.0 has no conversion for prior_box; with static sizes it is constant"))
     return fixes
 
 
