@@ -142,18 +142,18 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
     os.environ["POLYGRAPHY_AUTOINSTALL_DEPS"] = "0"  # paddle2onnx must never pip-install at run time
     from paddle2onnx.paddle2onnx_cpp2py_export import get_all_supported_operators_pir
 
-    quantized = False
+    program = None
     if model_file.endswith(".json"):  # (a legacy .pdmodel is translated to PIR JSON before export)
         with open(model_file) as handle:
             text = handle.read()
-        found = unsupported_ops.refusals(json.loads(text), get_all_supported_operators_pir(), opset)
+        program = json.loads(text)
+        found = unsupported_ops.refusals(program, get_all_supported_operators_pir(), opset)
         if found:
             with open(out + unsupported_ops.REFUSED_SUFFIX, "w") as handle:
                 handle.write(unsupported_ops.refusal_line(found))
             return
-        quantized = restore_quantized and quantize_ops.mentions_quantize_ops(text)
-    if quantized:
-        onnx_bytes, fixes = _export_quantized(model_file, params_file, opset)
+    if program is not None and restore_quantized and quantize_ops.mentions_quantize_ops(text):
+        onnx_bytes, fixes = _export_quantized(model_file, params_file, program, opset)
     else:
         onnx_bytes, fixes = _paddle2onnx(model_file, params_file, opset), []
     if not onnx_bytes:
@@ -184,14 +184,12 @@ def _paddle2onnx(model_file: str, params_file: str, opset: int) -> bytes:
                               enable_onnx_checker=True, enable_optimize=True, optimize_tool="none")
 
 
-def _export_quantized(model_file: str, params_file: str, opset: int) -> tuple[bytes, list]:
-    """paddle2onnx aborts on int8 quantize ops: export a stand-in program, then restore them
-    (paddle2tf.frontend.fixes.quantize_ops)."""
+def _export_quantized(model_file: str, params_file: str, program: dict, opset: int) -> tuple[bytes, list]:
+    """paddle2onnx aborts on int8 quantize ops: export a stand-in of ``program`` (MODEL_FILE's PIR JSON, edited in
+    place), then restore them (paddle2tf.frontend.fixes.quantize_ops)."""
     import onnx
 
     ops = read_paddle_ops(model_file, params_file, quantize_ops.is_quantize_op, "paddle2onnx 2.1.0 aborts on it")
-    with open(model_file) as handle:
-        program = json.load(handle)
     try:
         placeholder = quantize_ops.stand_in(program)
     except quantize_ops.PaddleOpError as exc:

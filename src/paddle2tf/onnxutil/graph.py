@@ -111,6 +111,18 @@ def constant_node_value(node: onnx.NodeProto) -> np.ndarray | None:
     return None
 
 
+def constant_tensors(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
+    """The graph's initializers and standard Constant nodes' ``value`` tensors by name, not decoded (a caller reads
+    a few, not every weight). paddle2onnx writes a model's parameters as Constant nodes."""
+    tensors = {init.name: init for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.domain in STANDARD_DOMAINS:
+            value = next((attr for attr in node.attribute if attr.name == "value"), None)
+            if value is not None:
+                tensors[node.output[0]] = value.t
+    return tensors
+
+
 def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """The graph inputs a caller must feed (initializers listed as inputs are constants, not feeds)."""
     initializers = {init.name for init in model.graph.initializer}

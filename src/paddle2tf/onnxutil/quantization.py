@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import onnx
 from onnx import numpy_helper
 
+from paddle2tf.onnxutil.graph import constant_tensors
+
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
@@ -30,18 +32,10 @@ class QuantizedTensor:
     layers: list[str]  # the nodes reading the dequantized value, "OpType name"
 
 
-def _constants(graph: onnx.GraphProto) -> dict:
-    values = {init.name: init for init in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            values[node.output[0]] = node.attribute[0].t
-    return values
-
-
 def quantized_tensors(model: onnx.ModelProto) -> list[QuantizedTensor]:
     """Every DequantizeLinear of the main graph whose scale is a constant, in graph order."""
     graph = model.graph
-    constants = _constants(graph)
+    constants = constant_tensors(graph)
     producers = {out: node for node in graph.node for out in node.output}
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:

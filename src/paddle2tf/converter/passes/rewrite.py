@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from paddle2tf.onnxutil.graph import FLOAT_TYPES, INTERNAL_DOMAIN, STANDARD_DOMAINS, node_input_names
+from paddle2tf.onnxutil.graph import FLOAT_TYPES, INTERNAL_DOMAIN, STANDARD_DOMAINS, constant_tensors, node_input_names
 
 
 class GraphIndex:
@@ -20,16 +20,12 @@ class GraphIndex:
     def __init__(self, graph: onnx.GraphProto):
         self.graph = graph
         # TensorProtos, decoded on demand: a pass reads a few weights, not all of them.
-        self.constants: dict[str, onnx.TensorProto] = {init.name: init for init in graph.initializer}
+        self.constants: dict[str, onnx.TensorProto] = constant_tensors(graph)
         # Nodes by position in graph.node (protobuf wrappers are not stable identities).
         self.producer: dict[str, int] = {}
         self.consumers: dict[str, list[int]] = defaultdict(list)
         self.outputs = {o.name for o in graph.output}
         for position, node in enumerate(graph.node):
-            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-                value = next((a for a in node.attribute if a.name == "value"), None)
-                if value is not None:
-                    self.constants[node.output[0]] = value.t
             for name in node.output:
                 self.producer[name] = position
             for name in set(node_input_names(node)):

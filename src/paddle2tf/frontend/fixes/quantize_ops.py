@@ -17,15 +17,14 @@ This module imports neither Paddle nor TensorFlow: the worker reads the ops (``P
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 from paddle2tf.frontend.fixes import Fix
 from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, PaddleOpError
-from paddle2tf.onnxutil.graph import model_opset
+from paddle2tf.frontend.fixes.sanitise import op_name, program_ops
+from paddle2tf.onnxutil.graph import constant_tensors, model_opset, node_input_names
 
 QUANTIZE_OPS = ("pd_op.quantize_linear", "pd_op.dequantize_linear")
 # Unary Paddle ops paddle2onnx exports as one ONNX node reading the op's input; the first one the program does not
@@ -48,21 +47,16 @@ def _main_block_ops(program: dict) -> list[dict]:
     return program["program"]["regions"][0]["blocks"][0]["ops"]
 
 
-def _op_name(op: dict) -> str:
-    tag = op.get("#", "")
-    return tag.split(".", 1)[1] if isinstance(tag, str) and "." in tag else ""
-
-
 def stand_in(program: dict) -> str:
     """Replace each main-block quantize op of the PIR JSON ``program`` (in place) by a placeholder unary op on its
     first operand and first result (the others are training state, unused at inference); returns the placeholder's
     Paddle name. Raises PaddleOpError when every placeholder is already used by the program."""
-    text = json.dumps(program)
-    placeholder = next((name for name in PLACEHOLDERS if f'"1.{name}"' not in text), None)
+    used = {op["#"] for op in program_ops(program)}
+    placeholder = next((name for name in PLACEHOLDERS if f"1.{name}" not in used), None)
     if placeholder is None:
         raise PaddleOpError(f"quantize ops: the program uses every placeholder op ({', '.join(PLACEHOLDERS)})")
     for op in _main_block_ops(program):
-        if "pd_op." + _op_name(op) not in QUANTIZE_OPS:
+        if "pd_op." + op_name(op) not in QUANTIZE_OPS:
             continue
         op["#"] = f"1.{placeholder}"
         op["A"] = []
@@ -117,7 +111,7 @@ def restore(model: onnx.ModelProto, placeholder: str, ops: list[PaddleOp]) -> li
     graph = model.graph
     _rename_stand_ins(graph, placeholder, ops)
     producers = {out: node for node in graph.node for out in node.output}
-    constants = _constants(graph)
+    constants = constant_tensors(graph)
     restored: dict[str, str] = {}  # output name -> "quantize" | "dequantize"
     fixes, new_nodes, weights = [], {}, set()
     for op in ops:
@@ -183,22 +177,13 @@ def _rename_stand_ins(graph: onnx.GraphProto, placeholder: str, ops: list[Paddle
         info.name = names.get(info.name, info.name)
 
 
-def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    """Values of the initializers and Constant nodes (paddle2onnx 2.1.0 writes parameters as Constant nodes)."""
-    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
-            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    return values
-
-
 def _int8_input(op: PaddleOp, x: str, constants: dict, restored: dict, graph: onnx.GraphProto) -> str:
     """The int8 tensor a DequantizeLinear reads: a restored QuantizeLinear's output, or the dequantized weight's
     integers as an int8 initializer ``<param>.int8``."""
     if restored.get(x) == "quantize":
         return x
     if x in constants:
-        values = constants[x]
+        values = numpy_helper.to_array(constants[x])
         if not np.all(values == np.round(values)) or values.min() < INT8_RANGE[0] or values.max() > INT8_RANGE[1]:
             raise PaddleOpError(f"{op.name} {x}: the weight holds values that are not int8 integers")
         name = f"{x}.int8"
@@ -227,7 +212,7 @@ def _check_quantized_consumers(graph: onnx.GraphProto, restored: dict) -> None:
 def _drop_unused_constants(graph: onnx.GraphProto) -> None:
     """Drop what nothing reads any more: the Paddle scale / zero-point parameters and the float weights now stored
     as int8 (paddle2onnx writes them as Constant nodes or initializers)."""
-    used = {name for node in graph.node for name in node.input} | {out.name for out in graph.output}
+    used = {name for node in graph.node for name in node_input_names(node)} | {out.name for out in graph.output}
     nodes = [node for node in graph.node if node.op_type != "Constant" or node.output[0] in used]
     initializers = [init for init in graph.initializer if init.name in used]
     del graph.node[:]

@@ -9,29 +9,31 @@ import onnx
 from onnx import helper, numpy_helper
 
 from paddle2tf.frontend.fixes import Fix
-from paddle2tf.onnxutil.graph import iter_graphs, iter_nodes, model_opset, node_subgraphs, without_weights
+from paddle2tf.onnxutil.graph import (
+    constant_tensors,
+    declared_dims,
+    iter_graphs,
+    iter_nodes,
+    model_opset,
+    node_subgraphs,
+    without_weights,
+)
 
 
-def _known_ranks(model: onnx.ModelProto) -> dict[str, int]:
-    """Rank of every value ONNX shape inference (lenient) or the graph itself can tell."""
+def _static_dims(model: onnx.ModelProto) -> dict[str, list[int | None]]:
+    """Dims of every value ONNX shape inference (lenient) or a constant can tell; None for a dim without a static
+    size."""
+    light = without_weights(model)
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # a model this broken still gets the ranks its graph declares
-        inferred = model
-    ranks: dict[str, int] = {}
-    graph = inferred.graph
-    for value in [*graph.input, *graph.value_info, *graph.output]:
-        tensor_type = value.type.tensor_type
-        if tensor_type.HasField("shape"):
-            ranks[value.name] = len(tensor_type.shape.dim)
-    for init in graph.initializer:
-        ranks[init.name] = len(init.dims)
-    for node in graph.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    ranks[node.output[0]] = len(attr.t.dims)
-    return ranks
+        inferred = onnx.shape_inference.infer_shapes(light)
+    except Exception:  # a model this broken still gets the shapes its graph declares
+        inferred = light
+    dims: dict[str, list[int | None]] = {}
+    for value in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
+        if value.type.tensor_type.HasField("shape"):
+            dims[value.name] = declared_dims(value.type.tensor_type)
+    dims.update((name, list(tensor.dims)) for name, tensor in constant_tensors(model.graph).items())
+    return dims
 
 
 def unsqueeze_scalar_concat_inputs(model: onnx.ModelProto) -> list[Fix]:
@@ -40,7 +42,7 @@ def unsqueeze_scalar_concat_inputs(model: onnx.ModelProto) -> list[Fix]:
     Legacy Paddle 2.x programs export such Concats; onnxruntime refuses to load the model. Each rank-0
     input is unsqueezed to shape [1], which is what the program meant.
     """
-    ranks = _known_ranks(model)
+    ranks = {name: len(dims) for name, dims in _static_dims(model).items()}
     fixes: list[Fix] = []
     new_nodes: list[onnx.NodeProto] = []
     axes_name = None
@@ -352,15 +354,8 @@ def drop_contradicting_shapes(model: onnx.ModelProto) -> list[Fix]:
 _SHAPE_KEEPING = ("Cast", "Identity")
 
 
-def _constant_values(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    return values
-
-
-def _is_one_shape_element(name: str, producers: dict[str, onnx.NodeProto], constants: dict[str, np.ndarray]) -> bool:
+def _is_one_shape_element(name: str, producers: dict[str, onnx.NodeProto],
+                           constants: dict[str, onnx.TensorProto]) -> bool:
     """``name`` is one element of a Shape result, shape [1]: an output of size 1 of a Split of a Shape (through
     Cast / Identity), the split sizes constant."""
     node = producers.get(name)
@@ -371,7 +366,7 @@ def _is_one_shape_element(name: str, producers: dict[str, onnx.NodeProto], const
         return False
     split = next((list(a.ints) for a in node.attribute if a.name == "split"), None)
     if split is None and len(node.input) > 1 and node.input[1] in constants:
-        split = constants[node.input[1]].tolist()
+        split = numpy_helper.to_array(constants[node.input[1]]).tolist()
     return split is not None and len(split) == len(node.output) and split[list(node.output).index(name)] == 1
 
 
@@ -382,7 +377,7 @@ def squeeze_shape_elements_on_axis_0(model: onnx.ModelProto) -> list[Fix]:
     sizes; the input is shape [1] by construction, so the Squeeze gets its meaning stated: axes [0]."""
     graph = model.graph
     producers = {out: node for node in graph.node for out in node.output}
-    constants = _constant_values(graph)
+    constants = constant_tensors(graph)
     fixes: list[Fix] = []
     axes_name = "paddle2tf_repair_squeeze_axes_0"
     for node in graph.node:
@@ -400,19 +395,6 @@ def squeeze_shape_elements_on_axis_0(model: onnx.ModelProto) -> list[Fix]:
                          "paddle2onnx 2.1.0 (yolo_box) squeezes a shape element without axes: the result's rank "
                          "is then only known at run time"))
     return fixes
-
-
-def _static_dims(model: onnx.ModelProto) -> dict[str, list[int | None]]:
-    """Dims of every value shape inference (or a constant) can tell; None for a dim without a static size."""
-    inferred = onnx.shape_inference.infer_shapes(without_weights(model))
-    dims: dict[str, list[int | None]] = {init.name: list(init.dims) for init in model.graph.initializer}
-    dims.update((node.output[0], list(node.attribute[0].t.dims)) for node in model.graph.node
-                if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value")
-    for value in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
-        if value.type.tensor_type.HasField("shape"):
-            dims[value.name] = [d.dim_value if d.HasField("dim_value") else None
-                                for d in value.type.tensor_type.shape.dim]
-    return dims
 
 
 def deform_conv_offset_group(model: onnx.ModelProto) -> list[Fix]:
