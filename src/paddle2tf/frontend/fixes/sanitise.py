@@ -175,7 +175,7 @@ def flatten_vector_norms(program: dict) -> list[Fix]:
                    "A": [{"AT": {"#": "0.a_i32", "D": 0}, "N": "start_axis"},
                          {"AT": {"#": "0.a_i32", "D": len(shape) - 1}, "N": "stop_axis"}],
                    "I": [{"%": source}], "O": [{"%": next_id, "TT": tensor_type}],
-                   "OA": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": False}]}, "N": "stop_gradient"}]}
+                   "OA": _stop_gradient(False)}
         op["I"][0]["%"] = next_id
         ops.insert(index, flatten)
         next_id += 1
@@ -185,6 +185,11 @@ def flatten_vector_norms(program: dict) -> list[Fix]:
     return fixes
 
 
+def _stop_gradient(value: bool) -> list[dict]:
+    """The output attributes of an inserted op (a new list each time: the program is edited in place)."""
+    return [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": value}]}, "N": "stop_gradient"}]
+
+
 def _int_array(value_id: int, values: list[int]) -> dict:
     return {"#": "1.full_int_array",
             "A": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_i64", "D": v} for v in values]}, "N": "value"},
@@ -192,14 +197,11 @@ def _int_array(value_id: int, values: list[int]) -> dict:
                   {"AT": {"#": "1.a_place", "D": [1, 0, ""]}, "N": "place"}],
             "I": [], "O": [{"%": value_id, "TT": {"#": "0.t_dtensor", "D": [{"#": "0.t_i64"}, [len(values)], "NCHW",
                                                                             [], 0]}}],
-            "OA": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": True}]}, "N": "stop_gradient"}]}
+            "OA": _stop_gradient(True)}
 
 
 def _float_result(value_id: int, shape: list[int]) -> list[dict]:
     return [{"%": value_id, "TT": {"#": "0.t_dtensor", "D": [{"#": "0.t_f32"}, shape, "NCHW", [], 0]}}]
-
-
-_NO_GRADIENT = [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": False}]}, "N": "stop_gradient"}]
 
 
 def deform_conv_mask_of_ones(program: dict) -> list[Fix]:
@@ -227,9 +229,9 @@ def deform_conv_mask_of_ones(program: dict) -> list[Fix]:
                           {"AT": {"#": "0.a_array", "D": [{"#": "0.a_i64", "D": 1}]}, "N": "infer_flags"},
                           {"AT": {"#": "0.a_array", "D": []}, "N": "decrease_axis"}],
                     "I": [{"%": op["I"][1]["%"]}, {"%": starts}, {"%": ends}],
-                    "O": _float_result(sliced, mask_shape), "OA": json.loads(json.dumps(_NO_GRADIENT))}
+                    "O": _float_result(sliced, mask_shape), "OA": _stop_gradient(False)}
         pow_op = {"#": "1.pow", "A": [{"AT": {"#": "0.a_f32", "D": 0.0}, "N": "y"}], "I": [{"%": sliced}],
-                  "O": _float_result(ones, mask_shape), "OA": json.loads(json.dumps(_NO_GRADIENT))}
+                  "O": _float_result(ones, mask_shape), "OA": _stop_gradient(False)}
         ops[index:index] = [_int_array(starts, [0]), _int_array(ends, [channels]), slice_op, pow_op]
         op["I"][3] = {"%": ones}
         layer = str(op_attr(op, "struct_name") or "").strip("/")
@@ -287,19 +289,18 @@ def _constant_ops(value_id: int, placeholder_id: int, values: np.ndarray) -> lis
     """``paddle.to_tensor(values)`` as Paddle writes it: a float32 ``full`` written over by ``assign_value_``."""
     shape = list(values.shape)
     result = _float_result(value_id, shape)
-    stop = [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_bool", "D": True}]}, "N": "stop_gradient"}]
     full = {"#": "1.full", "A": [{"AT": {"#": "1.a_intarray", "D": shape}, "N": "shape"},
                                  {"AT": {"#": "0.a_f64", "D": 0.0}, "N": "value"},
                                  {"AT": {"#": "1.a_dtype", "D": "float32"}, "N": "dtype"},
                                  {"AT": {"#": "1.a_place", "D": [0, 0, ""]}, "N": "place"}],
-            "I": [], "O": _float_result(placeholder_id, shape), "OA": json.loads(json.dumps(stop))}
+            "I": [], "O": _float_result(placeholder_id, shape), "OA": _stop_gradient(True)}
     assign = {"#": "1.assign_value_",
               "A": [{"AT": {"#": "0.a_array", "D": [{"#": "0.a_i32", "D": d} for d in shape]}, "N": "shape"},
                     {"AT": {"#": "1.a_dtype", "D": "float32"}, "N": "dtype"},
                     {"AT": {"#": "0.a_array", "D": [{"#": "0.a_f64", "D": float(v)} for v in values.ravel()]},
                      "N": "values"},
                     {"AT": {"#": "1.a_place", "D": [0, 0, ""]}, "N": "place"}],
-              "I": [{"%": placeholder_id}], "O": result, "OA": json.loads(json.dumps(stop))}
+              "I": [{"%": placeholder_id}], "O": result, "OA": _stop_gradient(True)}
     return [full, assign]
 
 
