@@ -58,8 +58,8 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
         outputs.append(OutputResult(name, list(reference.shape), str(reference.dtype), tol, pairs,
                                     worst(p.verdict for p in pairs.values())))
     failing = [out for out in outputs if out.verdict == FAIL]
-    nudged = one_ulp_up(feeds)
-    if failing and "onnxruntime" in results and nudged is not None:
+    nudged = one_ulp_up(feeds) if failing and "onnxruntime" in results else None
+    if nudged is not None:
         progress("running ONNX Runtime on the float inputs moved one ulp up (how far rounding alone moves "
                  "the failing outputs)")
         moved = run_onnxruntime(onnx_path, nudged, display_name=source_name)

@@ -21,15 +21,14 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from paddle2tf.converter.passes.rewrite import GraphIndex, replace_nodes
+from paddle2tf.converter.passes.rewrite import GraphIndex, any_match, replace_nodes
 from paddle2tf.onnxutil.graph import INTERNAL_DOMAIN, STANDARD_DOMAINS
 
 LEVELS = {onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255)}
 
 
 def find(model: onnx.ModelProto) -> bool:
-    index = GraphIndex(model.graph)
-    return any(_match(index, position, node) is not None for position, node in enumerate(model.graph.node))
+    return any_match(model, _match)
 
 
 def rewrite(model: onnx.ModelProto) -> int:
