@@ -56,6 +56,9 @@ def test_paddledetection_size_inputs_are_generated_as_an_image_at_its_own_size()
     np.testing.assert_array_equal(feeds["image"], make_feeds(specs[:1], seed=0)["image"])  # same draws as before
     assert describe_generated(specs, 0).endswith("im_shape = the image's H, W, scale_factor = 1 "
                                                  "(PaddleDetection's inputs)")
+    # declared [N, ?]: still the two values (the 2 was generated as 32 and im_shape's H, W could not fill it)
+    dynamic = make_feeds([specs[0], InputSpec("im_shape", "float32", (None, None))], seed=0)
+    np.testing.assert_array_equal(dynamic["im_shape"], [[64, 48]] * DYNAMIC_BATCH)
     # other names, or another shape, keep the uniform draws
     plain = make_feeds([InputSpec("im_size", "float32", (None, 2)), InputSpec("scale_factor", "float32", (3,))])
     assert plain["im_size"].min() < 0 and not np.any(plain["scale_factor"] == 1)

@@ -71,8 +71,9 @@ def make_feeds(specs: list[InputSpec], seed: int = 0) -> dict[str, np.ndarray]:
         else:
             raise BadInputError(f"input '{spec.name}': cannot generate values of dtype {spec.dtype}")
     image = next((feeds[s.name] for s in specs if feeds[s.name].ndim == 4 and feeds[s.name].dtype.kind == "f"), None)
-    for name in _detection_size_inputs(specs):
-        feeds[name][:] = 1.0 if name == "scale_factor" else image.shape[2:4]
+    for name in _detection_size_inputs(specs):  # [N, 2] also where the model leaves the 2 dynamic
+        value = 1.0 if name == "scale_factor" else image.shape[2:4]
+        feeds[name] = np.broadcast_to(np.asarray(value, feeds[name].dtype), (len(feeds[name]), 2)).copy()
     return feeds
 
 
