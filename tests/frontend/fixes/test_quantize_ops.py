@@ -151,7 +151,9 @@ def _pir_op(name: str, operands: list[int], results: list[int]) -> dict:
 
 
 def test_stand_in_replaces_main_block_quantize_ops():
+    parameter = {"#": "p", "A": [0, 1, 1, "linear_0.w_0"], "O": {"%": 9, "TT": {}}}  # as Paddle saves one
     ops = [
+        parameter,
         _pir_op("quantize_linear", [1, 2, 3, 0, 0], [4, 5, 6, 7]),
         _pir_op("dequantize_linear", [4, 8, 9, 0, 0], [10, 11, 12, 13]),
         _pir_op("sign", [10], [14]),
@@ -159,9 +161,9 @@ def test_stand_in_replaces_main_block_quantize_ops():
     program = {"program": {"regions": [{"blocks": [{"ops": ops}]}]}}
     assert mentions_quantize_ops(json.dumps(program))
     assert stand_in(program) == "erf"  # the program uses sign itself: the next placeholder stands in
-    assert [op["#"] for op in ops] == ["1.erf", "1.erf", "1.sign"]
-    assert ops[0]["I"] == [{"%": 1}] and ops[0]["O"] == [{"%": 4, "TT": {}}] and ops[0]["A"] == []
-    assert len(ops[1]["OA"][0]["AT"]["D"]) == 1
+    assert [op["#"] for op in ops] == ["p", "1.erf", "1.erf", "1.sign"]
+    assert ops[1]["I"] == [{"%": 1}] and ops[1]["O"] == [{"%": 4, "TT": {}}] and ops[1]["A"] == []
+    assert len(ops[2]["OA"][0]["AT"]["D"]) == 1
 
 
 def test_per_axis_scales_below_opset_13_are_refused():

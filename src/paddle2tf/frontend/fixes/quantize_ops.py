@@ -23,7 +23,7 @@ from onnx import helper, numpy_helper
 
 from paddle2tf.frontend.fixes import Fix
 from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, PaddleOpError
-from paddle2tf.frontend.fixes.sanitise import op_name, program_ops
+from paddle2tf.frontend.fixes.sanitise import program_ops
 from paddle2tf.onnxutil.graph import constant_tensors, model_opset, node_input_names
 
 QUANTIZE_OPS = ("pd_op.quantize_linear", "pd_op.dequantize_linear")
@@ -56,7 +56,8 @@ def stand_in(program: dict) -> str:
     if placeholder is None:
         raise PaddleOpError(f"quantize ops: the program uses every placeholder op ({', '.join(PLACEHOLDERS)})")
     for op in _main_block_ops(program):
-        if "pd_op." + op_name(op) not in QUANTIZE_OPS:
+        # (a main block also holds entries whose '#' names no op, such as parameters: compare the whole tag)
+        if "pd_op." + op.get("#", "").removeprefix("1.") not in QUANTIZE_OPS:
             continue
         op["#"] = f"1.{placeholder}"
         op["A"] = []
