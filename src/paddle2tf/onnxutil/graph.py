@@ -123,6 +123,33 @@ def constant_tensors(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
     return tensors
 
 
+def delete_positions(repeated, positions) -> None:
+    """Delete elements of a protobuf repeated field in place. Rebuilding the field instead (clear, extend)
+    copies every element: every weight of a model whose weights are Constant nodes (paddle2onnx's)."""
+    for position in sorted(positions, reverse=True):
+        del repeated[position]
+
+
+# What a constant reaches its reader through (the converter passes' GraphIndex.resolved follows the same chain).
+_PLUMBING = ("Constant", "Identity", "Reshape")
+
+
+def remove_unused_constants(graph: onnx.GraphProto) -> None:
+    """Drop what a rewrite leaves unread (a folded weight's old copy, a dequantized weight's float original):
+    Constant, Identity and Reshape nodes nothing reads any more (repeatedly: a Reshape's shape Constant is unread
+    once the Reshape is gone), and unread initializers. Subgraph reads count (node_input_names)."""
+    while True:
+        read = {o.name for o in graph.output} | {i.name for i in graph.input}  # an initializer may be an input
+        for node in graph.node:
+            read.update(node_input_names(node))
+        dead = [i for i, n in enumerate(graph.node) if n.op_type in _PLUMBING and n.domain in STANDARD_DOMAINS
+                and not any(name in read for name in n.output)]
+        if not dead:
+            break
+        delete_positions(graph.node, dead)
+    delete_positions(graph.initializer, [i for i, init in enumerate(graph.initializer) if init.name not in read])
+
+
 def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """The graph inputs a caller must feed (initializers listed as inputs are constants, not feeds)."""
     initializers = {init.name for init in model.graph.initializer}

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from paddle2tf.converter.passes.rewrite import GraphIndex, any_match, delete_positions, remove_unused_constants
-from paddle2tf.onnxutil.graph import FLOAT_TYPES, STANDARD_DOMAINS
+from paddle2tf.converter.passes.rewrite import GraphIndex, any_match
+from paddle2tf.onnxutil.graph import FLOAT_TYPES, STANDARD_DOMAINS, delete_positions, remove_unused_constants
 
 
 def find(model: onnx.ModelProto) -> bool:

@@ -8,7 +8,14 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from paddle2tf.onnxutil.graph import FLOAT_TYPES, INTERNAL_DOMAIN, STANDARD_DOMAINS, constant_tensors, node_input_names
+from paddle2tf.onnxutil.graph import (
+    FLOAT_TYPES,
+    INTERNAL_DOMAIN,
+    STANDARD_DOMAINS,
+    constant_tensors,
+    delete_positions,
+    node_input_names,
+)
 
 
 class GraphIndex:
@@ -121,29 +128,3 @@ def replace_nodes(model: onnx.ModelProto, fused: dict[int, onnx.NodeProto], remo
     domains = {o.domain for o in model.opset_import}
     if INTERNAL_DOMAIN not in domains and any(n.domain == INTERNAL_DOMAIN for n in fused.values()):
         model.opset_import.append(onnx.helper.make_opsetid(INTERNAL_DOMAIN, 1))
-
-
-def delete_positions(repeated, positions) -> None:
-    """Delete elements of a protobuf repeated field in place. Rebuilding the field instead (clear, extend)
-    copies every element: every weight of a model whose weights are Constant nodes (paddle2onnx's)."""
-    for position in sorted(positions, reverse=True):
-        del repeated[position]
-
-
-
-_PLUMBING = ("Constant", "Identity", "Reshape")  # what a constant reaches its reader through (GraphIndex.resolved)
-
-
-def remove_unused_constants(graph: onnx.GraphProto) -> None:
-    """Drop what a folded weight's old copy leaves: Constant, Identity and Reshape nodes nothing reads any more
-    (repeatedly: a Reshape's shape Constant is unread once the Reshape is gone), and unread initializers."""
-    while True:
-        read = {o.name for o in graph.output} | {i.name for i in graph.input}  # an initializer may be an input
-        for node in graph.node:
-            read.update(node_input_names(node))
-        dead = [i for i, n in enumerate(graph.node) if n.op_type in _PLUMBING and n.domain in STANDARD_DOMAINS
-                and not any(name in read for name in n.output)]
-        if not dead:
-            break
-        delete_positions(graph.node, dead)
-    delete_positions(graph.initializer, [i for i, init in enumerate(graph.initializer) if init.name not in read])

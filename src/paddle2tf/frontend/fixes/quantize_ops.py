@@ -24,7 +24,7 @@ from onnx import helper, numpy_helper
 from paddle2tf.frontend.fixes import Fix
 from paddle2tf.frontend.fixes.paddle_ops import PaddleOp, PaddleOpError
 from paddle2tf.frontend.fixes.sanitise import program_ops
-from paddle2tf.onnxutil.graph import constant_tensors, model_opset, node_input_names
+from paddle2tf.onnxutil.graph import constant_tensors, model_opset, remove_unused_constants
 
 QUANTIZE_OPS = ("pd_op.quantize_linear", "pd_op.dequantize_linear")
 # Unary Paddle ops paddle2onnx exports as one ONNX node reading the op's input; the first one the program does not
@@ -157,7 +157,7 @@ def restore(model: onnx.ModelProto, placeholder: str, ops: list[PaddleOp]) -> li
     del graph.node[:]
     graph.node.extend(rebuilt)
     _check_quantized_consumers(graph, restored)
-    _drop_unused_constants(graph)
+    remove_unused_constants(graph)  # the Paddle scale / zero-point parameters, the weights now stored as int8
     # paddle2onnx typed the placeholder outputs as float; the restored quantize outputs are int8
     kept = [info for info in graph.value_info if info.name not in restored]
     del graph.value_info[:]
@@ -208,15 +208,3 @@ def _check_quantized_consumers(graph: onnx.GraphProto, restored: dict) -> None:
                 )
     if quantized & outputs:
         raise PaddleOpError(f"quantize_linear {sorted(quantized & outputs)[0]}: a model output")
-
-
-def _drop_unused_constants(graph: onnx.GraphProto) -> None:
-    """Drop what nothing reads any more: the Paddle scale / zero-point parameters and the float weights now stored
-    as int8 (paddle2onnx writes them as Constant nodes or initializers)."""
-    used = {name for node in graph.node for name in node_input_names(node)} | {out.name for out in graph.output}
-    nodes = [node for node in graph.node if node.op_type != "Constant" or node.output[0] in used]
-    initializers = [init for init in graph.initializer if init.name in used]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    del graph.initializer[:]
-    graph.initializer.extend(initializers)
