@@ -8,13 +8,15 @@ import json
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from paddle2tf.app import api
 from paddle2tf.app.options import ConvertOptions
+from paddle2tf.errors import BadInputError
 from paddle2tf.verify.three_way import one_ulp_up
 
-from helpers.cli import tiny_onnx
+from helpers.cli import assert_clean_failure, run_cli, tiny_onnx
 from helpers.locate_faults import perturb, scaled_output
 
 F = TensorProto.FLOAT
@@ -80,3 +82,47 @@ def test_an_ill_conditioned_output_is_told_apart_from_a_conversion_fault(tmp_pat
     passing = api.convert(tiny_onnx(tmp_path / "ok.onnx", "Sigmoid"), str(tmp_path / "ok"),
                           progress=lambda _: None)
     assert passing.verdict == "pass" and passing.verification.outputs[0].sensitivity is None
+
+
+def _feeds(tmp_path, name: str, x: np.ndarray) -> str:
+    path = tmp_path / f"{name}.npz"
+    np.savez(path, x=x)
+    return str(path)
+
+
+def test_inputs_on_which_every_value_is_nan_verify_nothing(tmp_path):
+    """NaN matches NaN: on inputs that make an output NaN everywhere, a faulty conversion would "pass". Such
+    inputs are refused (exit 2, nothing written), fault or not; a row of NaN among finite rows still compares.
+    (Sigmoid, not Relu: ONNX Runtime's Relu keeps NaN, TF's and Paddle's give 0.)"""
+    model = tiny_onnx(tmp_path / "tiny.onnx", "Sigmoid")
+    all_nan = _feeds(tmp_path, "all_nan", np.full((2, 8), np.nan, np.float32))
+    with perturb("Sigmoid", "act", scaled_output(1.01)), pytest.raises(BadInputError) as refused:
+        api.convert(model, str(tmp_path / "fault"), ConvertOptions(feeds=all_nan, locate=False),
+                    progress=lambda _: None)
+    assert "output y: all 8 of its values are NaN or Inf in ONNX Runtime" in str(refused.value)
+    assert "the input x holds 16 NaN / Inf values" in str(refused.value)
+    out = tmp_path / "cli"
+    assert_clean_failure(run_cli("convert", model, "-o", str(out), "--inputs", all_nan), out,
+                         "output y: all 8 of its values are NaN or Inf", "from all_nan.npz")
+
+    one_row = np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32)
+    one_row[0, 3] = np.nan  # row 0 of y is NaN in every framework; row 1 is compared
+    partly = _feeds(tmp_path, "partly", one_row)
+    with perturb("Sigmoid", "act", scaled_output(1.01)):
+        faulty = api.convert(model, str(tmp_path / "partly_fault"), ConvertOptions(feeds=partly, locate=False),
+                             progress=lambda _: None)
+    assert faulty.verdict == "fail"
+    clean = api.convert(model, str(tmp_path / "partly_clean"), ConvertOptions(feeds=partly),
+                        progress=lambda _: None)
+    assert clean.verdict == "pass"  # (rtol 1e-5: the default tolerance)
+
+
+def test_inputs_on_which_every_output_is_empty_verify_nothing(tmp_path):
+    model = tiny_onnx(tmp_path / "tiny.onnx", "Sigmoid")
+    empty = _feeds(tmp_path, "empty", np.zeros((0, 8), np.float32))
+    with perturb("Sigmoid", "act", scaled_output(1.01)), pytest.raises(BadInputError, match=r"every output is empty"):
+        api.convert(model, str(tmp_path / "fault"), ConvertOptions(feeds=empty, locate=False),
+                    progress=lambda _: None)
+    out = tmp_path / "cli"
+    assert_clean_failure(run_cli("convert", model, "-o", str(out), "--inputs", empty), out,
+                         "every output is empty on the verification inputs (x [0, 8]; from empty.npz)")

@@ -49,12 +49,14 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
                                               display_name=f"{source_name} (converted)"
                                               if source_name else None)
 
+    reference_framework = "paddle" if "paddle" in results else "onnxruntime"
+    require_values_to_compare(results[reference_framework], reference_framework, feeds, feeds_origin)
     outputs = []
     for name in output_names:
         tol = (per_output or {}).get(name, tolerance)
         pairs = {pair_key(a, b): compare(results[a][name], results[b][name], tol)
                  for a, b in PAIRS if a in results and b in results}
-        reference = results["paddle" if "paddle" in results else "onnxruntime"][name]
+        reference = results[reference_framework][name]
         outputs.append(OutputResult(name, list(reference.shape), str(reference.dtype), tol, pairs,
                                     worst(p.verdict for p in pairs.values())))
     failing = [out for out in outputs if out.verdict == FAIL]
@@ -69,6 +71,27 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
                   for name, array in serving_feeds.items()]
     return Verification.from_outputs(list(results), feed_infos, outputs,
                                      {"onnxruntime": skip_onnxruntime} if skip_onnxruntime else None)
+
+
+def require_values_to_compare(reference: Mapping[str, np.ndarray], framework: str,
+                              feeds: Mapping[str, np.ndarray], feeds_origin: str) -> None:
+    """Refuse inputs on which the comparison proves nothing: a float output whose every value is NaN or Inf in the
+    reference (NaN matches NaN, so any converter would agree), or every output empty (nothing compared)."""
+    framework = {"paddle": "Paddle", "onnxruntime": "ONNX Runtime"}[framework]
+    nonfinite = {name: int(np.count_nonzero(~np.isfinite(array))) for name, array in feeds.items()
+                 if array.dtype.kind == "f"}
+    held = ", ".join(f"{name} holds {count} NaN / Inf values" for name, count in nonfinite.items() if count)
+    why = f"; the input {held}" if held else ""
+    for name, values in reference.items():
+        if values.size and values.dtype.kind in "fc" and not np.isfinite(values).any():
+            raise BadInputError(
+                f"output {name}: all {values.size} of its values are NaN or Inf in {framework} on the verification "
+                f"inputs ({feeds_origin}{why}), so comparing them proves nothing; give inputs on which the model computes "
+                "finite values with --inputs FEEDS.npz")
+    if reference and not any(values.size for values in reference.values()):
+        shapes = ", ".join(f"{name} {list(array.shape)}" for name, array in feeds.items())
+        raise BadInputError(f"every output is empty on the verification inputs ({shapes}; {feeds_origin}), so nothing "
+                            "would be compared; give inputs with at least one sample with --inputs FEEDS.npz")
 
 
 def one_ulp_up(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:
