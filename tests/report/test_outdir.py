@@ -1,5 +1,5 @@
 """The output folder through the CLI: modes other users can read, two writers of one OUT_DIR, SIGTERM and the
-leftovers of killed writers (report/outdir.py)."""
+leftovers of killed writers, what `--force` may replace (report/outdir.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import time
 
 import pytest
 
-from paddle2tf.errors import EXIT_OK
+from paddle2tf.errors import EXIT_OK, BadInputError
+from paddle2tf.report.outdir import REPORT_FILE, atomic_output
 
-from helpers.cli import cli_env, run_cli, tiny_onnx
+from helpers.cli import assert_clean_failure, cli_env, run_cli, tiny_onnx
 
 
 def _mode(path) -> int:
@@ -95,3 +96,67 @@ def test_stale_partials_of_dead_writers_removed(tmp_path):
     assert proc.returncode == EXIT_OK, proc.stderr[-2000:]
     assert not stale.exists()
     assert live.exists() and other.exists()  # a live writer's, and another output's
+
+
+def _entries(folder) -> list[str]:
+    return sorted(name for name in os.listdir(folder) if not name.endswith(".lock"))  # (the writers' lock stays)
+
+
+def _replace(out_dir, reads=()) -> None:
+    with atomic_output(str(out_dir), force=True, reads=[str(path) for path in reads]) as work:
+        open(os.path.join(work, REPORT_FILE), "w").close()
+
+
+@pytest.mark.parametrize("case", ["not_ours", "a_file", "holds_an_input", "current_folder"])
+def test_force_replaces_only_an_earlier_output(tmp_path, monkeypatch, case):
+    """--force removes the whole folder: a folder paddle2tf did not write, a file, a folder holding the run's
+    own input or the current folder is refused (exit 2) and left exactly as it was."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's")
+    reads = ()
+    if case == "a_file":
+        out = tmp_path / "model.onnx"
+        out.write_text("the user's")
+    elif case == "holds_an_input":
+        (out / REPORT_FILE).write_text("{}")  # even an earlier output: the source is read from it
+        reads = [out / "notes.txt"]
+    elif case == "current_folder":
+        (out / REPORT_FILE).write_text("{}")
+        monkeypatch.chdir(out)
+    expected = {"not_ours": "is not a paddle2tf output (no report.json)", "a_file": "is a file, not a folder",
+                "holds_an_input": f"holds {out / 'notes.txt'}, which this run reads",
+                "current_folder": "is the current folder or holds it"}[case]
+    before = _entries(tmp_path)
+    with pytest.raises(BadInputError, match="not replaced: it " + expected.replace("(", r"\(").replace(")", r"\)")):
+        _replace(out, reads)
+    assert _entries(tmp_path) == before and "the user's" in (
+        out.read_text() if case == "a_file" else (out / "notes.txt").read_text())
+
+
+def test_force_replaces_an_earlier_output_or_an_empty_folder(tmp_path):
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / REPORT_FILE).write_text("{}")
+    (earlier / "old.txt").write_text("")
+    _replace(earlier)
+    assert os.listdir(earlier) == [REPORT_FILE]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _replace(empty)
+    assert os.listdir(empty) == [REPORT_FILE]
+
+
+def test_output_dot_from_the_model_folder_is_refused(tmp_path):
+    """`convert model.onnx -o . --force` inside the model's folder used to delete the folder (the model, the
+    user's other files), then crash with a traceback and exit 1."""
+    project = tmp_path / "project"
+    project.mkdir()
+    tiny_onnx(project / "model.onnx")
+    (project / "notes.txt").write_text("the user's")
+    proc = subprocess.run([sys.executable, "-m", "paddle2tf", "convert", "model.onnx", "-o", ".", "--force"],
+                          capture_output=True, text=True, env=cli_env(), cwd=project, timeout=600)
+    assert_clean_failure(proc, tmp_path / "absent", "not replaced: it is the current folder")
+    assert sorted(os.listdir(project)) == ["model.onnx", "notes.txt"]
+    empty = run_cli("convert", str(project / "model.onnx"), "-o", "", "--no-verify")
+    assert_clean_failure(empty, tmp_path / "absent", "-o/--output: empty")

@@ -114,6 +114,13 @@ def _save_layer_object(layer, specs: Sequence[InputSpec], workdir: str) -> Sourc
                   input_specs=tuple(specs))
 
 
+def _files_read(source, options: ConvertOptions) -> list[str]:
+    """The user's files a conversion reads (an OUT_DIR holding one is never replaced)."""
+    paths = [source if isinstance(source, str | os.PathLike) else None, options.feeds, options.paddle_reference,
+             options.calibration, options.dataset, options.labels, *options.plugins]
+    return [os.fspath(path) for path in paths if path is not None and os.path.exists(path)]
+
+
 def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
             progress: Progress = to_stderr) -> ConversionReport:
     """Convert ``source`` (ONNX path, Paddle model path/prefix, ``module:attr`` or a paddle.nn.Layer) into
@@ -125,7 +132,7 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
         check_dataset_paths(options.dataset, options.labels)
     converter_plugins.load(options.plugins)
     stages = _Stages(progress)
-    with atomic_output(out_dir, options.force) as work:
+    with atomic_output(out_dir, options.force, _files_read(source, options)) as work:
         log_file = os.path.join(work, LOG_FILE)
         specs_given = apply_to_specs(options.input_specs, options.static_shapes)
         if isinstance(source, str | os.PathLike):

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,12 +81,37 @@ def _remove_stale(parent: str, name: str) -> None:
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _replace_problem(out_dir: str, reads: Iterable[str]) -> str | None:
+    """Why ``--force`` must not replace the existing ``out_dir``: it removes the whole folder, so it replaces only
+    a folder paddle2tf wrote (or an empty one) that holds neither the run's own input files nor the current
+    folder."""
+    if not os.path.isdir(out_dir):
+        return "is a file, not a folder"
+    if _inside(os.getcwd(), out_dir):
+        return "is the current folder or holds it"
+    held = next((path for path in reads if _inside(path, out_dir)), None)
+    if held is not None:
+        return f"holds {held}, which this run reads"
+    if os.listdir(out_dir) and not os.path.isfile(os.path.join(out_dir, REPORT_FILE)):
+        return f"is not a paddle2tf output (no {REPORT_FILE})"
+    return None
+
+
 @contextlib.contextmanager
-def atomic_output(out_dir: str, force: bool):
+def atomic_output(out_dir: str, force: bool, reads: Iterable[str] = ()):
     """Build in a temporary sibling; move into place only when complete; remove it on any failure.
 
     Two writers of one OUT_DIR are serialised at the check and the swap (``--force``: the last one wins, nothing
-    is left behind); leftovers of killed writers are removed first."""
+    is left behind); leftovers of killed writers are removed first. ``reads``: the files the run reads (source,
+    inputs, dataset...); ``--force`` never replaces a folder holding one of them, nor one paddle2tf did not
+    write."""
+    if not out_dir:
+        raise BadInputError("-o/--output: empty; give the folder to write")
     out_dir = os.path.abspath(out_dir)
     parent, name = os.path.dirname(out_dir), os.path.basename(out_dir)
     try:
@@ -95,6 +121,10 @@ def atomic_output(out_dir: str, force: bool):
         with _locked(parent, name):
             if os.path.exists(out_dir) and not force:
                 raise BadInputError(f"{out_dir}: already exists (use --force to replace it)")
+            problem = _replace_problem(out_dir, reads) if os.path.exists(out_dir) else None
+            if problem:
+                raise BadInputError(f"{out_dir}: not replaced: it {problem}; --force replaces only an earlier "
+                                    "paddle2tf output (choose another -o/--output)")
             _remove_stale(parent, name)
             work = make_shared_dir(parent, f".{name}.partial-{os.getpid()}-")
     except OSError as exc:
@@ -105,6 +135,9 @@ def atomic_output(out_dir: str, force: bool):
             if os.path.exists(out_dir):
                 if not force:
                     raise BadInputError(f"{out_dir}: already exists (created while converting; use --force)")
+                problem = _replace_problem(out_dir, reads)
+                if problem:
+                    raise BadInputError(f"{out_dir}: not replaced: it {problem} (created while converting)")
                 trash = make_shared_dir(parent, f".{name}.old-{os.getpid()}-")
                 os.rename(out_dir, os.path.join(trash, "old"))
                 os.rename(work, out_dir)
