@@ -185,3 +185,26 @@ def test_agreement_inputs_expand_a_dynamic_batch_or_loop_a_fixed_one():
     assert samples == 64 and batch["x"].shape == (64, 3, 8, 8)
     chunks, samples = agreement_inputs([InputSpec("x", "float32", (5, 3))], seed=1)
     assert len(chunks) == 13 and samples == 65 and not np.array_equal(chunks[0]["x"], chunks[1]["x"])
+
+
+def test_calibration_with_nan_is_refused(tmp_path):
+    """All-NaN calibration samples give no ranges: TFLite then silently kept every op float in a file named int8."""
+    path = tmp_path / "calibration.npz"
+    x = np.ones((4, 3), np.float32)
+    x[1, 2] = np.nan
+    np.savez(path, x=x)
+    with pytest.raises(BadInputError, match="input 'x' holds 1 NaN / Inf values"):
+        load_calibration(str(path), [InputSpec("x", "float32", (None, 3))])
+
+
+def test_an_int8_file_without_int8_tensors_is_not_written():
+    import tensorflow as tf
+
+    from paddle2tf.targets.tflite_child import _broken_quantisation
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 3], tf.float32)])
+    def scaled(x):
+        return x * 2.0
+
+    float_file = tf.lite.TFLiteConverter.from_concrete_functions([scaled.get_concrete_function()], scaled).convert()
+    assert "TFLite wrote no int8 tensor" in _broken_quantisation(float_file)

@@ -145,6 +145,10 @@ def load_calibration(path: str, specs: Sequence[InputSpec]) -> list[dict[str, np
             expected = ["N", *("?" if d is None else d for d in spec.shape[1:])] if spec.shape else []
             raise BadInputError(f"--calibration {path}: input '{spec.name}' has shape {list(array.shape)}, the model "
                                 f"expects {expected} (N samples)")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise BadInputError(f"--calibration {path}: input '{spec.name}' holds "
+                                f"{np.count_nonzero(~np.isfinite(array))} NaN / Inf values; calibration ranges need "
+                                "finite samples")
         if array.ndim:
             counts.append(array.shape[0] // (spec.shape[0] or 1))
     samples = min(counts, default=1)

@@ -72,11 +72,15 @@ def _broken_quantisation(content: bytes) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         interpreter = tf.lite.Interpreter(model_content=content)
-    for tensor in interpreter.get_tensor_details():
+    tensors = interpreter.get_tensor_details()
+    for tensor in tensors:
         scales = tensor["quantization_parameters"]["scales"]
         if scales.size and not (np.isfinite(scales).all() and scales.max() < MAX_SCALE):
             return (f"calibration gave tensor '{tensor['name']}' the int8 scale {scales.max():.1e} (its float range "
                     "reaches +-inf, e.g. -inf padding): its int8 values would be meaningless; not written")
+    if not any(tensor["dtype"] in (np.int8, np.uint8) for tensor in tensors):
+        # (measured: calibration samples that are all NaN give no ranges, and TFLite then keeps every op float)
+        return "TFLite wrote no int8 tensor (every op stayed float): the file would not be an int8 model; not written"
     return ""
 
 
