@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -146,6 +147,20 @@ def test_bad_out_dir_exits_2_with_one_line(tmp_path):
                                                 "output (no report.json)"]
     proc = run_cli("deploy-check", str(tmp_path), "--require", "static,fast")
     assert proc.returncode == EXIT_BAD_INPUT and "--require fast: unknown requirement" in proc.stderr
+
+
+def test_a_damaged_saved_model_exits_2(static_out, tmp_path):
+    """A SavedModel that does not load because its files are damaged is bad input (it used to print "loads: NO"
+    and exit 0); an op plain TF lacks stays a finding (test_plugins)."""
+    out = tmp_path / "out"
+    shutil.copytree(static_out, out)
+    (variables,) = (out / "saved_model" / "variables").glob("variables.data-*")
+    variables.write_bytes(b"")
+    proc = run_cli("deploy-check", str(out))
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stdout[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"paddle2tf: error: {out / 'saved_model'}: the SavedModel does not load in TensorFlow")
+    assert "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("text, message", [

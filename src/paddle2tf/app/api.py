@@ -467,6 +467,10 @@ def deploy_check_output(out_dir: str, options: DeployCheckOptions | None = None,
     result = deploy_check(output.saved_model, signature, feeds, origin, require=require, tolerance=options.tolerance,
                           timing_runs=options.timing_runs, log_file=output.log_file,
                           progress=messages(progress, "deploy-check"))
+    if result.load_error and "Op type not registered" not in result.load_error:
+        # An op plain TensorFlow lacks is a finding about the model (the --require lines say so); any other load
+        # failure means the folder's SavedModel is damaged: bad input, not a deploy property.
+        raise BadInputError(f"{output.saved_model}: the SavedModel does not load in TensorFlow: {result.load_error}")
     if options.update_report:
         output.update(deploy_check=result.to_dict())
     return result
