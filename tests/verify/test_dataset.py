@@ -362,6 +362,17 @@ def test_ctc_recogniser_sequence_and_dense_agreement(tmp_path):
         _check(str(out), str(folder), preprocess=parse_preprocess(SPEC), labels=str(labels))
 
 
+def test_labels_outside_the_classes_are_refused(classifier, images, tmp_path):
+    """A label no class index can match (999, -1) made accuracy 0 % and the check pass (exit 0)."""
+    folder, names = images
+    classes = classifier["logits"]["paddle"].shape[1]
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"{label}\n" for label in [classes, -1] + [0] * (len(names) - 2)))
+    with pytest.raises(BadInputError, match=rf"labels.txt: label {classes} of sample {names[0]} is not a class of "
+                                            rf"output .* \(\[N, {classes}\]: 0 to {classes - 1}\); 2 label"):
+        _check(classifier["out"], folder, preprocess=parse_preprocess(SPEC), labels=str(labels))
+
+
 def test_interrupt_gives_a_partial_result(classifier, images, tmp_path):
     """Ctrl-C at the terminal (SIGINT to the process group): the runners are spared, the check stops after the
     batch in flight, and report.json gets what it has, marked partial."""

@@ -86,8 +86,8 @@ def require_values_to_compare(reference: Mapping[str, np.ndarray], framework: st
         if values.size and values.dtype.kind in "fc" and not np.isfinite(values).any():
             raise BadInputError(
                 f"output {name}: all {values.size} of its values are NaN or Inf in {framework} on the verification "
-                f"inputs ({feeds_origin}{why}), so comparing them proves nothing; give inputs on which the model computes "
-                "finite values with --inputs FEEDS.npz")
+                f"inputs ({feeds_origin}{why}), so comparing them proves nothing; give inputs on which the model "
+                "computes finite values with --inputs FEEDS.npz")
     if reference and not any(values.size for values in reference.values()):
         shapes = ", ".join(f"{name} {list(array.shape)}" for name, array in feeds.items())
         raise BadInputError(f"every output is empty on the verification inputs ({shapes}; {feeds_origin}), so nothing "

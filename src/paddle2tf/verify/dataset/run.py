@@ -198,6 +198,8 @@ class _Tally:
             if self.dataset.labels is not None and not any(t.task == "classification" for t in self.tasks):
                 raise BadInputError(f"{self.dataset.labels_file}: labels are for a classification output [N, C]; "
                                     "the model has none (or give --task classification)")
+            if self.dataset.labels is not None:
+                self._check_label_range(reference)
         detection = {t.output: t.counts for t in self.tasks if t.task == "detection"}
         counts_outputs = set(detection.values())
         for name in reference:
@@ -224,6 +226,20 @@ class _Tally:
                     self.correct[key] = self.correct.get(key, 0) + task_metrics.correct_top1(
                         values[task.output][:batch.count], labels)
         self.samples += batch.count
+
+    def _check_label_range(self, reference: dict[str, np.ndarray]) -> None:
+        """A label outside the classes can never be predicted: accuracy would be judged against nothing real."""
+        labels = self.dataset.labels
+        for task in self.tasks:
+            if task.task != "classification":
+                continue
+            classes = reference[task.output].shape[1]
+            outside = np.flatnonzero((labels < 0) | (labels >= classes))
+            if outside.size:
+                raise BadInputError(
+                    f"{self.dataset.labels_file}: label {labels[outside[0]]} of sample "
+                    f"{self.dataset.names[outside[0]]} is not a class of output {task.output} ([N, {classes}]: 0 to "
+                    f"{classes - 1}); {outside.size} label(s) outside")
 
     @staticmethod
     def _samples(name: str, values: dict[str, np.ndarray], detection: dict[str, str], fed: int, count: int):
