@@ -8,32 +8,38 @@ from paddle2tf.frontend.fixes.repair import repair_model
 from helpers.onnx_graphs import constant_dtype_model, run_ort, sloppy_model
 
 
-def scalar_concat_model(opset: int = 13) -> onnx.ModelProto:
-    """Reshape target built as Concat(rank-0 batch size, rank-1 [-1]): the legacy-Paddle defect 6."""
+def scalar_concat_model(opset: int = 13, all_scalar: bool = False) -> onnx.ModelProto:
+    """Reshape target built as Concat(rank-0 batch size, rank-1 [-1]): the legacy-Paddle defect 6. ``all_scalar``:
+    Concat(rank-0 batch size, rank-0 12), as paddle2onnx joins Paddle's 0-d size tensors."""
     nodes = [helper.make_node("Shape", ["x"], ["shape"], name="shape"),
              helper.make_node("Gather", ["shape", "zero"], ["batch"], name="batch_dim", axis=0),
-             helper.make_node("Concat", ["batch", "minus_one"], ["target"], name="bad_concat", axis=0),
+             helper.make_node("Concat", ["batch", "twelve" if all_scalar else "minus_one"], ["target"],
+                              name="bad_concat", axis=0),
              helper.make_node("Reshape", ["x", "target"], ["y"], name="flatten")]
     graph = helper.make_graph(
         nodes, "defect6", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3, 4])],
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 12])],
         [numpy_helper.from_array(np.array(0, np.int64), "zero"),
-         numpy_helper.from_array(np.array([-1], np.int64), "minus_one")])
+         numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+         numpy_helper.from_array(np.array(12, np.int64), "twelve")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     return model
 
 
-def test_defective_model_is_really_invalid():
+@pytest.mark.parametrize("all_scalar", [False, True])
+def test_defective_model_is_really_invalid_for_ort(all_scalar):
     with pytest.raises(Exception):  # noqa: B017 - onnxruntime raises its own exception types
-        run_ort(scalar_concat_model(), {"x": np.zeros((2, 3, 4), np.float32)})
+        run_ort(scalar_concat_model(all_scalar=all_scalar), {"x": np.zeros((2, 3, 4), np.float32)})
 
 
 @pytest.mark.parametrize("opset", [11, 13])
-def test_scalar_concat_inputs_unsqueezed(opset):
-    model = scalar_concat_model(opset)
+@pytest.mark.parametrize("all_scalar", [False, True])
+def test_scalar_concat_inputs_unsqueezed(opset, all_scalar):
+    model = scalar_concat_model(opset, all_scalar)
     fixes = repair_model(model)
-    assert [(f.pass_name, f.target) for f in fixes] == [("unsqueeze_scalar_concat_inputs", "bad_concat")]
+    unsqueezed = 2 if all_scalar else 1  # (one record per input)
+    assert [(f.pass_name, f.target) for f in fixes] == [("unsqueeze_scalar_concat_inputs", "bad_concat")] * unsqueezed
     onnx.checker.check_model(model, full_check=True)
     x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
     np.testing.assert_array_equal(run_ort(model, {"x": x})["y"], x.reshape(2, -1))

@@ -37,10 +37,11 @@ def _static_dims(model: onnx.ModelProto) -> dict[str, list[int | None]]:
 
 
 def unsqueeze_scalar_concat_inputs(model: onnx.ModelProto) -> list[Fix]:
-    """Concat joining rank-0 and rank-1 pieces (reshape targets built from sliced shapes) is invalid ONNX.
+    """Concat joining rank-0 pieces, alone or with rank-1 ones (reshape targets built from sliced shapes, resize
+    sizes from 0-d tensors) is invalid ONNX.
 
-    Legacy Paddle 2.x programs export such Concats; onnxruntime refuses to load the model. Each rank-0
-    input is unsqueezed to shape [1], which is what the program meant.
+    Legacy Paddle 2.x programs and 0-d size tensors export such Concats; onnxruntime refuses to load the model.
+    Each rank-0 input is unsqueezed to shape [1], which is what the program meant.
     """
     ranks = {name: len(dims) for name, dims in _static_dims(model).items()}
     fixes: list[Fix] = []
@@ -49,7 +50,8 @@ def unsqueeze_scalar_concat_inputs(model: onnx.ModelProto) -> list[Fix]:
     for node in model.graph.node:
         if node.op_type == "Concat":
             input_ranks = [ranks.get(name) for name in node.input]
-            if 0 in input_ranks and 1 in input_ranks:
+            # (all rank 0 too: a Concat of Paddle's 0-d sizes, e.g. bilinear_interp's out size, is the same slop)
+            if 0 in input_ranks and set(input_ranks) <= {0, 1}:
                 for i, (name, rank) in enumerate(zip(node.input, input_ranks, strict=True)):
                     if rank != 0:
                         continue
@@ -67,7 +69,7 @@ def unsqueeze_scalar_concat_inputs(model: onnx.ModelProto) -> list[Fix]:
                     node.input[i] = unsqueezed
                     fixes.append(Fix("repair", "unsqueeze_scalar_concat_inputs", node.name or "Concat",
                                      f"input {i} '{name}' unsqueezed from rank 0 to [1]",
-                                     "Concat inputs must share a rank; paddle2onnx mixed rank 0 and rank 1"))
+                                     "Concat inputs must have rank >= 1 and share it; paddle2onnx gave rank-0 ones"))
         new_nodes.append(node)
     if fixes:
         del model.graph.node[:]
