@@ -117,12 +117,31 @@ def test_inputs_on_which_every_value_is_nan_verify_nothing(tmp_path):
     assert clean.verdict == "pass"  # (rtol 1e-5: the default tolerance)
 
 
-def test_inputs_on_which_every_output_is_empty_verify_nothing(tmp_path):
+def test_inputs_on_which_an_output_is_empty_verify_nothing(tmp_path):
     model = tiny_onnx(tmp_path / "tiny.onnx", "Sigmoid")
     empty = _feeds(tmp_path, "empty", np.zeros((0, 8), np.float32))
-    with perturb("Sigmoid", "act", scaled_output(1.01)), pytest.raises(BadInputError, match=r"every output is empty"):
+    with perturb("Sigmoid", "act", scaled_output(1.01)), pytest.raises(BadInputError, match=r"output y is empty"):
         api.convert(model, str(tmp_path / "fault"), ConvertOptions(feeds=empty, locate=False),
                     progress=lambda _: None)
     out = tmp_path / "cli"
     assert_clean_failure(run_cli("convert", model, "-o", str(out), "--inputs", empty), out,
-                         "every output is empty on the verification inputs (x [0, 8]; from empty.npz)")
+                         "output y is empty ([0, 4]) on the verification inputs (x [0, 8]; from empty.npz)")
+
+
+def test_an_empty_output_beside_a_compared_one_is_refused(tmp_path):
+    """A detector finding nothing on random images: its boxes output is empty while the counts compare (0 = 0);
+    exit 0 would vouch for values nobody compared."""
+    graph = helper.make_graph(
+        [helper.make_node("Sigmoid", ["x"], ["y"]),
+         helper.make_node("Slice", ["x", "zero", "zero", "one"], ["boxes"])],  # columns [0, 0): none
+        "empty_beside", [helper.make_tensor_value_info("x", F, ["n", 4])],
+        [helper.make_tensor_value_info("y", F, ["n", 4]), helper.make_tensor_value_info("boxes", F, ["n", 0])],
+        [numpy_helper.from_array(np.array([0], np.int64), "zero"), numpy_helper.from_array(np.array([1], np.int64),
+                                                                                           "one")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    expected = r"output boxes is empty \(\[2, 0\]\) on the verification inputs \(x \[2, 4\]; generated"
+    with pytest.raises(BadInputError, match=expected):
+        api.convert(str(tmp_path / "m.onnx"), str(tmp_path / "out"), progress=lambda _: None)
+    assert not (tmp_path / "out").exists()

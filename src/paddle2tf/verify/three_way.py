@@ -76,7 +76,7 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
 def require_values_to_compare(reference: Mapping[str, np.ndarray], framework: str,
                               feeds: Mapping[str, np.ndarray], feeds_origin: str) -> None:
     """Refuse inputs on which the comparison proves nothing: a float output whose every value is NaN or Inf in the
-    reference (NaN matches NaN, so any converter would agree), or every output empty (nothing compared)."""
+    reference (NaN matches NaN, so any converter would agree), or an empty output (nothing of it compared)."""
     framework = {"paddle": "Paddle", "onnxruntime": "ONNX Runtime"}[framework]
     nonfinite = {name: int(np.count_nonzero(~np.isfinite(array))) for name, array in feeds.items()
                  if array.dtype.kind == "f"}
@@ -88,10 +88,12 @@ def require_values_to_compare(reference: Mapping[str, np.ndarray], framework: st
                 f"output {name}: all {values.size} of its values are NaN or Inf in {framework} on the verification "
                 f"inputs ({feeds_origin}{why}), so comparing them proves nothing; give inputs on which the model "
                 "computes finite values with --inputs FEEDS.npz")
-    if reference and not any(values.size for values in reference.values()):
-        shapes = ", ".join(f"{name} {list(array.shape)}" for name, array in feeds.items())
-        raise BadInputError(f"every output is empty on the verification inputs ({shapes}; {feeds_origin}), so nothing "
-                            "would be compared; give inputs with at least one sample with --inputs FEEDS.npz")
+        if not values.size:
+            shapes = ", ".join(f"{feed} {list(array.shape)}" for feed, array in feeds.items())
+            raise BadInputError(
+                f"output {name} is empty ({list(values.shape)}) on the verification inputs ({shapes}; {feeds_origin}), "
+                "so none of its values would be compared (e.g. a detector finding nothing on random images); give "
+                "inputs on which the model produces it with --inputs FEEDS.npz")
 
 
 def one_ulp_up(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:

@@ -221,3 +221,29 @@ def test_deform_conv_offset_group_from_the_offset_channels():
     np.testing.assert_allclose(run_ort(model, {"x": x})["y"], run_ort(deform_conv_model(2), {"x": x})["y"],
                                rtol=0, atol=0)
     assert repair_model(deform_conv_model(2)) == []  # an offset_group written is left alone
+
+
+def test_nodes_out_of_order_are_sorted():
+    """A shipped ONNX listed nodes before their producers: the checker refuses it, ONNX Runtime sorts it itself."""
+    w = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    nodes = [helper.make_node("Relu", ["h"], ["y"], name="relu"),  # reads h, made two nodes later
+             helper.make_node("Neg", ["x"], ["n"], name="neg"),
+             helper.make_node("MatMul", ["n", "w"], ["h"], name="matmul"),
+             helper.make_node("Sigmoid", ["x"], ["z"], name="sigmoid")]
+    graph = helper.make_graph(nodes, "unsorted", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 4]),
+                               helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, [2, 4])],
+                              [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    with pytest.raises(onnx.checker.ValidationError, match="topologically sorted"):
+        onnx.checker.check_model(model, full_check=True)
+    x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    expected = run_ort(model, {"x": x})
+    fixes = repair_model(model)
+    assert [(f.pass_name, f.change) for f in fixes] == [
+        ("sort_nodes_topologically", "3 of 4 nodes moved after the producers of their inputs")]
+    assert [n.name for n in model.graph.node] == ["neg", "matmul", "relu", "sigmoid"]
+    onnx.checker.check_model(model, full_check=True)
+    for name, value in run_ort(model, {"x": x}).items():
+        np.testing.assert_array_equal(value, expected[name])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 
 import numpy as np
@@ -15,6 +16,7 @@ from paddle2tf.onnxutil.graph import (
     iter_graphs,
     iter_nodes,
     model_opset,
+    node_input_names,
     node_subgraphs,
     without_weights,
 )
@@ -34,6 +36,55 @@ def _static_dims(model: onnx.ModelProto) -> dict[str, list[int | None]]:
             dims[value.name] = declared_dims(value.type.tensor_type)
     dims.update((name, list(tensor.dims)) for name, tensor in constant_tensors(model.graph).items())
     return dims
+
+
+def _topological_order(graph: onnx.GraphProto) -> list[int] | None:
+    """Node positions in an order where each node follows the producers of what it reads (the original order
+    where it already does); None when the graph is already sorted or has a cycle."""
+    produced_by = {name: position for position, node in enumerate(graph.node) for name in node.output if name}
+    needs = [{produced_by[name] for name in node_input_names(node) if name in produced_by} - {position}
+             for position, node in enumerate(graph.node)]
+    if all(max(need, default=-1) < position for position, need in enumerate(needs)):
+        return None
+    waiting = [len(need) for need in needs]
+    readers: dict[int, list[int]] = {}
+    for position, need in enumerate(needs):
+        for producer in need:
+            readers.setdefault(producer, []).append(position)
+    ready = [position for position, count in enumerate(waiting) if count == 0]
+    heapq.heapify(ready)  # the lowest original position first: the order changes only where it must
+    order: list[int] = []
+    while ready:
+        position = heapq.heappop(ready)
+        order.append(position)
+        for reader in readers.get(position, []):
+            waiting[reader] -= 1
+            if waiting[reader] == 0:
+                heapq.heappush(ready, reader)
+    if len(order) < len(needs):
+        return None  # a cycle: left for the checker to refuse
+    return order
+
+
+def sort_nodes_topologically(model: onnx.ModelProto) -> list[Fix]:
+    """Nodes listed before the producers of their inputs: ONNX requires topological order (the checker refuses
+    the file), ONNX Runtime sorts the graph itself. Seen in a shipped int8 ONNX (rapid-table-det's
+    obj_det_quantized.onnx, edited after export). The nodes are reordered; nothing else changes."""
+    fixes = []
+    for graph in iter_graphs(model.graph):
+        order = _topological_order(graph)
+        if order is None:
+            continue
+        nodes = [onnx.NodeProto() for _ in order]
+        for node, position in zip(nodes, order, strict=True):
+            node.CopyFrom(graph.node[position])
+        del graph.node[:]
+        graph.node.extend(nodes)
+        moved = sum(1 for new, old in enumerate(order) if new != old)
+        fixes.append(Fix("repair", "sort_nodes_topologically", graph.name or "graph",
+                         f"{moved} of {len(order)} nodes moved after the producers of their inputs",
+                         "ONNX nodes must be in topological order; the file lists some before their inputs"))
+    return fixes
 
 
 def unsqueeze_scalar_concat_inputs(model: onnx.ModelProto) -> list[Fix]:
@@ -424,7 +475,8 @@ def deform_conv_offset_group(model: onnx.ModelProto) -> list[Fix]:
     return fixes
 
 
-PASSES: list[Callable[[onnx.ModelProto], list[Fix]]] = [unsqueeze_scalar_concat_inputs,
+PASSES: list[Callable[[onnx.ModelProto], list[Fix]]] = [sort_nodes_topologically,  # (the others read in order)
+                                                        unsqueeze_scalar_concat_inputs,
                                                         concat_stacked_rnn_final_states,
                                                         squeeze_shape_elements_on_axis_0,
                                                         deform_conv_offset_group,
