@@ -43,6 +43,8 @@ def test_parse_full_spec_and_resolve():
     ("x:resize=224", "expected HxW"),
     ("x:dtype=int16", "expected one of uint8, float32"),
     ("x:layout", "is not key=value"),
+    ("x:scale=1/0", "scale=1/0: a division by 0"),  # (was: unexpected ZeroDivisionError)
+    ("x:scale=inf", "scale=inf: not a finite number"),
 ])
 def test_parse_rejects_bad_specs(text, message):
     with pytest.raises(BadInputError, match=message):

@@ -45,6 +45,9 @@ def test_load_feeds_validates_names_dtypes_shapes(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(BadInputError, match="not a readable .npz"):
         load_feeds(str(path), SPECS)
+    np.save(tmp_path / "x.npy", good["x"])  # (was: "'numpy.ndarray' object does not support the context manager")
+    with pytest.raises(BadInputError, match=r"x.npy: one unnamed array \(.npy\); give an .npz"):
+        load_feeds(str(tmp_path / "x.npy"), SPECS)
 
 
 def test_paddledetection_size_inputs_are_generated_as_an_image_at_its_own_size():

@@ -13,6 +13,7 @@ layout (NCHW for a Paddle vision model).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -61,6 +62,10 @@ def _floats(key: str, text: str, count: int | None = None) -> tuple[float, ...]:
         values = tuple(_number(part) for part in text.split("/")) if count != 1 else (_number(text),)
     except ValueError:
         raise BadInputError(f"--preprocess {key}={text}: expected numbers separated by '/'") from None
+    except ZeroDivisionError:
+        raise BadInputError(f"--preprocess {key}={text}: a division by 0") from None
+    if not all(math.isfinite(value) for value in values):
+        raise BadInputError(f"--preprocess {key}={text}: not a finite number")
     if count and len(values) != count:
         raise BadInputError(f"--preprocess {key}={text}: expected {count} values separated by '/'")
     return values

@@ -34,7 +34,7 @@ from paddle2tf.common.childio import read_chunked_outputs
 from paddle2tf.common.subprocesses import run_child
 from paddle2tf.errors import BadInputError, Paddle2TFError
 from paddle2tf.frontend.sources import InputSpec
-from paddle2tf.verify.feeds import make_feeds
+from paddle2tf.verify.feeds import make_feeds, read_npz
 from paddle2tf.verify.metrics import FAIL, PASS, PairMetrics, Tolerance, compare, worst
 from paddle2tf.verify.runners import run_onnxruntime, run_paddle
 
@@ -126,11 +126,7 @@ def variant_path(variant: str) -> str:
 def load_calibration(path: str, specs: Sequence[InputSpec]) -> list[dict[str, np.ndarray]]:
     """Representative samples from an .npz holding every model input: rows along the first axis are samples, taken
     in batches of the model's batch size (1 when the first dim is dynamic); a scalar input goes with every batch."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except Exception as exc:
-        raise BadInputError(f"--calibration {path}: not a readable .npz file ({exc})") from None
+    arrays = read_npz(path, f"--calibration {path}")
     missing = [spec.name for spec in specs if spec.name not in arrays]
     if missing:
         raise BadInputError(f"--calibration {path}: no array for input(s) {', '.join(missing)}")

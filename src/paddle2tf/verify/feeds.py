@@ -94,15 +94,24 @@ def describe_generated(specs: list[InputSpec], seed: int) -> str:
     return text
 
 
+def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
+    """The arrays of the .npz at ``path`` by name; ``what`` names the file in errors (e.g. '--calibration X')."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise BadInputError(f"{what}: not a readable .npz file ({exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):  # an .npy holds one unnamed array
+        raise BadInputError(f"{what}: one unnamed array (.npy); give an .npz holding one array per model input, by "
+                            "input name (numpy.savez(path, x=...))")
+    with data:
+        return {name: data[name] for name in data.files}
+
+
 def load_feeds(path: str, specs: list[InputSpec]) -> dict[str, np.ndarray]:
     """Feeds from an .npz; names, dtypes, ranks and fixed dimensions must match the model's inputs."""
     if not os.path.isfile(path):
         raise BadInputError(f"{path}: no such feeds file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            feeds = {name: data[name] for name in data.files}
-    except Exception as exc:
-        raise BadInputError(f"{path}: not a readable .npz file ({exc})") from exc
+    feeds = read_npz(path, path)
     expected = {spec.name for spec in specs}
     extra = sorted(set(feeds) - expected)
     missing = sorted(expected - set(feeds))
