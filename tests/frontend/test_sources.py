@@ -44,7 +44,7 @@ def test_resolve_errors(tmp_path):
     with pytest.raises(BadInputError, match="no such ONNX file"):
         resolve_source(str(tmp_path / "missing.onnx"))
     (tmp_path / "m.json").write_text(PIR_PROGRAM_WITH_PARAMETER)
-    with pytest.raises(BadInputError, match="m.pdiparams not found beside it .the program reads 1 parameter"):
+    with pytest.raises(BadInputError, match="no parameters file m.pdiparams beside it .the program reads 1 parameter"):
         resolve_source(str(tmp_path / "m.json"))
     (tmp_path / "m.json").write_text("{}")
     with pytest.raises(BadInputError, match="m.json: not a Paddle PIR program"):
@@ -53,6 +53,15 @@ def test_resolve_errors(tmp_path):
         resolve_source("paddle.vision.models:resnet18")
     with pytest.raises(BadInputError, match="not found"):
         resolve_source(str(tmp_path / "nothing_here"))
+    (tmp_path / "notes.txt").write_text("")  # exists, but is no model: not "not found"
+    with pytest.raises(BadInputError, match="notes.txt: not a model paddle2tf reads"):
+        resolve_source(str(tmp_path / "notes.txt"))
+    legacy = tmp_path / "paddle1"  # Paddle 1.x: __model__ and one file per parameter
+    legacy.mkdir()
+    (legacy / "__model__").write_bytes(b"\x08\x01")
+    for source in (legacy, legacy / "__model__"):
+        with pytest.raises(BadInputError, match="a Paddle 1.x inference model .__model__ with one file per parameter"):
+            resolve_source(str(source))
 
 
 def test_a_program_without_parameters_needs_no_parameters_file(tmp_path):

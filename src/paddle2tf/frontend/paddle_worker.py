@@ -106,8 +106,9 @@ def _require_no_parameters(model_file: str) -> None:
     )
     if names:
         _fail(
-            f"parameters file {os.path.basename(os.path.splitext(model_file)[0])}.pdiparams not found beside it "
-            f"(the program reads {len(names)} parameter(s), e.g. {names[0]})"
+            # (no file name: MODEL_FILE is the working copy; the caller's line names the user's model)
+            f"no .pdiparams parameters file beside it (the program reads {len(names)} parameter(s), "
+            f"e.g. {names[0]})"
         )
 
 

@@ -142,7 +142,7 @@ def _params_file(model_file: Path) -> str:
     if model_file.suffix == ".json":
         count = pir_parameter_count(read_pir_program(model_file))
         if count:
-            raise BadInputError(f"{model_file}: parameters file {params.name} not found beside it (the program reads "
+            raise BadInputError(f"{model_file}: no parameters file {params.name} beside it (the program reads "
                                 f"{count} parameter(s))")
     return ""
 
@@ -165,8 +165,13 @@ def resolve_source(text: str, input_specs: tuple[InputSpec, ...] = ()) -> Source
         if not input_specs:
             raise BadInputError(f"{text}: a Python Layer source needs --input-spec NAME:DTYPE:SHAPE")
         return Source("python", reference=text, input_specs=input_specs)
+    if path.name == "__model__" or (path / "__model__").is_file():
+        raise BadInputError(f"{text}: a Paddle 1.x inference model (__model__ with one file per parameter), which "
+                            "paddle2tf does not read: load it in Paddle 2.x and save it again with "
+                            "paddle.static.save_inference_model (a .pdmodel with one .pdiparams)")
+    problem = "not a model paddle2tf reads" if path.exists() else "not found"
     raise BadInputError(
-        f"{text}: not found (expected model.onnx, a Paddle model.json/model.pdmodel with model.pdiparams, "
+        f"{text}: {problem} (expected model.onnx, a Paddle model.json/model.pdmodel with model.pdiparams, "
         "or a Python reference package.module:attr)")
 
 
