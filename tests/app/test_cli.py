@@ -66,9 +66,17 @@ def test_existing_output_needs_force(tmp_path):
     proc = run_cli("convert", onnx_path, "-o", str(out))
     assert proc.returncode == EXIT_BAD_INPUT and "already exists" in proc.stderr
     assert (out / "keep.txt").read_text() == "user data"
+    # --force never deletes a folder paddle2tf did not write: the user's file survives
     proc = run_cli("convert", onnx_path, "-o", str(out), "--force")
+    assert proc.returncode == EXIT_BAD_INPUT and "not a paddle2tf output" in proc.stderr
+    assert (out / "keep.txt").read_text() == "user data"
+    # an earlier paddle2tf output is what --force replaces
+    earlier = tmp_path / "earlier"
+    assert run_cli("convert", onnx_path, "-o", str(earlier)).returncode == EXIT_OK
+    (earlier / "stale.txt").write_text("from the earlier run")
+    proc = run_cli("convert", onnx_path, "-o", str(earlier), "--force")
     assert proc.returncode == EXIT_OK, proc.stderr
-    assert not (out / "keep.txt").exists()
+    assert not (earlier / "stale.txt").exists() and (earlier / "report.json").exists()
 
 
 def _corrupt(tmp_path) -> str:
