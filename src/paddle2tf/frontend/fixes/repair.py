@@ -475,11 +475,58 @@ def deform_conv_offset_group(model: onnx.ModelProto) -> list[Fix]:
     return fixes
 
 
+def _element_types(model: onnx.ModelProto) -> dict[str, int]:
+    """The element type of every value ONNX inference (lenient) can tell, in every graph and subgraph."""
+    light = without_weights(model)
+    try:
+        light = onnx.shape_inference.infer_shapes(light)
+    except Exception:  # a model this broken still gets the types its graphs declare
+        pass
+    types: dict[str, int] = {}
+    for graph in iter_graphs(light.graph):
+        for value in [*graph.input, *graph.value_info, *graph.output]:
+            if _elem_type(value):
+                types[value.name] = _elem_type(value)
+        types.update((name, tensor.data_type) for name, tensor in constant_tensors(graph).items())
+    return types
+
+
+def bool_where_as_logic(model: onnx.ModelProto) -> list[Fix]:
+    """A Where choosing between bool tensors is valid ONNX, but ONNX Runtime has no kernel for it ("Could not
+    find an implementation for Where"), so the reference run cannot load the model. paddle2onnx writes one for a
+    legacy ``select_input`` of bool values (SLANet-plus's decoder loop). It is rewritten as
+    Or(And(c, x), And(Not(c), y)): the same value for every element, with the same broadcasting."""
+    types = _element_types(model)
+    fixes: list[Fix] = []
+    for graph in iter_graphs(model.graph):
+        nodes: list[onnx.NodeProto] = []
+        for node in graph.node:
+            if node.op_type != "Where" or node.domain not in ("", "ai.onnx") or onnx.TensorProto.BOOL not in (
+                    types.get(node.input[1]), types.get(node.input[2])):
+                nodes.append(node)
+                continue
+            cond, x, y = node.input
+            base = f"{node.name or node.output[0]}__bool_where"
+            nodes += [helper.make_node("And", [cond, x], [f"{base}_then"], name=f"{base}_then"),
+                      helper.make_node("Not", [cond], [f"{base}_not"], name=f"{base}_not"),
+                      helper.make_node("And", [f"{base}_not", y], [f"{base}_else"], name=f"{base}_else"),
+                      helper.make_node("Or", [f"{base}_then", f"{base}_else"], [node.output[0]],
+                                       name=node.name or f"{base}_or")]
+            fixes.append(Fix("repair", "bool_where_as_logic", node.name or "Where",
+                             "Where on bool values rewritten as Or(And(c, x), And(Not(c), y))",
+                             "ONNX Runtime has no bool Where kernel; the logical form is the same function"))
+        if len(nodes) != len(graph.node):
+            del graph.node[:]
+            graph.node.extend(nodes)
+    return fixes
+
+
 PASSES: list[Callable[[onnx.ModelProto], list[Fix]]] = [sort_nodes_topologically,  # (the others read in order)
                                                         unsqueeze_scalar_concat_inputs,
                                                         concat_stacked_rnn_final_states,
                                                         squeeze_shape_elements_on_axis_0,
                                                         deform_conv_offset_group,
+                                                        bool_where_as_logic,
                                                         drop_contradicting_shapes]
 
 
