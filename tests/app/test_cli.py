@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import onnx
@@ -11,7 +13,7 @@ import pytest
 
 from paddle2tf.errors import EXIT_BAD_INPUT, EXIT_OK
 
-from helpers.cli import assert_clean_failure, run_cli, tiny_onnx
+from helpers.cli import assert_clean_failure, cli_env, run_cli, tiny_onnx
 
 
 def test_onnx_source(tmp_path):
@@ -236,3 +238,20 @@ def test_version_names_the_stack():
     line = proc.stdout.strip()
     for name in ("paddle2tf 0.1.0", "paddlepaddle 3.3.1", "paddle2onnx 2.1.0", "tensorflow-cpu 2.21", "onnx 1.17"):
         assert name in line, line
+
+
+def test_interrupt_while_the_libraries_load_is_one_line():
+    """Ctrl-C lands during the imports (a second or more) far more often than a user expects: as in a command,
+    one line and exit 130. The KeyboardInterrupt is raised where Python raises it, inside the import."""
+    script = ("import builtins, runpy\n"
+              "real = builtins.__import__\n"
+              "def interrupted(name, *args, **kwargs):\n"
+              "    if name == 'paddle2tf.pipeline.commands':\n"
+              "        raise KeyboardInterrupt\n"
+              "    return real(name, *args, **kwargs)\n"
+              "builtins.__import__ = interrupted\n"
+              "runpy.run_module('paddle2tf', run_name='__main__', alter_sys=True)\n")
+    proc = subprocess.run([sys.executable, "-c", script, "--version"], capture_output=True, text=True,
+                          env=cli_env(), timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "paddle2tf: interrupted\n"
