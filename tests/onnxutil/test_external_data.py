@@ -128,3 +128,13 @@ def test_publishing_keeps_the_data_file_and_hashes_it(tmp_path, with_data):
     with open(tmp_path / "user" / "w.bin", "r+b") as handle:
         handle.write(b"\x00\x00\x80\x3f")
     assert source_hash(source, ()) != before
+
+
+def test_a_truncated_data_file_names_the_file_and_the_tensor(tmp_path):
+    """A data file cut short (an interrupted copy) failed deep in numpy ("cannot reshape array of size ...")."""
+    source, out = save_with_external_data(tmp_path / "user"), tmp_path / "out"
+    data = tmp_path / "user" / "w.bin"
+    data.write_bytes(data.read_bytes()[:-100])  # w2 is stored last: its end is missing
+    expected = f"{source}: external data file 'w.bin' ends at byte {os.path.getsize(data)}, but tensor 'w2'"
+    assert_clean_failure(run_cli("check", source), out, expected, "truncated")
+    assert_clean_failure(run_cli("convert", source, "-o", str(out)), out, expected)

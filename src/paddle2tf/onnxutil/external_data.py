@@ -75,15 +75,40 @@ def check_external_data(model: onnx.ModelProto, path: str, display_name: str | N
         if not os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(path)), location)):
             raise BadInputError(f"{display_name or path}: external data file '{location}' (tensor '{tensor}') "
                                 f"not found in {folder}")
+    _check_data_sizes(model, path, display_name)
+
+
+# Types whose stored size is not elements x numpy itemsize (strings; 4-bit types, two per byte).
+_NOT_WHOLE_BYTES = {getattr(onnx.TensorProto, name) for name in ("STRING", "INT4", "UINT4", "FLOAT4E2M1")
+                    if hasattr(onnx.TensorProto, name)}
+
+
+def _check_data_sizes(model: onnx.ModelProto, path: str, display_name: str | None) -> None:
+    """Each external tensor's bytes lie inside its file (a truncated copy or download otherwise surfaces later as
+    numpy's "cannot reshape array", naming neither file nor tensor)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    for tensor in iter_tensors(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL or tensor.data_type in _NOT_WHOLE_BYTES:
+            continue
+        entries = {entry.key: entry.value for entry in tensor.external_data}
+        size = os.path.getsize(os.path.join(folder, entries["location"]))
+        offset = int(entries.get("offset") or 0)
+        needed = int(entries.get("length") or _tensor_size(tensor))
+        if offset + needed > size:
+            raise BadInputError(f"{display_name or path}: external data file '{entries['location']}' ends at byte "
+                                f"{size}, but tensor '{tensor.name}' is stored at bytes {offset}-{offset + needed}: "
+                                "the file is truncated or belongs to another model")
+
+
+def _tensor_size(tensor: onnx.TensorProto) -> int:
+    """A tensor's size in bytes, from its dims and type."""
+    itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize if tensor.data_type else 0
+    return int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
 
 
 def tensor_bytes(model: onnx.ModelProto) -> int:
     """The size of the model's tensors (from their dims and types: inline or external alike)."""
-    total = 0
-    for tensor in iter_tensors(model.graph):
-        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize if tensor.data_type else 0
-        total += int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
-    return total
+    return sum(_tensor_size(tensor) for tensor in iter_tensors(model.graph))
 
 
 def save_model(model: onnx.ModelProto, path: str, external: bool = False) -> None:
