@@ -76,3 +76,25 @@ def test_a_json_that_is_not_a_paddle_program(tmp_path, text, fragment, with_para
         last = assert_clean_failure(run_cli("convert", str(model_file), "-o", str(out), *extra), out,
                                     f"{model_file}: not a Paddle PIR program", fragment)
         assert "sanitised" not in last and "ccache" not in last
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["json", "legacy"])
+@pytest.mark.parametrize("params", ["another_model", "cut_short"])
+def test_parameters_that_are_not_the_program_s(paddle_model, tmp_path, legacy, params):
+    """A .pdiparams of another model beside the program, or one cut short: the line says the parameters file does
+    not match (it showed Paddle's 'In user code:' frames, paths of paddle2tf's worker, under 'cannot translate')."""
+    source = paddle_model("mlp", legacy=legacy)
+    folder = tmp_path / "user"
+    folder.mkdir()
+    model_file = folder / ("inference" + os.path.splitext(source)[1])
+    model_file.write_bytes(open(source, "rb").read())
+    if params == "another_model":
+        data = open(os.path.splitext(paddle_model("text_direction_cls", legacy=legacy))[0] + ".pdiparams", "rb").read()
+    else:
+        data = open(os.path.splitext(source)[0] + ".pdiparams", "rb").read()
+        data = data[: len(data) // 2]
+    (folder / "inference.pdiparams").write_bytes(data)
+    out = tmp_path / "out"
+    last = assert_clean_failure(run_cli("convert", str(model_file), "-o", str(out)), out, str(model_file),
+                                "parameters file (.pdiparams) does not hold this program's parameters")
+    assert "In user code" not in last and "paddle_worker" not in last and "model.pdiparams" not in last

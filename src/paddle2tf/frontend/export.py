@@ -79,7 +79,7 @@ def translate_legacy(model: PaddleModel, workdir: str, log_file: str | None = No
     ``display_name`` (the user's model) when given."""
     prefix = os.path.join(workdir, "translated")
     run_child(["-m", WORKER, "translate", model.model_file, model.params_file, prefix],
-              f"{display_name or model.model_file}: cannot translate the legacy program to PIR", ExportError, log_file)
+              f"{display_name or model.model_file}: cannot load the legacy Paddle model", ExportError, log_file)
     return with_parameters_file(PaddleModel(prefix + ".json", prefix + ".pdiparams"
                                             if os.path.isfile(prefix + ".pdiparams") else ""),
                                 os.path.join(workdir, "translated_with_params"))

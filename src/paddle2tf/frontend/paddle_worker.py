@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -32,6 +33,20 @@ _NOT_VALUES = ("builtin.parameter", "pd_op.data", "pd_op.feed", "pd_op.fetch", "
 def _fail(message: str) -> None:
     print(ERROR_PREFIX + message, file=sys.stderr, flush=True)
     sys.exit(3)
+
+
+_PADDLE_ERROR = re.compile(r"^\s*(\w+Error): (.*)$")
+_PADDLE_SOURCE = re.compile(r"\s*\(at /paddle/[^)]*\)")
+
+
+def _error_text(exc: BaseException) -> str:
+    """One line for the parent to show. Paddle's errors span lines: "In user code:", the Python frames (this
+    worker's own paths), then its error type, message and hints; the frames are dropped."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    start = next((i for i in range(len(lines) - 1, -1, -1) if _PADDLE_ERROR.match(lines[i])), None)
+    if "In user code:" in lines[:1] and start is not None:
+        return _PADDLE_SOURCE.sub("", " ".join(lines[start:]))[:400]
+    return f"{type(exc).__name__}: {_PADDLE_SOURCE.sub('', ' '.join(lines))[:400]}"
 
 
 def save_layer(reference: str, specs: list[dict], prefix: str, seed: int) -> None:
@@ -118,7 +133,23 @@ def _load(stem: str, model_file: str, params_file: str, exe):
 
     if os.path.splitext(params_file)[0] != stem:
         _fail(f"{params_file}: the parameters file must be named {os.path.basename(stem)}.pdiparams")
-    return paddle.static.load_inference_model(stem, exe)
+    try:
+        return paddle.static.load_inference_model(stem, exe)
+    except Exception as exc:
+        _fail_on_foreign_parameters(exc)
+        raise
+
+
+# Paddle's words when a parameters file does not fit the program: more data than it reads, or less
+_PARAMETER_READ_ERRORS = ("load_combine", "Cannot read tensor", "loading model parameters")
+
+
+def _fail_on_foreign_parameters(exc: Exception) -> None:
+    """Paddle's error on reading a parameters file of another model, or one cut short, as one clear line."""
+    if any(marker in str(exc) for marker in _PARAMETER_READ_ERRORS):
+        # (no file name: these are working copies; the caller's line names the user's model)
+        _fail(f"its parameters file (.pdiparams) does not hold this program's parameters (it belongs to another "
+              f"model, or is cut short): {_error_text(exc)}")
 
 
 def _load_pir_parameters(program, exe) -> None:
@@ -153,6 +184,7 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
             with open(out + unsupported_ops.REFUSED_SUFFIX, "w") as handle:
                 handle.write(unsupported_ops.refusal_line(found))
             return
+        _require_matching_parameters(model_file, params_file)
     if program is not None and restore_quantized and quantize_ops.mentions_quantize_ops(text):
         onnx_bytes, fixes = _export_quantized(model_file, params_file, program, opset)
     else:
@@ -176,6 +208,26 @@ def export(model_file: str, params_file: str, opset: int, out: str, fixes_out: s
 
         with open(fixes_out, "w") as handle:
             json.dump([asdict(fix) for fix in fixes], handle)
+
+
+def _require_matching_parameters(model_file: str, params_file: str) -> None:
+    """Paddle loads the parameters before paddle2onnx does: given another model's .pdiparams it writes no model,
+    given one cut short it writes a graph missing the unread weights. Loaded into a scope of their own, which is
+    dropped before paddle2onnx loads them again (the peak stays one copy)."""
+    if not os.path.getsize(params_file):
+        return  # a program without parameters (Paddle saved no file); one that needs some fails with its name
+    import paddle
+
+    paddle.enable_static()
+    with paddle.static.scope_guard(paddle.static.Scope()), paddle.pir_utils.IrGuard():
+        try:
+            paddle.static.load_inference_model(os.path.dirname(os.path.abspath(model_file)),
+                                               paddle.static.Executor(paddle.CPUPlace()),
+                                               model_filename=os.path.abspath(model_file),
+                                               params_filename=os.path.abspath(params_file))
+        except Exception as exc:
+            _fail_on_foreign_parameters(exc)
+            raise
 
 
 def _paddle2onnx(model_file: str, params_file: str, opset: int) -> bytes:
@@ -472,6 +524,4 @@ if __name__ == "__main__":
         import traceback
 
         traceback.print_exc()
-        # Paddle's errors span lines ("In user code:", then the error): the parent shows one, so join them
-        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        _fail(f"{type(exc).__name__}: {text[:400]}")
+        _fail(_error_text(exc))
