@@ -16,7 +16,7 @@ import numpy as np
 from paddle2tf.errors import EXIT_OK, EXIT_PARITY
 from paddle2tf.pipeline.repository import PUBLISH_DELAY_ENV, Repository
 
-from helpers.cli import cli_env, run_cli, tiny_onnx
+from helpers.cli import assert_clean_failure, cli_env, run_cli, tiny_onnx
 from helpers.pipeline import WebhookReceiver, parse_models_config
 from helpers.plugin_fixtures import CONV_FAULT, conv_onnx
 
@@ -126,6 +126,15 @@ def test_pipeline_end_to_end(paddle_model, tmp_path):
     assert listing.returncode == 0 and "tiny" in listing.stdout and "mlp" in listing.stdout
     show = run_cli("repo", "show", str(repo), "tiny", "1")
     assert show.returncode == 0 and "onnxruntime_vs_tensorflow" in show.stdout and "PASS" in show.stdout
+
+
+def test_repo_list_of_a_missing_folder_is_bad_input(tmp_path):
+    """A mistyped repository path listed 'no published models' and exited 0, like an empty repository."""
+    (tmp_path / "empty").mkdir()
+    empty = run_cli("repo", "list", str(tmp_path / "empty"))
+    assert empty.returncode == EXIT_OK and "no published models" in empty.stdout
+    assert_clean_failure(run_cli("repo", "list", str(tmp_path / "mistyped")), tmp_path / "no_out",
+                         f"{tmp_path / 'mistyped'}: no such model repository folder")
 
 
 def _tiny_pipeline(tmp_path, name: str, source: str, repo) -> str:

@@ -209,6 +209,8 @@ def metrics_of(report: dict) -> dict:
 
 
 def render_list(repo: Repository) -> str:
+    if not os.path.isdir(repo.root):  # a mistyped path is not an empty repository
+        raise BadInputError(f"{repo.root}: no such model repository folder")
     names = repo.models()
     if not names:
         return f"{repo.root}: no published models"
