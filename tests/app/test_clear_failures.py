@@ -61,6 +61,17 @@ def test_generated_ids_out_of_an_onnx_model_s_range(tmp_path):
     assert proc.returncode == 0 and "verdict: PASS" in proc.stdout, proc.stderr[-2000:]
 
 
+def test_a_dataset_sample_a_framework_cannot_run_names_the_user_s_model(tmp_path):
+    """A failure in the dataset stage named the unfinished OUT_DIR's copy (.out.partial-NNN/model.onnx)."""
+    source, out = ids_onnx(tmp_path / "ids.onnx"), tmp_path / "out"
+    feeds, dataset = tmp_path / "ids.npz", tmp_path / "dataset.npz"
+    np.savez(feeds, ids=np.random.default_rng(0).integers(0, 5, (2, 6)).astype(np.int64))
+    np.savez(dataset, ids=np.full((3, 6), 7, np.int64))  # out of the 5-row table
+    proc = run_cli("convert", source, "-o", str(out), "--inputs", str(feeds), "--dataset", str(dataset))
+    last = assert_clean_failure(proc, out, f"{source}: ONNX Runtime failed on the inputs")
+    assert ".partial-" not in last
+
+
 def test_generated_ids_out_of_a_paddle_model_s_range(tmp_path):
     out = tmp_path / "out"
     proc = run_cli("convert", "paddle_models:build_small_vocab", "--input-spec", "ids:int64:-1x6", "-o", str(out))

@@ -10,6 +10,10 @@ relative error 1e-4 and ONNX↔TF 1e-5 (helpers.parity), with the same K (a shap
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+
 import numpy as np
 import pytest
 
@@ -17,6 +21,7 @@ from paddle2tf.app import api
 from paddle2tf.app.options import ConvertOptions, VerifyOptions
 
 from helpers.cli import assert_clean_failure, run_cli
+from helpers.images import render_images
 from helpers.parity import assert_parity
 
 SCALE_FACTORS = np.array([[1.0, 1.0], [0.5, 0.8]], np.float32)  # (scale_y, scale_x) per image
@@ -58,12 +63,42 @@ def test_detection_head_any_batch(name, batch_1, paddle_model, tmp_path):
         )
 
 
-def test_ppyoloe_like_verifies_on_generated_inputs(paddle_model, tmp_path):
-    # No feeds: scale_factor is generated as 1 (an image at its own size, helpers of verify.feeds), not uniform
-    # [-1, 1], which inverted the boxes and failed parity (exit 1) on a correct conversion before.
-    proc = run_cli("convert", paddle_model("ppyoloe_like"), "-o", str(tmp_path / "out"))
+INFER_CFG = """Preprocess:
+- type: Resize
+  target_size: [64, 64]
+  keep_ratio: false
+  interp: 2
+- type: NormalizeImage
+  mean: [0.485, 0.456, 0.406]
+  std: [0.229, 0.224, 0.225]
+  is_scale: true
+- type: Permute
+"""
+
+
+def test_ppyoloe_like_verifies_on_generated_inputs_and_on_images(paddle_model, tmp_path):
+    """No feeds: scale_factor is generated as 1 (an image at its own size, helpers of verify.feeds), not uniform
+    [-1, 1], which inverted the boxes and failed parity (exit 1) on a correct conversion before. On a folder of
+    images, the preprocessing comes from PaddleDetection's infer_cfg.yml beside the model (it was not read) and
+    scale_factor from each image's resize (an image folder was refused: "inputs besides the image")."""
+    source = paddle_model("ppyoloe_like")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for suffix in (".json", ".pdiparams"):
+        shutil.copyfile(os.path.splitext(source)[0] + suffix, folder / f"model{suffix}")
+    (folder / "infer_cfg.yml").write_text(INFER_CFG)
+    for i, size in enumerate([(48, 80), (64, 64), (100, 30), (70, 90)]):
+        render_images(str(tmp_path / "images" / f"size{i}"), 1, size=size, seed=i)
+    out = tmp_path / "out"
+    proc = run_cli("convert", str(folder / "model.json"), "-o", str(out), "--dataset", str(tmp_path / "images"))
     assert proc.returncode == 0 and "verdict: PASS" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "scale_factor = 1 (PaddleDetection's inputs)" in proc.stdout
+    dataset = json.loads((out / "report.json").read_text())["dataset"]
+    assert dataset["samples"] == 4 and dataset["verdict"] == "pass", dataset
+    assert "infer_cfg.yml" in dataset["preprocess"], dataset["preprocess"]
+    assert (out / "paddle" / "infer_cfg.yml").read_text() == INFER_CFG  # `verify OUT_DIR --dataset` reads it there
+    boxes = [a for a in dataset["agreements"] if a["metric"] == "boxes" and a["pair"] == "paddle_vs_tensorflow"]
+    assert len(boxes) == 1 and boxes[0]["total"] > 0 and boxes[0]["agree"] == boxes[0]["total"], boxes
 
 
 def test_adaptive_nms_is_refused(paddle_model, tmp_path):

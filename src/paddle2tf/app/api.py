@@ -56,7 +56,7 @@ from paddle2tf.targets.tflite import parse_variants as parse_tflite_variants
 from paddle2tf.targets.tflite import run_tflite, serve_args
 from paddle2tf.verify.dataset.reader import Dataset, ModelIO, open_dataset
 from paddle2tf.verify.dataset.reader import check_paths as check_dataset_paths
-from paddle2tf.verify.dataset.run import ExtraRunner, Model, inference_yml_beside, verify_dataset
+from paddle2tf.verify.dataset.run import ExtraRunner, Model, verify_dataset
 from paddle2tf.verify.feeds import check_feeds_file, describe_generated, explain_failure, load_feeds, make_feeds
 from paddle2tf.verify.locate import LocateReport, run_locate
 from paddle2tf.verify.metrics import FAIL, Tolerance, default_tolerance
@@ -133,140 +133,162 @@ def convert(source, out_dir: str, options: ConvertOptions = DEFAULT_OPTIONS, *,
     converter_plugins.load(options.plugins)
     stages = _Stages(progress)
     with atomic_output(out_dir, options.force, _files_read(source, options)) as work:
-        log_file = os.path.join(work, LOG_FILE)
-        specs_given = apply_to_specs(options.input_specs, options.static_shapes)
-        if isinstance(source, str | os.PathLike):
-            resolved = resolve_source(os.fspath(source), specs_given)
-        else:
-            resolved = _save_layer_object(source, specs_given, work)
-        paddle_model = None
-        notes: list[str] = []
-        fixes = []
-        onnx_path = os.path.join(work, ONNX_FILE)
-        if resolved.is_paddle:
-            with stages.stage("export", f"{resolved.describe()} → ONNX opset {options.opset}"):
-                exported = export_paddle(resolved, work, options.opset, options.seed, log_file, options.fixes)
-                paddle_model, notes, fixes = exported.paddle_model, exported.notes, exported.fixes
-            if resolved.kind != "python":  # a copy beside the output: `verify` re-runs Paddle on it later
-                paddle_model = copy_paddle_model(paddle_model, os.path.join(work, PADDLE_DIR))
-            shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
-        else:
-            copy_onnx_model(resolved.model_file, onnx_path)  # with its external data, if any
-        if options.paddle_reference is not None:
-            paddle_model = _paddle_reference(options.paddle_reference, resolved, os.path.join(work, PADDLE_DIR))
-        # Errors name the user's file, never our working copy: an ONNX source by its path, a Paddle model's export
-        # as what it was exported from.
-        user_onnx = None if resolved.is_paddle else resolved.model_file
-        display_name = user_onnx or f"{resolved.describe()} (as exported to ONNX)"
-        if options.fixes:
-            with stages.stage("repair", "known exporter defects in the ONNX graph"):
-                repairs = repair_model(model := load_model(onnx_path, display_name))
-                if repairs:
-                    save_onnx_model(model, onnx_path)
-                    if user_onnx:  # the user's own file: model.onnx is not a copy of it
-                        notes.append(f"{os.path.basename(user_onnx)} was repaired before conversion "
-                                     f"({len(repairs)} change(s), see fixes); --no-fixes converts it as given")
-                fixes += repairs
-        if options.static_shapes:  # before the check, whose shape inference then propagates the fixed dims
-            fix_onnx_file(onnx_path, options.static_shapes, display_name)
-        preprocess = options.preprocess
-        with stages.stage("check", "onnx.checker + shape inference"):
-            model = load_checked(onnx_path, display_name)
-            model_specs = model_input_specs(model)
-            check_specs_against_model(options.input_specs, model_specs, display_name)
-            specs = _feed_specs(model_specs, options.input_specs)
-            outputs = [value.name for value in model.graph.output]
-            if unknown := sorted(set(options.per_output) - set(outputs)):
-                raise BadInputError(f"--tolerance {unknown[0]}: the model has no output of that name "
-                                    f"(outputs: {', '.join(outputs)})")
-            if preprocess is not None:
-                preprocess = resolve_preprocess(preprocess, {s.name: (s.dtype, s.shape) for s in specs})
-            if options.feeds:  # before the conversion's work: a wrong file fails in seconds
-                check_feeds_file(options.feeds, specs, preprocess, options.io_layout)
-        with stages.stage("convert", f"{len(model.graph.node)} ONNX nodes → TensorFlow SavedModel"):
-            converter_plugins.check_supported(model)  # an unknown custom op: the error says how to write its plugin
-            skip_onnxruntime = converter_plugins.onnxruntime_skip_reason(model)
-            if options.verify:  # before the conversion's work
-                check_verifiable(paddle_model is not None, skip_onnxruntime)
-            summary, opset_used = model_summary(model), model_opset(model)  # of the model as exported
-            # The model is handed over: the passes rewrite it in place (one copy of the weights, not two).
-            converted = ConvertedModule(model, precision=options.precision, reduced_io=options.precision_io,
-                                        preprocess=preprocess, in_place=True, io_layout=options.io_layout)
-            converted.save(os.path.join(work, SAVED_MODEL_DIR))
-            signature, precision_record, rewrites = converted.signature, converted.precision, converted.rewrites
-            del model, converted
-        report = ConversionReport(source={"kind": resolved.kind, "path": resolved.describe()},
-                                  opset=opset_used, signature=signature.to_dict(), notes=notes,
-                                  fixes=[asdict(fix) for fix in fixes], model_summary=summary,
-                                  plugins=converter_plugins.record_dicts())
-        report.signature["precision"] = {**precision_record.to_dict(), "default_tolerance": asdict(
-            default_tolerance(options.precision))}
-        report.model_summary["rewrites"] = rewrites  # graph passes: {pass: rewrites made}
+        user_names: dict[str, str] = {}
+        try:
+            report = _convert_into(source, work, options, stages, tflite_variants, tolerance, user_names)
+        except Paddle2TFError as exc:  # one line naming the user's files, never the unfinished OUT_DIR's
+            raise _naming_user_files(exc, user_names, work, out_dir) from exc
+    return report
+
+
+def _naming_user_files(exc: Paddle2TFError, user_names: dict[str, str], work: str, out_dir: str) -> Paddle2TFError:
+    """``exc`` with its working paths replaced: known files by the user's names for them, anything else under
+    ``work`` by the same path under ``out_dir``."""
+    message = str(exc)
+    for path in sorted(user_names, key=len, reverse=True):
+        message = message.replace(path, user_names[path])
+    message = message.replace(work, os.path.normpath(out_dir))
+    return exc if message == str(exc) else type(exc)(message)
+
+
+def _convert_into(source, work: str, options: ConvertOptions, stages: _Stages, tflite_variants: list[str],
+                  tolerance: Tolerance, user_names: dict[str, str]) -> ConversionReport:
+    """``convert``'s stages, writing into the unfinished OUT_DIR ``work``; ``user_names`` gets each working file's
+    name as the user knows it, as soon as it exists."""
+    log_file = os.path.join(work, LOG_FILE)
+    specs_given = apply_to_specs(options.input_specs, options.static_shapes)
+    if isinstance(source, str | os.PathLike):
+        resolved = resolve_source(os.fspath(source), specs_given)
+    else:
+        resolved = _save_layer_object(source, specs_given, work)
+    paddle_model = None
+    notes: list[str] = []
+    fixes = []
+    onnx_path = os.path.join(work, ONNX_FILE)
+    if resolved.is_paddle:
+        with stages.stage("export", f"{resolved.describe()} → ONNX opset {options.opset}"):
+            exported = export_paddle(resolved, work, options.opset, options.seed, log_file, options.fixes)
+            paddle_model, notes, fixes = exported.paddle_model, exported.notes, exported.fixes
+        if resolved.kind != "python":  # a copy beside the output: `verify` re-runs Paddle on it later
+            paddle_model = copy_paddle_model(paddle_model, os.path.join(work, PADDLE_DIR))
+        shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
+    else:
+        copy_onnx_model(resolved.model_file, onnx_path)  # with its external data, if any
+    if options.paddle_reference is not None:
+        paddle_model = _paddle_reference(options.paddle_reference, resolved, os.path.join(work, PADDLE_DIR))
+    # Errors name the user's file, never our working copy: an ONNX source by its path, a Paddle model's export
+    # as what it was exported from.
+    user_onnx = None if resolved.is_paddle else resolved.model_file
+    display_name = user_onnx or f"{resolved.describe()} (as exported to ONNX)"
+    user_names.update({onnx_path: display_name, os.path.join(work, SAVED_MODEL_DIR): "the converted SavedModel"})
+    if paddle_model is not None:  # the copy inside the unfinished OUT_DIR
+        user_names[paddle_model.model_file] = options.paddle_reference or resolved.describe()
+    if options.fixes:
+        with stages.stage("repair", "known exporter defects in the ONNX graph"):
+            repairs = repair_model(model := load_model(onnx_path, display_name))
+            if repairs:
+                save_onnx_model(model, onnx_path)
+                if user_onnx:  # the user's own file: model.onnx is not a copy of it
+                    notes.append(f"{os.path.basename(user_onnx)} was repaired before conversion "
+                                 f"({len(repairs)} change(s), see fixes); --no-fixes converts it as given")
+            fixes += repairs
+    if options.static_shapes:  # before the check, whose shape inference then propagates the fixed dims
+        fix_onnx_file(onnx_path, options.static_shapes, display_name)
+    preprocess = options.preprocess
+    with stages.stage("check", "onnx.checker + shape inference"):
+        model = load_checked(onnx_path, display_name)
+        model_specs = model_input_specs(model)
+        check_specs_against_model(options.input_specs, model_specs, display_name)
+        specs = _feed_specs(model_specs, options.input_specs)
+        outputs = [value.name for value in model.graph.output]
+        if unknown := sorted(set(options.per_output) - set(outputs)):
+            raise BadInputError(f"--tolerance {unknown[0]}: the model has no output of that name "
+                                f"(outputs: {', '.join(outputs)})")
         if preprocess is not None:
-            report.signature["preprocess"] = preprocess.to_dict()
-        hints = {} if options.feeds else shape_hints(_metadata_file(resolved, options.paddle_reference), specs)
-        if hints:  # the sizes the model's own metadata states (inference.yml), for its dynamic dims
-            report.source["shape_hints"] = {name: {"shape": list(h.shape), "origin": h.origin}
-                                            for name, h in hints.items()}
-        serving_feeds, origin = _serving_feeds(options.feeds, apply_hints(specs, hints), options.seed, preprocess,
-                                               signature)
-        if hints:
-            origin += "; " + "; ".join(f"{name} shape from {h.origin}" for name, h in hints.items())
-        np.savez(os.path.join(work, FEEDS_FILE), **serving_feeds)
-        # what Paddle, ONNX Runtime and locate are given
-        feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, signature.inputs))
-        if options.verify:
-            with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel") as say:
-                try:
-                    report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
-                                                 origin, paddle_model, tolerance, options.per_output, log_file,
-                                                 progress=say, skip_onnxruntime=skip_onnxruntime,
-                                                 serving_feeds=serving_feeds, source_name=resolved.describe())
-                except RunnerError as exc:  # on generated inputs: say which shape and how to choose one
-                    if options.feeds or hints:
-                        raise
-                    message = str(exc).replace(os.path.join(work, SAVED_MODEL_DIR), "the converted SavedModel")
-                    if paddle_model is not None:  # the copy inside the unfinished OUT_DIR: name the user's model
-                        message = message.replace(paddle_model.model_file, resolved.describe())
-                    raise RunnerError(explain_failure(message, specs, feeds)) from exc
-            if options.locate and report.verdict == FAIL:
-                if options.precision == "fp16" and _has_infinite_error(report.verification):
-                    report.notes.append("float16 overflow: an output is inf/NaN where the reference is finite "
-                                        "(float16 holds values up to 65504); --precision bf16 has float32's range")
-                _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, options.per_output, paddle_model,
-                              log_file, precision=options.precision)
-        if tflite_variants:
-            with stages.stage("tflite", ", ".join(tflite_variants)) as say:
-                reference = TfliteReference([t.onnx_name for t in signature.outputs], paddle_model, onnx_path,
-                                            skip_onnxruntime, log_file)
-                model_scales = None
-                if "int8" in tflite_variants and not options.calibration and summary.get("quantized"):
-                    say("int8 from the model's own scales (QuantizeLinear / DequantizeLinear as fake-quant ops)")
-                    model_scales = os.path.join(work, ".tflite_model_scales")
-                    ConvertedModule(load_model(onnx_path), precision=options.precision, io_layout=options.io_layout,
-                                    fake_quant=True).save(model_scales)
-                try:
-                    report.tflite = run_tflite(work, os.path.join(work, SAVED_MODEL_DIR), signature, tflite_variants,
-                                               reference=reference, feeds=feeds if options.verify else None,
-                                               seed=options.seed, calibration=options.calibration,
-                                               tolerance=tolerance, per_output=options.per_output,
-                                               min_top1=options.tflite_min_top1, model_scales=model_scales,
-                                               progress=say)
-                finally:
-                    if model_scales:
-                        shutil.rmtree(model_scales, ignore_errors=True)
-        if options.dataset is not None:
-            request = options.dataset_request
-            dataset = _open_dataset(request, onnx_path, report.to_dict(), paddle_model,
-                                    inference_yml_beside(resolved.model_file if resolved.is_paddle else None))
-            _dataset_stage(report, stages, dataset, request, onnx_path, os.path.join(work, SAVED_MODEL_DIR),
-                           signature, work, paddle_model, skip_onnxruntime, tolerance, options.per_output, log_file)
-        report.stages = stages.timings
-        if options.static_shapes:
-            report.source["static_shapes"] = [str(item) for item in options.static_shapes]
-        if paddle_model is not None:
-            report.source["paddle_model"] = os.path.relpath(paddle_model.model_file, work)
-        write_report(report, work)
+            preprocess = resolve_preprocess(preprocess, {s.name: (s.dtype, s.shape) for s in specs})
+        if options.feeds:  # before the conversion's work: a wrong file fails in seconds
+            check_feeds_file(options.feeds, specs, preprocess, options.io_layout)
+    with stages.stage("convert", f"{len(model.graph.node)} ONNX nodes → TensorFlow SavedModel"):
+        converter_plugins.check_supported(model)  # an unknown custom op: the error says how to write its plugin
+        skip_onnxruntime = converter_plugins.onnxruntime_skip_reason(model)
+        if options.verify:  # before the conversion's work
+            check_verifiable(paddle_model is not None, skip_onnxruntime)
+        summary, opset_used = model_summary(model), model_opset(model)  # of the model as exported
+        # The model is handed over: the passes rewrite it in place (one copy of the weights, not two).
+        converted = ConvertedModule(model, precision=options.precision, reduced_io=options.precision_io,
+                                    preprocess=preprocess, in_place=True, io_layout=options.io_layout)
+        converted.save(os.path.join(work, SAVED_MODEL_DIR))
+        signature, precision_record, rewrites = converted.signature, converted.precision, converted.rewrites
+        del model, converted
+    report = ConversionReport(source={"kind": resolved.kind, "path": resolved.describe()},
+                              opset=opset_used, signature=signature.to_dict(), notes=notes,
+                              fixes=[asdict(fix) for fix in fixes], model_summary=summary,
+                              plugins=converter_plugins.record_dicts())
+    report.signature["precision"] = {**precision_record.to_dict(), "default_tolerance": asdict(
+        default_tolerance(options.precision))}
+    report.model_summary["rewrites"] = rewrites  # graph passes: {pass: rewrites made}
+    if preprocess is not None:
+        report.signature["preprocess"] = preprocess.to_dict()
+    hints = {} if options.feeds else shape_hints(_metadata_file(resolved, options.paddle_reference), specs)
+    if hints:  # the sizes the model's own metadata states (inference.yml), for its dynamic dims
+        report.source["shape_hints"] = {name: {"shape": list(h.shape), "origin": h.origin}
+                                        for name, h in hints.items()}
+    serving_feeds, origin = _serving_feeds(options.feeds, apply_hints(specs, hints), options.seed, preprocess,
+                                           signature)
+    if hints:
+        origin += "; " + "; ".join(f"{name} shape from {h.origin}" for name, h in hints.items())
+    np.savez(os.path.join(work, FEEDS_FILE), **serving_feeds)
+    # what Paddle, ONNX Runtime and locate are given
+    feeds = model_feeds(preprocess, from_signature_layout(serving_feeds, signature.inputs))
+    if options.verify:
+        with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel") as say:
+            try:
+                report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
+                                             origin, paddle_model, tolerance, options.per_output, log_file,
+                                             progress=say, skip_onnxruntime=skip_onnxruntime,
+                                             serving_feeds=serving_feeds, source_name=resolved.describe())
+            except RunnerError as exc:  # on generated inputs: say which shape and how to choose one
+                if options.feeds or hints:
+                    raise
+                raise RunnerError(explain_failure(str(exc), specs, feeds)) from exc
+        if options.locate and report.verdict == FAIL:
+            if options.precision == "fp16" and _has_infinite_error(report.verification):
+                report.notes.append("float16 overflow: an output is inf/NaN where the reference is finite "
+                                    "(float16 holds values up to 65504); --precision bf16 has float32's range")
+            _locate_stage(report, stages, onnx_path, feeds, origin, tolerance, options.per_output, paddle_model,
+                          log_file, precision=options.precision)
+    if tflite_variants:
+        with stages.stage("tflite", ", ".join(tflite_variants)) as say:
+            reference = TfliteReference([t.onnx_name for t in signature.outputs], paddle_model, onnx_path,
+                                        skip_onnxruntime, log_file)
+            model_scales = None
+            if "int8" in tflite_variants and not options.calibration and summary.get("quantized"):
+                say("int8 from the model's own scales (QuantizeLinear / DequantizeLinear as fake-quant ops)")
+                model_scales = os.path.join(work, ".tflite_model_scales")
+                ConvertedModule(load_model(onnx_path), precision=options.precision, io_layout=options.io_layout,
+                                fake_quant=True).save(model_scales)
+            try:
+                report.tflite = run_tflite(work, os.path.join(work, SAVED_MODEL_DIR), signature, tflite_variants,
+                                           reference=reference, feeds=feeds if options.verify else None,
+                                           seed=options.seed, calibration=options.calibration,
+                                           tolerance=tolerance, per_output=options.per_output,
+                                           min_top1=options.tflite_min_top1, model_scales=model_scales,
+                                           progress=say)
+            finally:
+                if model_scales:
+                    shutil.rmtree(model_scales, ignore_errors=True)
+    if options.dataset is not None:
+        request = options.dataset_request
+        dataset = _open_dataset(request, onnx_path, report.to_dict(), paddle_model,
+                                find_metadata(resolved.model_file) if resolved.is_paddle else None)
+        _dataset_stage(report, stages, dataset, request, onnx_path, os.path.join(work, SAVED_MODEL_DIR),
+                       signature, work, paddle_model, skip_onnxruntime, tolerance, options.per_output, log_file)
+    report.stages = stages.timings
+    if options.static_shapes:
+        report.source["static_shapes"] = [str(item) for item in options.static_shapes]
+    if paddle_model is not None:
+        report.source["paddle_model"] = os.path.relpath(paddle_model.model_file, work)
+    write_report(report, work)
     return report
 
 
@@ -323,7 +345,7 @@ def _open_dataset(request: DatasetRequest, onnx_path: str, report: dict, paddle_
     """The dataset opened against the model (names, array headers and labels read: bad input fails here). Images
     get the preprocessing compiled into the signature, else ``request.preprocess``, else the model's inference.yml
     (kept in OUT_DIR/paddle/, or ``source_yml``)."""
-    inference_yml = inference_yml_beside(paddle_model.model_file if paddle_model else None) or source_yml
+    inference_yml = (find_metadata(paddle_model.model_file) if paddle_model else None) or source_yml
     return open_dataset(request.path, ModelIO.from_report(onnx_path, report), preprocess=request.preprocess,
                         labels=request.labels, limit=request.limit, inference_yml=inference_yml)
 

@@ -12,6 +12,7 @@ from paddle2tf.errors import ExportError, UnsupportedModelError
 from paddle2tf.frontend.fixes import Fix
 from paddle2tf.frontend.fixes.paddle_ops import may_need_export
 from paddle2tf.frontend.fixes.sanitise import sanitise_program
+from paddle2tf.frontend.shape_hints import find_metadata
 from paddle2tf.frontend.sources import Source
 from paddle2tf.frontend.unsupported_ops import REFUSED_SUFFIX
 
@@ -19,7 +20,6 @@ WORKER = "paddle2tf.frontend.paddle_worker"
 DEFAULT_OPSET = 13
 MIN_OPSET = 11  # paddle2onnx's lowest opset for Paddle 3 programs
 EXPORT_TIMEOUT_S = 1800
-INFERENCE_YML = "inference.yml"  # an exported PaddleClas / PaddleDetection model's preprocessing, kept beside it
 
 
 @dataclass
@@ -66,10 +66,11 @@ def copy_paddle_model(source: PaddleModel, workdir: str) -> PaddleModel:
         shutil.copyfile(source.params_file, params_file)
     else:  # a program without parameters: Paddle saved no file; an empty one lets every reader treat it alike
         open(params_file, "wb").close()
-    # PaddleClas / PaddleDetection exports describe their image preprocessing here (the dataset check reads it)
-    yml = os.path.join(os.path.dirname(os.path.abspath(source.model_file)), INFERENCE_YML)
-    if os.path.isfile(yml):
-        shutil.copyfile(yml, os.path.join(workdir, INFERENCE_YML))
+    # PaddleX / PaddleClas / PaddleDetection exports describe their input sizes and image preprocessing here
+    # (the dataset check reads it from the copy)
+    metadata = find_metadata(source.model_file)
+    if metadata:
+        shutil.copyfile(metadata, os.path.join(workdir, os.path.basename(metadata)))
     return PaddleModel(model_file, params_file)
 
 

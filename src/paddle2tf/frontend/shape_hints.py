@@ -33,6 +33,7 @@ class ShapeHint:
 
 
 def find_metadata(model_file: str) -> str | None:
+    """The metadata file beside a model file (the first of METADATA_FILES there), or None."""
     folder = os.path.dirname(os.path.abspath(model_file))
     return next((os.path.join(folder, name) for name in METADATA_FILES
                  if os.path.isfile(os.path.join(folder, name))), None)

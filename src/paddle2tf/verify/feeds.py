@@ -71,13 +71,13 @@ def make_feeds(specs: list[InputSpec], seed: int = 0) -> dict[str, np.ndarray]:
         else:
             raise BadInputError(f"input '{spec.name}': cannot generate values of dtype {spec.dtype}")
     image = next((feeds[s.name] for s in specs if feeds[s.name].ndim == 4 and feeds[s.name].dtype.kind == "f"), None)
-    for name in _detection_size_inputs(specs):  # [N, 2] also where the model leaves the 2 dynamic
+    for name in detection_size_inputs(specs):  # [N, 2] also where the model leaves the 2 dynamic
         value = 1.0 if name == "scale_factor" else image.shape[2:4]
         feeds[name] = np.broadcast_to(np.asarray(value, feeds[name].dtype), (len(feeds[name]), 2)).copy()
     return feeds
 
 
-def _detection_size_inputs(specs: list[InputSpec]) -> list[str]:
+def detection_size_inputs(specs: list[InputSpec]) -> list[str]:
     """The DETECTION_SIZE_INPUTS among ``specs`` (float [N, 2]; ``im_shape`` only beside a 4-D image input)."""
     has_image = any(len(s.shape) == 4 and np.dtype(s.dtype).kind == "f" for s in specs)
     return [s.name for s in specs if s.name in DETECTION_SIZE_INPUTS and np.dtype(s.dtype).kind == "f"
@@ -87,7 +87,7 @@ def _detection_size_inputs(specs: list[InputSpec]) -> list[str]:
 def describe_generated(specs: list[InputSpec], seed: int) -> str:
     """How ``make_feeds(specs, seed)`` made its values, for the report."""
     text = f"generated: seed {seed}, floats uniform{list(FLOAT_RANGE)}, ints in [{INT_RANGE[0]}, {INT_RANGE[1]})"
-    sized = _detection_size_inputs(specs)
+    sized = detection_size_inputs(specs)
     if sized:
         values = {"scale_factor": "1", "im_shape": "the image's H, W"}
         text += "; " + ", ".join(f"{name} = {values[name]}" for name in sized) + " (PaddleDetection's inputs)"

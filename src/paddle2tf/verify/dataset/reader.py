@@ -29,8 +29,8 @@ from paddle2tf.converter.precision import feed_dtype
 from paddle2tf.converter.preprocess import Preprocess, apply_reference, model_feeds, resize_nhwc
 from paddle2tf.converter.preprocess import resolve as resolve_preprocess
 from paddle2tf.errors import BadInputError
-from paddle2tf.frontend.export import INFERENCE_YML
 from paddle2tf.frontend.sources import InputSpec, model_input_specs
+from paddle2tf.verify.feeds import detection_size_inputs
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 THUMBNAIL_SIZE = 64
@@ -59,9 +59,11 @@ class ModelIO:
         return ModelIO(tuple(model_specs), inputs, serving, Preprocess.from_dict(recorded) if recorded else None)
 
     def batch_dim(self) -> int | None:
-        """The model's fixed batch size (e.g. 1 for a detector exported for one image), None when dynamic."""
-        fixed = {spec.shape[0] for spec in self.model_specs if spec.shape}
-        return fixed.pop() if len(fixed) == 1 and None not in fixed else None
+        """The model's fixed batch size (e.g. 1 for a detector exported for one image), None when dynamic. Every
+        input is sliced along its first axis, so one fixed there (PicoDet's scale_factor [1, 2] beside a dynamic
+        image batch) fixes the batch."""
+        fixed = {spec.shape[0] for spec in self.model_specs if spec.shape} - {None}
+        return fixed.pop() if len(fixed) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,11 @@ class Dataset:
     """A dataset opened against a model: ``batches(size)`` reads it in order, ``labels`` when given."""
 
     def __init__(self, path: str, kind: str, names: list[str], total: int, io_spec: ModelIO,
-                 image: ImagePreprocess | None = None, arrays: dict[str, np.ndarray] | None = None):
+                 image: ImagePreprocess | None = None, arrays: dict[str, np.ndarray] | None = None,
+                 image_sizes: Sequence[str] = ()):
         self.path, self.kind, self.names, self.total, self.io = path, kind, names, total, io_spec
         self.image, self._arrays = image, arrays or {}
+        self.image_sizes = list(image_sizes)  # inputs given each image's size (feeds.DETECTION_SIZE_INPUTS)
         self.labels: np.ndarray | None = None
         self.labels_file: str | None = None
 
@@ -111,7 +115,9 @@ class Dataset:
     def describe(self) -> str:
         what = f"{len(self)} images" if self.kind == "images" else f"{len(self)} samples"
         limited = f" (first {len(self)} of {self.total})" if len(self) < self.total else ""
-        return f"{self.path}: {what}{limited}"
+        sizes = (f"; {', '.join(self.image_sizes)} from each image's resize (PaddleDetection's inputs)"
+                 if self.image_sizes else "")
+        return f"{self.path}: {what}{limited}{sizes}"
 
     def read_labels(self, path: str) -> None:
         self.labels = read_labels(path, self._all_names(), len(self))
@@ -161,6 +167,12 @@ class Dataset:
             raise BadInputError(f"{self._file(indices[0])}: the images of a batch differ in size after "
                                 "preprocessing; add resize=HxW to --preprocess")
         feeds = {spec.input: np.stack(images)}
+        dtypes = {model_spec.name: model_spec.dtype for model_spec in self.io.model_specs}
+        for name in self.image_sizes:  # as PaddleDetection's Resize: the resized H, W and resized / original
+            sizes = [(image.shape[1:3], raw.shape[1:3] if spec.layout == "nchw" else raw.shape[:2])
+                     for image, raw in zip(images, raws, strict=True)]
+            feeds[name] = np.array([resized if name == "im_shape" else np.divide(resized, original)
+                                    for resized, original in sizes], dtypes[name])
         if self.io.compiled is not None:  # the SavedModel takes the raw images: one part per run of equal sizes
             parts, run = [], [raws[0]]
             for raw in raws[1:]:
@@ -292,13 +304,15 @@ def _image_preprocess(path: str, io_spec: ModelIO, preprocess: Preprocess | None
         return from_inference_yml(inference_yml, inputs)
     raise BadInputError(f"{path}: a folder of images needs their preprocessing: give --preprocess (e.g. "
                         "'resize=224x224,scale=1/255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225') or keep the "
-                        f"model's {INFERENCE_YML} beside it")
+                        "model's inference.yml (or PaddleDetection's infer_cfg.yml) beside it")
 
 
 def _open_images(path: str, io_spec: ModelIO, preprocess: Preprocess | None, limit: int | None,
                  inference_yml: str | None) -> Dataset:
     image = _image_preprocess(path, io_spec, preprocess, inference_yml)
-    others = [spec.name for spec in io_spec.model_specs if spec.name != image.spec.input]
+    # PaddleDetection's im_shape / scale_factor are given per image, as its Resize sets them
+    sizes = [] if io_spec.compiled is not None else detection_size_inputs(list(io_spec.model_specs))
+    others = [spec.name for spec in io_spec.model_specs if spec.name != image.spec.input and spec.name not in sizes]
     if others:
         raise BadInputError(f"{path}: the model has inputs besides the image ({', '.join(others)}); give the "
                             "dataset as an .npz with one array per input")
@@ -306,7 +320,7 @@ def _open_images(path: str, io_spec: ModelIO, preprocess: Preprocess | None, lim
     if not files:
         raise BadInputError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in the folder")
     names = files[:limit] if limit else files
-    return Dataset(path, "images", names, len(files), io_spec, image=image)
+    return Dataset(path, "images", names, len(files), io_spec, image=image, image_sizes=sizes)
 
 
 def _open_arrays(path: str, io_spec: ModelIO, limit: int | None) -> Dataset:
@@ -481,7 +495,7 @@ def from_inference_yml(path: str, inputs: dict[str, tuple[str, tuple]]) -> Image
             raise BadInputError(f"{path}: preprocessing step {name} {args or ''} is not supported for the dataset "
                                 "check; give --preprocess instead")
     spec = resolve_preprocess(Preprocess(**fields), inputs)
-    return ImagePreprocess(spec, f"{INFERENCE_YML}: {path}", resize_short, crop)
+    return ImagePreprocess(spec, f"{os.path.basename(path)}: {path}", resize_short, crop)
 
 
 def _yml_number(path: str, value) -> float:

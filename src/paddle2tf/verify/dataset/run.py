@@ -9,7 +9,6 @@ samples checked so far and says it is partial (``complete`` false).
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +18,7 @@ import numpy as np
 
 from paddle2tf.converter.module import SignatureInfo, from_signature_layout
 from paddle2tf.errors import BadInputError
-from paddle2tf.frontend.export import INFERENCE_YML, PaddleModel
+from paddle2tf.frontend.export import PaddleModel
 from paddle2tf.verify.dataset import tasks as task_metrics
 from paddle2tf.verify.dataset.reader import Batch, Dataset
 from paddle2tf.verify.dataset.result import (
@@ -333,9 +332,3 @@ def _max_rel(reference: np.ndarray, candidate: np.ndarray) -> float:
     return value if value == value else float("inf")
 
 
-def inference_yml_beside(model_file: str | None) -> str | None:
-    """The model's inference.yml (PaddleClas / PaddleDetection exports) beside its model file, if any."""
-    if not model_file:
-        return None
-    path = os.path.join(os.path.dirname(os.path.abspath(model_file)), INFERENCE_YML)
-    return path if os.path.isfile(path) else None
