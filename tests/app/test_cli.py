@@ -116,7 +116,10 @@ def test_bad_onnx_inputs(tmp_path, make, fragments):
 
 
 @pytest.mark.parametrize("spec,fragment", [
-    ("x:float32:-1x8x3", "rank 2"),
+    ("x:float32:-1x8x3", "has rank 2 (shape [?, 8])"),
+    ("x:float32:2x9", "input 'x' has shape [?, 8]"),
+    # a typo's size: one line naming the input (was "unexpected MemoryError")
+    ("x:float32:100000000000x8", "generated values of shape [100000000000x8] would take 5.96e+03 GiB"),
     ("x:int64:-1x8", "is float32"),
     ("nope:float32:-1x8", "no input 'nope'"),
     ("x:float32", "expected NAME:DTYPE:SHAPE"),

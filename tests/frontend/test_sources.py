@@ -14,7 +14,8 @@ def test_parse_input_spec():
     assert parse_input_spec("s:float32:").shape == ()
 
 
-@pytest.mark.parametrize("text", ["x", "x:float32", "x:float99:1x2", "x:float32:1x0", "x:float32:1xa", ":float32:1"])
+@pytest.mark.parametrize("text", ["x", "x:float32", "x:float99:1x2", "x:float32:1x0", "x:float32:1xa", ":float32:1",
+                                  "x:float32:-1x8x", "x:float32:x8"])  # (an empty dim was dropped: rank 2 read)
 def test_bad_input_spec_is_one_clear_error(text):
     with pytest.raises(BadInputError, match="--input-spec"):
         parse_input_spec(text)

@@ -42,7 +42,7 @@ def parse_input_spec(text: str) -> InputSpec:
     if dtype not in SUPPORTED_DTYPES:
         raise BadInputError(f"--input-spec '{text}': unknown dtype '{dtype}' (one of {', '.join(SUPPORTED_DTYPES)})")
     shape: list[int | None] = []
-    for dim in filter(None, dims.split("x")):
+    for dim in dims.split("x") if dims else []:
         if dim in ("-1", "?"):
             shape.append(None)
         elif re.fullmatch(r"\d+", dim) and int(dim) > 0:
@@ -185,12 +185,13 @@ def check_specs_against_model(specs: tuple[InputSpec, ...], model_inputs: list[I
                                 f"(inputs: {', '.join(by_name) or 'none'})")
         if np.dtype(spec.dtype) != np.dtype(actual.dtype):
             raise BadInputError(f"--input-spec {spec}: {where} input '{spec.name}' is {actual.dtype}")
+        declared = "[" + ", ".join("?" if d is None else str(d) for d in actual.shape) + "]"
         if len(spec.shape) != len(actual.shape):
             raise BadInputError(f"--input-spec {spec}: {where} input '{spec.name}' has rank {len(actual.shape)} "
-                                f"(shape {actual})")
+                                f"(shape {declared})")
         for want, have in zip(spec.shape, actual.shape, strict=True):
             if want is not None and have is not None and want != have:
-                raise BadInputError(f"--input-spec {spec}: {where} input '{spec.name}' has shape {actual}")
+                raise BadInputError(f"--input-spec {spec}: {where} input '{spec.name}' has shape {declared}")
 
 
 def model_input_specs(model) -> list[InputSpec]:

@@ -56,8 +56,17 @@ def explain_failure(message: str, specs: list[InputSpec], feeds: dict[str, np.nd
             "your own inputs with --inputs feeds.npz")
 
 
+GENERATED_MAX_BYTES = 4 * 2**30  # generated values (drawn as float64) beyond this are a typo, not a size to run
+
+
 def make_feeds(specs: list[InputSpec], seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
+    for spec in specs:
+        shape = concrete_shape(spec)
+        if int(np.prod(shape, dtype=np.float64)) * 8 > GENERATED_MAX_BYTES:
+            raise BadInputError(f"input '{spec.name}': generated values of shape [{'x'.join(map(str, shape))}] "
+                                f"would take {np.prod(shape, dtype=np.float64) * 8 / 2**30:.3g} GiB; give a smaller "
+                                "--input-spec or your own inputs with --inputs feeds.npz")
     feeds = {}
     for spec in specs:
         shape = concrete_shape(spec)
