@@ -145,3 +145,43 @@ def test_an_empty_output_beside_a_compared_one_is_refused(tmp_path):
     with pytest.raises(BadInputError, match=expected):
         api.convert(str(tmp_path / "m.onnx"), str(tmp_path / "out"), progress=lambda _: None)
     assert not (tmp_path / "out").exists()
+
+
+def _picker(path) -> str:
+    """picked = the values of x above 5, as a detector's boxes above a score threshold: empty on generated inputs
+    (uniform [-1, 1]), not on data that holds such values."""
+    graph = helper.make_graph(
+        [helper.make_node("Greater", ["x", "five"], ["keep"]), helper.make_node("NonZero", ["keep"], ["where"]),
+         helper.make_node("Transpose", ["where"], ["indices"], perm=[1, 0]),
+         helper.make_node("GatherND", ["x", "indices"], ["picked"]), helper.make_node("Sigmoid", ["x"], ["y"])],
+        "picker", [helper.make_tensor_value_info("x", F, ["n", 4])],
+        [helper.make_tensor_value_info("picked", F, ["k"]), helper.make_tensor_value_info("y", F, ["n", 4])],
+        [numpy_helper.from_array(np.array(5, np.float32), "five")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def test_an_output_empty_on_generated_inputs_is_judged_on_the_dataset(tmp_path):
+    """With --dataset the user's data judges an output random inputs leave empty (a detector finding nothing in
+    noise was refused even when real images came with it); a dataset on which it is empty everywhere is refused,
+    not passed as 0 of 0 values agreeing."""
+    model = _picker(tmp_path / "picker.onnx")
+    out = tmp_path / "out"
+    assert_clean_failure(run_cli("convert", model, "-o", str(out)), out, "output picked is empty", "--dataset")
+    rng = np.random.default_rng(0)
+    data = rng.uniform(-1, 1, (6, 4)).astype(np.float32)
+    data[[1, 4], [2, 0]] = [7.5, 9.0]
+    np.savez(tmp_path / "data.npz", x=data)
+    proc = run_cli("convert", model, "-o", str(out), "--dataset", str(tmp_path / "data.npz"))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert any("output picked: empty on the verification inputs" in note and "judged on the dataset" in note
+               for note in report["notes"]), report["notes"]
+    [picked] = [o for o in report["dataset"]["outputs"] if o["name"] == "picked"]
+    assert picked["verdict"] == "pass", picked
+    np.savez(tmp_path / "below.npz", x=np.clip(data, -1, 1))
+    assert_clean_failure(run_cli("convert", model, "-o", str(tmp_path / "out2"), "--dataset",
+                                 str(tmp_path / "below.npz")), tmp_path / "out2",
+                         f"{tmp_path / 'below.npz'}: output picked is empty on all 6 samples")

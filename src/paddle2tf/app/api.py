@@ -60,6 +60,7 @@ from paddle2tf.verify.dataset.run import ExtraRunner, Model, verify_dataset
 from paddle2tf.verify.feeds import check_feeds_file, describe_generated, explain_failure, load_feeds, make_feeds
 from paddle2tf.verify.locate import LocateReport, run_locate
 from paddle2tf.verify.metrics import FAIL, Tolerance, default_tolerance
+from paddle2tf.verify.model import Verification
 from paddle2tf.verify.runners import RunnerError
 from paddle2tf.verify.three_way import check_verifiable, run_signature, verify
 
@@ -246,7 +247,9 @@ def _convert_into(source, work: str, options: ConvertOptions, stages: _Stages, t
                 report.verification = verify(onnx_path, os.path.join(work, SAVED_MODEL_DIR), signature, feeds,
                                              origin, paddle_model, tolerance, options.per_output, log_file,
                                              progress=say, skip_onnxruntime=skip_onnxruntime,
-                                             serving_feeds=serving_feeds, source_name=resolved.describe())
+                                             serving_feeds=serving_feeds, source_name=resolved.describe(),
+                                             allow_empty=options.dataset is not None)
+                report.notes += _judged_on_the_dataset(report.verification, options.dataset)
             except RunnerError as exc:  # on generated inputs: say which shape and how to choose one
                 if options.feeds or hints:
                     raise
@@ -299,6 +302,16 @@ def _metadata_file(resolved: Source, paddle_reference: str | None) -> str | None
         candidates.append(os.path.join(paddle_reference, "model") if os.path.isdir(paddle_reference)
                           else paddle_reference)
     return next((found for candidate in candidates if (found := find_metadata(candidate))), None)
+
+
+_EMPTY_NOTE = "empty on the verification inputs"
+
+
+def _judged_on_the_dataset(verification: Verification, dataset: str | None) -> list[str]:
+    """Outputs empty on the verification inputs (a detector finding nothing in random images): compared on
+    ``dataset`` only (the dataset check refuses one empty there too)."""
+    return [f"output {out.name}: {_EMPTY_NOTE} ({out.shape}); judged on the dataset {dataset} only"
+            for out in verification.outputs if 0 in out.shape] if dataset else []
 
 
 def _has_infinite_error(verification) -> bool:
@@ -411,7 +424,8 @@ def verify_output(out_dir: str, options: VerifyOptions | None = None, *,
                                                                            load_external_data=False))
     with stages.stage("verify", "Paddle / ONNX Runtime / SavedModel") as say:
         verification = verify(output.onnx_path, output.saved_model, signature, feeds, origin, paddle_model, tolerance,
-                              per_output, progress=say, skip_onnxruntime=skip_onnxruntime, serving_feeds=serving_feeds)
+                              per_output, progress=say, skip_onnxruntime=skip_onnxruntime, serving_feeds=serving_feeds,
+                              allow_empty=dataset is not None)
     summary = data.get("model_summary") or model_summary(load_model(output.onnx_path))
     report = ConversionReport(source=data["source"], opset=data["opset"], signature=data["signature"],
                               stages=[StageTiming(**s) for s in data.get("stages", [])
@@ -419,7 +433,8 @@ def verify_output(out_dir: str, options: VerifyOptions | None = None, *,
                                       and (dataset is None or s["stage"] != "dataset")],
                               verification=verification,
                               notes=[n for n in data.get("notes", [])
-                                     if not n.startswith(("locate failed:", "locate skipped:"))],
+                                     if not n.startswith(("locate failed:", "locate skipped:", _EMPTY_NOTE))]
+                              + _judged_on_the_dataset(verification, dataset and dataset.path),
                               fixes=data.get("fixes", []), model_summary=summary, plugins=data.get("plugins", []),
                               deploy_check=data.get("deploy_check"),  # same SavedModel: still valid
                               dataset=data.get("dataset") if dataset is None else None)

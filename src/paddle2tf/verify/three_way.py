@@ -21,13 +21,14 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
            tolerance: Tolerance = Tolerance(), per_output: Mapping[str, Tolerance] | None = None,
            log_file: str | None = None, progress: Callable[[str], None] = lambda _: None,
            skip_onnxruntime: str = "", serving_feeds: dict[str, np.ndarray] | None = None,
-           source_name: str | None = None) -> Verification:
+           source_name: str | None = None, allow_empty: bool = False) -> Verification:
     """``skip_onnxruntime``: why ONNX Runtime cannot run the model (custom-domain nodes, see
     ``plugins.onnxruntime_skip_reason``); it is then left out and recorded in ``Verification.skipped``.
     ``serving_feeds``: the feeds as the SavedModel's signature takes them when they differ from the model's
     ``feeds`` (raw images, ``convert --preprocess``), else made from them (``--io-layout``); recorded as the feeds.
     The SavedModel's outputs are compared in the ONNX layout. ``source_name``: the user's model, which errors of
-    Paddle and ONNX Runtime name instead of the working copies they run."""
+    Paddle and ONNX Runtime name instead of the working copies they run. ``allow_empty``: an empty output is
+    judged elsewhere (on a dataset), not refused."""
     check_verifiable(paddle_model is not None, skip_onnxruntime)
     output_names = [t.onnx_name for t in signature.outputs]
     results: dict[str, dict[str, np.ndarray]] = {}
@@ -50,7 +51,7 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
                                               if source_name else None)
 
     reference_framework = "paddle" if "paddle" in results else "onnxruntime"
-    require_values_to_compare(results[reference_framework], reference_framework, feeds, feeds_origin)
+    require_values_to_compare(results[reference_framework], reference_framework, feeds, feeds_origin, allow_empty)
     outputs = []
     for name in output_names:
         tol = (per_output or {}).get(name, tolerance)
@@ -74,9 +75,10 @@ def verify(onnx_path: str, saved_model: str, signature: SignatureInfo, feeds: di
 
 
 def require_values_to_compare(reference: Mapping[str, np.ndarray], framework: str,
-                              feeds: Mapping[str, np.ndarray], feeds_origin: str) -> None:
+                              feeds: Mapping[str, np.ndarray], feeds_origin: str, allow_empty: bool = False) -> None:
     """Refuse inputs on which the comparison proves nothing: a float output whose every value is NaN or Inf in the
-    reference (NaN matches NaN, so any converter would agree), or an empty output (nothing of it compared)."""
+    reference (NaN matches NaN, so any converter would agree), or an empty output (nothing of it compared) unless
+    ``allow_empty``."""
     framework = {"paddle": "Paddle", "onnxruntime": "ONNX Runtime"}[framework]
     nonfinite = {name: int(np.count_nonzero(~np.isfinite(array))) for name, array in feeds.items()
                  if array.dtype.kind == "f"}
@@ -88,12 +90,13 @@ def require_values_to_compare(reference: Mapping[str, np.ndarray], framework: st
                 f"output {name}: all {values.size} of its values are NaN or Inf in {framework} on the verification "
                 f"inputs ({feeds_origin}{why}), so comparing them proves nothing; give inputs on which the model "
                 "computes finite values with --inputs FEEDS.npz")
-        if not values.size:
+        if not values.size and not allow_empty:
             shapes = ", ".join(f"{feed} {list(array.shape)}" for feed, array in feeds.items())
             raise BadInputError(
                 f"output {name} is empty ({list(values.shape)}) on the verification inputs ({shapes}; {feeds_origin}), "
                 "so none of its values would be compared (e.g. a detector finding nothing on random images); give "
-                "inputs on which the model produces it with --inputs FEEDS.npz")
+                "inputs on which the model produces it with --inputs FEEDS.npz, or judge it on your data with "
+                "--dataset")
 
 
 def one_ulp_up(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:

@@ -160,6 +160,8 @@ def verify_dataset(model: Model, dataset: Dataset, options: DatasetOptions = Dat
                 worker.close()
     if tally is None:  # interrupted while the runners were being started
         raise KeyboardInterrupt
+    if not interrupted:
+        tally.require_values_compared()
     return tally.result(time.perf_counter() - start, complete=not interrupted)
 
 
@@ -184,6 +186,7 @@ class _Tally:
         self.elementwise: dict[str, dict[str, list]] = {}
         self.per_sample: dict[str, dict[str, list[np.ndarray]]] = {}
         self.tallies: dict[tuple[str, str], dict[str, task_metrics.Tally]] = {}
+        self.values_compared: dict[str, int] = {}  # output -> the reference's values seen (0: nothing compared)
         self.correct: dict[tuple[str, str], int] = {}
 
     def _tolerance(self, name: str) -> Tolerance:
@@ -205,6 +208,7 @@ class _Tally:
             per_framework = {fw: self._samples(name, values, detection, fed, batch.count)
                              for fw, values in outputs.items()}
             tol = self._tolerance(name)
+            self.values_compared[name] = self.values_compared.get(name, 0) + per_framework[self.reference][0].size
             for a, b in self.pairs:
                 key = pair_key(a, b)
                 whole_a, split_a = per_framework[a]
@@ -225,6 +229,15 @@ class _Tally:
                     self.correct[key] = self.correct.get(key, 0) + task_metrics.correct_top1(
                         values[task.output][:batch.count], labels)
         self.samples += batch.count
+
+    def require_values_compared(self) -> None:
+        """An output empty on every sample (a detector finding nothing in any image) had nothing compared: its
+        agreement would read 0 of 0 and pass."""
+        empty = [name for name, count in self.values_compared.items() if not count]
+        if empty:
+            raise BadInputError(f"{self.dataset.path}: output {empty[0]} is empty on all {self.samples} samples "
+                                f"in {self.reference}, so none of its values were compared (e.g. a detector finding "
+                                "nothing in any image); give samples on which the model produces it")
 
     def _check_label_range(self, reference: dict[str, np.ndarray]) -> None:
         """A label outside the classes can never be predicted: accuracy would be judged against nothing real."""
