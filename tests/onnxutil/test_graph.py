@@ -29,9 +29,11 @@ def test_a_model_declaring_batch_minus_one_converts_and_verifies(tmp_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, str(tmp_path / "minus_one.onnx"))
-    proc = run_cli("convert", str(tmp_path / "minus_one.onnx"), "-o", str(tmp_path / "out"))
-    assert proc.returncode == 0 and "verdict: PASS" in proc.stdout, proc.stderr[-2000:]
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["signature"]["inputs"][0]["shape"] == [None, 8]
-    # ONNX Runtime ↔ TF at the generated batch of 2, the suite's default float32 tolerance
-    assert report["verification"]["feeds"][0]["shape"] == [2, 8]
+    # (the repair negative_dims_as_unknown rewrites the -1s; --no-fixes reads them as they are)
+    for extra in ([], ["--no-fixes"]):
+        proc = run_cli("convert", str(tmp_path / "minus_one.onnx"), "-o", str(tmp_path / "out"), "--force", *extra)
+        assert proc.returncode == 0 and "verdict: PASS" in proc.stdout, proc.stderr[-2000:]
+        report = json.loads((tmp_path / "out" / "report.json").read_text())
+        assert report["signature"]["inputs"][0]["shape"] == [None, 8]
+        # ONNX Runtime ↔ TF at the generated batch of 2, the suite's default float32 tolerance
+        assert report["verification"]["feeds"][0]["shape"] == [2, 8]

@@ -295,3 +295,26 @@ def test_float_where_is_left_alone():
     for value in [*model.graph.input[1:], model.graph.output[0]]:
         value.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
     assert repair_model(model) == []
+
+
+def test_dims_declared_minus_one_become_unknown():
+    """An opset-10 paddle2onnx recogniser declares its dynamic dims as -1: ONNX Runtime runs it, the checker's
+    shape inference takes -1 literally and refuses it (pp-ocr 1.3's pprec_v2.onnx: exit 2 -> pass, 3.9e-6)."""
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "target"], ["y"], name="flatten")], "minus_one",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [-1, 3, -1, -1])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [-1, -1, -1])],
+        [numpy_helper.from_array(np.array([0, 0, -1], np.int64), "target")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 10)])
+    model.ir_version = 5
+    with pytest.raises(Exception, match="differ in dimension"):  # noqa: B017 - onnx raises InferenceError here
+        onnx.checker.check_model(model, full_check=True)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    expected = run_ort(model, {"x": x})["y"]
+    fixes = repair_model(model)
+    assert [(f.pass_name, f.target, f.change) for f in fixes] == [
+        ("negative_dims_as_unknown", "x", "dim(s) 0, 2, 3 declared -1 made unknown"),
+        ("negative_dims_as_unknown", "y", "dim(s) 0, 1, 2 declared -1 made unknown")]
+    onnx.checker.check_model(model, full_check=True)
+    np.testing.assert_array_equal(run_ort(model, {"x": x})["y"], expected)
+    assert expected.shape == (2, 3, 20)

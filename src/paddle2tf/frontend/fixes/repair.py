@@ -87,6 +87,27 @@ def sort_nodes_topologically(model: onnx.ModelProto) -> list[Fix]:
     return fixes
 
 
+def negative_dims_as_unknown(model: onnx.ModelProto) -> list[Fix]:
+    """Old paddle2onnx exports (opset 10 OCR recognisers) declare dynamic dims as the number -1 rather than a name.
+    ONNX Runtime reads -1 as unknown; ONNX shape inference takes it literally and carries it into Reshape targets
+    ("Invalid Target shape product of 0"), so the checker refuses a model that runs. Each becomes an unknown dim,
+    which is what it meant."""
+    fixes: list[Fix] = []
+    for graph in iter_graphs(model.graph):
+        for value in [*graph.input, *graph.output, *graph.value_info]:
+            if not value.type.HasField("tensor_type"):
+                continue
+            negative = [i for i, dim in enumerate(value.type.tensor_type.shape.dim)
+                        if dim.HasField("dim_value") and dim.dim_value < 0]
+            for i in negative:
+                value.type.tensor_type.shape.dim[i].ClearField("dim_value")
+            if negative:
+                fixes.append(Fix("repair", "negative_dims_as_unknown", value.name,
+                                 f"dim(s) {', '.join(map(str, negative))} declared -1 made unknown",
+                                 "a dynamic dim must be named or left unknown; shape inference reads -1 literally"))
+    return fixes
+
+
 def unsqueeze_scalar_concat_inputs(model: onnx.ModelProto) -> list[Fix]:
     """Concat joining rank-0 pieces, alone or with rank-1 ones (reshape targets built from sliced shapes, resize
     sizes from 0-d tensors) is invalid ONNX.
@@ -522,6 +543,7 @@ def bool_where_as_logic(model: onnx.ModelProto) -> list[Fix]:
 
 
 PASSES: list[Callable[[onnx.ModelProto], list[Fix]]] = [sort_nodes_topologically,  # (the others read in order)
+                                                        negative_dims_as_unknown,
                                                         unsqueeze_scalar_concat_inputs,
                                                         concat_stacked_rnn_final_states,
                                                         squeeze_shape_elements_on_axis_0,
