@@ -601,3 +601,71 @@ def test_a_fixed_first_dim_on_any_input_fixes_the_batch(tmp_path):
     batches = list(dataset.batches(16))
     assert [b.count for b in batches] == [1, 1, 1]
     assert all(b.feeds["scale_factor"].shape == (1, 2) for b in batches)
+
+
+PPOCR_DET_YML = """Hpi:
+  backend_configs:
+    paddle_infer:
+      trt_dynamic_shapes:
+        x: [[1, 3, 32, 32], [1, 3, 64, 96], [1, 3, 640, 640]]
+PreProcess:
+  transform_ops:
+  - DecodeImage: {channel_first: false, img_mode: BGR}
+  - DetLabelEncode: null
+  - DetResizeForTest: null
+  - NormalizeImage: {mean: [0.485, 0.456, 0.406], order: hwc, scale: 1./255., std: [0.229, 0.224, 0.225]}
+  - ToCHWImage: null
+  - KeepKeys: {keep_keys: [image, shape, polys, ignore_tags]}
+"""
+
+
+def test_inference_yml_of_a_ppocr_detector(tmp_path):
+    """PaddleOCR's det inference.yml: the label steps are skipped; its aspect-keeping DetResizeForTest is refused
+    with a spec to give instead, built from the file's normalisation and its TensorRT opt size."""
+    yml = tmp_path / "inference.yml"
+    yml.write_text(PPOCR_DET_YML)
+    with pytest.raises(BadInputError, match=r"step DetResizeForTest is not supported .* "
+                       r"--dataset-preprocess \(convert\).* e\.g\. 'resize=64x96,scale=1/255,"
+                       r"mean=0\.485/0\.456/0\.406,std=0\.229/0\.224/0\.225,model_channels=bgr'"):
+        from_inference_yml(str(yml), {"x": ("float32", (None, 3, None, None))})
+    yml.write_text(PPOCR_DET_YML.replace("  - DetResizeForTest: null\n", "  - ResizeImage: {size: [96, 64]}\n"))
+    found = from_inference_yml(str(yml), {"x": ("float32", (None, 3, None, None))})
+    assert found.spec.resize == (96, 64) and found.spec.model_channels == "bgr"
+
+
+def _tiny_image_model(path) -> str:
+    """y = mean over H, W of a 1x1 conv of a [N, 3, 16, 16] image."""
+    weight = np.random.default_rng(0).standard_normal((4, 3, 1, 1)).astype(np.float32)
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Conv", ["x", "w"], ["c"]), onnx.helper.make_node("GlobalAveragePool", ["c"], ["p"]),
+         onnx.helper.make_node("Flatten", ["p"], ["y"])], "tiny_image",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3, 16, 16])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 4])],
+        [onnx.numpy_helper.from_array(weight, "w")])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def test_an_onnx_model_s_inference_yml_preprocesses_the_dataset(tmp_path):
+    """An ONNX model shipped with its inference.yml (PaddleOCR / PaddleX ONNX packages): the dataset check said
+    'keep the model's inference.yml beside it' while it was there; it is read, and kept in OUT_DIR for verify."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    model = _tiny_image_model(folder / "model.onnx")
+    (folder / "inference.yml").write_text(
+        "PreProcess:\n  transform_ops:\n  - DecodeImage: {img_mode: RGB}\n  - ResizeImage: {size: 16}\n"
+        "  - NormalizeImage: {scale: 1./255., mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}\n"
+        "  - ToCHWImage: null\n")
+    render_images(str(tmp_path / "images"), 5, size=(20, 24))
+    out = tmp_path / "out"
+    proc = run_cli("convert", model, "-o", str(out), "--dataset", str(tmp_path / "images"))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    dataset = json.loads((out / "report.json").read_text())["dataset"]
+    assert dataset["samples"] == 5 and dataset["verdict"] == "pass"
+    assert dataset["preprocess"].startswith("resize=16x16,scale=0.00392157,mean=0.5/0.5/0.5,std=0.25/0.25/0.25"), \
+        dataset["preprocess"]
+    assert (out / "inference.yml").exists()
+    proc = run_cli("verify", str(out), "--dataset", str(tmp_path / "images"))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -175,6 +175,9 @@ def _convert_into(source, work: str, options: ConvertOptions, stages: _Stages, t
         shutil.rmtree(os.path.join(work, "layer"), ignore_errors=True)
     else:
         copy_onnx_model(resolved.model_file, onnx_path)  # with its external data, if any
+        if metadata := find_metadata(resolved.model_file):  # kept beside model.onnx for the dataset check
+            shutil.copyfile(metadata, os.path.join(work, os.path.basename(metadata)))
+            user_names[os.path.join(work, os.path.basename(metadata))] = metadata
     if options.paddle_reference is not None:
         paddle_model = _paddle_reference(options.paddle_reference, resolved, os.path.join(work, PADDLE_DIR))
     # Errors name the user's file, never our working copy: an ONNX source by its path, a Paddle model's export
@@ -184,6 +187,9 @@ def _convert_into(source, work: str, options: ConvertOptions, stages: _Stages, t
     user_names.update({onnx_path: display_name, os.path.join(work, SAVED_MODEL_DIR): "the converted SavedModel"})
     if paddle_model is not None:  # the copy inside the unfinished OUT_DIR
         user_names[paddle_model.model_file] = options.paddle_reference or resolved.describe()
+        if (copied := find_metadata(paddle_model.model_file)) and (metadata := _metadata_file(
+                resolved, options.paddle_reference)):
+            user_names[copied] = metadata
     if options.fixes:
         with stages.stage("repair", "known exporter defects in the ONNX graph"):
             repairs = repair_model(model := load_model(onnx_path, display_name))
@@ -357,8 +363,9 @@ def _open_dataset(request: DatasetRequest, onnx_path: str, report: dict, paddle_
                   source_yml: str | None = None) -> Dataset:
     """The dataset opened against the model (names, array headers and labels read: bad input fails here). Images
     get the preprocessing compiled into the signature, else ``request.preprocess``, else the model's inference.yml
-    (kept in OUT_DIR/paddle/, or ``source_yml``)."""
-    inference_yml = (find_metadata(paddle_model.model_file) if paddle_model else None) or source_yml
+    (kept in OUT_DIR/paddle/ or beside OUT_DIR/model.onnx, or ``source_yml``)."""
+    inference_yml = ((find_metadata(paddle_model.model_file) if paddle_model else None) or find_metadata(onnx_path)
+                     or source_yml)
     return open_dataset(request.path, ModelIO.from_report(onnx_path, report), preprocess=request.preprocess,
                         labels=request.labels, limit=request.limit, inference_yml=inference_yml)
 

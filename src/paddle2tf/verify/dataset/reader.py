@@ -29,6 +29,7 @@ from paddle2tf.converter.precision import feed_dtype
 from paddle2tf.converter.preprocess import Preprocess, apply_reference, model_feeds, resize_nhwc
 from paddle2tf.converter.preprocess import resolve as resolve_preprocess
 from paddle2tf.errors import BadInputError
+from paddle2tf.frontend.shape_hints import shape_hints
 from paddle2tf.frontend.sources import InputSpec, model_input_specs
 from paddle2tf.verify.feeds import detection_size_inputs
 
@@ -302,7 +303,8 @@ def _image_preprocess(path: str, io_spec: ModelIO, preprocess: Preprocess | None
         return ImagePreprocess(resolve_preprocess(preprocess, inputs), "--preprocess")
     if inference_yml and os.path.isfile(inference_yml):
         return from_inference_yml(inference_yml, inputs)
-    raise BadInputError(f"{path}: a folder of images needs their preprocessing: give --preprocess (e.g. "
+    raise BadInputError(f"{path}: a folder of images needs their preprocessing: give --dataset-preprocess "
+                        "(convert) or --preprocess (verify) (e.g. "
                         "'resize=224x224,scale=1/255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225') or keep the "
                         "model's inference.yml (or PaddleDetection's infer_cfg.yml) beside it")
 
@@ -446,7 +448,8 @@ def from_inference_yml(path: str, inputs: dict[str, tuple[str, tuple]]) -> Image
     """The image preprocessing an exported model's inference.yml describes, for the supported steps:
     PaddleClas ``PreProcess.transform_ops`` (ResizeImage size|resize_short, CropImage, NormalizeImage,
     ToCHWImage, DecodeImage) and PaddleDetection ``Preprocess`` (Resize with keep_ratio false, NormalizeImage,
-    Permute). Any other step: BadInputError (give --preprocess instead)."""
+    Permute); label encoders and KeepKeys (training-time steps) are skipped. Any other step: BadInputError
+    suggesting a --dataset-preprocess / --preprocess spec from the file's own normalisation and input size."""
     import yaml
 
     try:
@@ -467,7 +470,7 @@ def from_inference_yml(path: str, inputs: dict[str, tuple[str, tuple]]) -> Image
     else:
         raise BadInputError(f"{path}: no PreProcess.transform_ops (PaddleClas) or Preprocess (PaddleDetection) list")
     fields: dict = {"input": ""}
-    resize_short = crop = None
+    resize_short = crop = unsupported = None
 
     def size(value) -> tuple[int, int]:
         return (int(value), int(value)) if isinstance(value, int | float) else (int(value[0]), int(value[1]))
@@ -489,13 +492,38 @@ def from_inference_yml(path: str, inputs: dict[str, tuple[str, tuple]]) -> Image
             fields["scale"] = _yml_number(path, scale)
             fields["mean"] = tuple(float(v) for v in args.get("mean", (0.0, 0.0, 0.0)))
             fields["std"] = tuple(float(v) for v in args.get("std", (1.0, 1.0, 1.0)))
-        elif name in ("ToCHWImage", "Permute"):
-            continue
-        else:
-            raise BadInputError(f"{path}: preprocessing step {name} {args or ''} is not supported for the dataset "
-                                "check; give --preprocess instead")
+        elif name in ("ToCHWImage", "Permute", "KeepKeys") or name.endswith("LabelEncode"):
+            continue  # layout, or steps on training labels only (PaddleOCR's predictors skip them too)
+        elif unsupported is None:
+            unsupported = (name, args)  # (the suggestion below takes the normalisation from the steps after it)
+    if unsupported is not None:
+        name, args = unsupported
+        raise BadInputError(f"{path}: preprocessing step {name}{' ' + str(args) if args else ''} is not supported "
+                            "for the dataset check (each batch needs one image size); give the images' "
+                            "preprocessing with --dataset-preprocess (convert) or --preprocess (verify)"
+                            + _suggestion(fields, inputs, path))
     spec = resolve_preprocess(Preprocess(**fields), inputs)
     return ImagePreprocess(spec, f"{os.path.basename(path)}: {path}", resize_short, crop)
+
+
+def _suggestion(fields: dict, inputs: dict[str, tuple[str, tuple]], path: str) -> str:
+    """", e.g. 'resize=HxW,scale=...'": the file's normalisation at the image input's size (its static H, W, else
+    the size the same file states for it, e.g. the TensorRT opt shape)."""
+    images = [(name, shape) for name, (dtype, shape) in inputs.items() if len(shape) == 4]
+    if len(images) != 1:
+        return ""
+    name, shape = images[0]
+    height, width = shape[2:]
+    if height is None or width is None:
+        hints = shape_hints(path, [InputSpec(name, inputs[name][0], tuple(shape))])
+        if name not in hints:
+            return ""
+        height, width = hints[name].shape[2:]
+    scale = fields.get("scale", 1.0)
+    spec = [f"resize={height}x{width}", "scale=1/255" if abs(scale - 1 / 255) < 1e-12 else f"scale={scale:g}"]
+    spec += [f"{key}={'/'.join(f'{v:g}' for v in fields[key])}" for key in ("mean", "std") if key in fields]
+    spec += [f"model_channels={fields['model_channels']}"] if fields.get("model_channels") == "bgr" else []
+    return f", e.g. '{','.join(spec)}'"
 
 
 def _yml_number(path: str, value) -> float:
