@@ -497,7 +497,8 @@ def test_arrays_not_matching_the_model(tmp_path):
         open_dataset(str(tmp_path / "f64.npy"), _io())
     with pytest.raises(BadInputError, match=r"missing\.npz: no such dataset file"):
         open_dataset(str(tmp_path / "missing.npz"), _io())
-    with pytest.raises(BadInputError, match=r"needs their preprocessing: give --preprocess"):
+    with pytest.raises(BadInputError, match=r"needs their preprocessing: give --dataset-preprocess \(convert\) or "
+                                            r"--preprocess \(verify\)"):
         render_images(str(tmp_path / "imgs"), 1)
         open_dataset(str(tmp_path / "imgs"), _io())
 
