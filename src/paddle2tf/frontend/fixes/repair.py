@@ -22,14 +22,20 @@ from paddle2tf.onnxutil.graph import (
 )
 
 
+def _inferred_leniently(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A weightless copy of the model with what ONNX shape inference (lenient) can tell; the declarations alone
+    when inference fails (a model this broken still gets the shapes and types its graphs declare)."""
+    light = without_weights(model)
+    try:
+        return onnx.shape_inference.infer_shapes(light)
+    except Exception:
+        return light
+
+
 def _static_dims(model: onnx.ModelProto) -> dict[str, list[int | None]]:
     """Dims of every value ONNX shape inference (lenient) or a constant can tell; None for a dim without a static
     size."""
-    light = without_weights(model)
-    try:
-        inferred = onnx.shape_inference.infer_shapes(light)
-    except Exception:  # a model this broken still gets the shapes its graph declares
-        inferred = light
+    inferred = _inferred_leniently(model)
     dims: dict[str, list[int | None]] = {}
     for value in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
         if value.type.tensor_type.HasField("shape"):
@@ -498,13 +504,8 @@ def deform_conv_offset_group(model: onnx.ModelProto) -> list[Fix]:
 
 def _element_types(model: onnx.ModelProto) -> dict[str, int]:
     """The element type of every value ONNX inference (lenient) can tell, in every graph and subgraph."""
-    light = without_weights(model)
-    try:
-        light = onnx.shape_inference.infer_shapes(light)
-    except Exception:  # a model this broken still gets the types its graphs declare
-        pass
     types: dict[str, int] = {}
-    for graph in iter_graphs(light.graph):
+    for graph in iter_graphs(_inferred_leniently(model).graph):
         for value in [*graph.input, *graph.value_info, *graph.output]:
             if _elem_type(value):
                 types[value.name] = _elem_type(value)
